@@ -1,0 +1,2 @@
+// Package audit is Steward's tamper-evident, pseudonymous audit trail.
+package audit
