@@ -1,0 +1,3 @@
+package steward
+
+//go:generate mockgen -destination=mocks/identity.go -package=mocks -typed github.com/stewardlabs/steward IdentityProvider
