@@ -37,8 +37,9 @@ type Harness interface {
 // case with that case's t.
 type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
 
-// Capabilities declares what a backend supports, so the suite can check
-// more where it can and skip what does not apply.
+// Capabilities declares what a backend supports. The suite runs every
+// case on every backend; where a backend keeps the times the suite gives,
+// it also checks that ordering and filters split the users non-trivially.
 type Capabilities struct {
 	// KeepsCreatedAt reports that CreateUser stores the CreatedAt it is
 	// given (Clerk does, through the created_at parameter). Without it,
