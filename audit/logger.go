@@ -400,6 +400,14 @@ func (l *Logger) lead() {
 	l.write(ctx, l.batch)
 	cancel()
 
+	for i, r := range l.batch {
+		if i > 0 {
+			close(r.done)
+		}
+		l.batch[i] = nil
+	}
+	// Leader state must not be touched after busy is cleared or the lead
+	// handed on.
 	l.mu.Lock()
 	var next *request
 	if len(l.queue) > 0 {
@@ -408,12 +416,6 @@ func (l *Logger) lead() {
 		l.busy = false
 	}
 	l.mu.Unlock()
-	for i, r := range l.batch {
-		if i > 0 {
-			close(r.done)
-		}
-		l.batch[i] = nil
-	}
 	if next != nil {
 		next.lead = true
 		close(next.done)
