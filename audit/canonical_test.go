@@ -90,8 +90,8 @@ func TestCanonicalEncoding(t *testing.T) {
 	e := audit.Event{
 		ID: "0b0e6b8e-8f47-4d2a-9a53-2e8f1c0d3b7a", Type: audit.DataExport,
 		Subject: "hmac-sha256:k1:aa", Actor: "system:export",
-		Details: map[string]any{"stores": 3, "note": "é\n"},
-		Time:    time.Date(2025, 3, 1, 12, 0, 0, 5000, time.FixedZone("X", 3600)),
+		Details:  map[string]any{"stores": 3, "note": "é\n"},
+		Time:     time.Date(2025, 3, 1, 12, 0, 0, 5000, time.FixedZone("X", 3600)),
 		Sequence: 7, KeyID: "k1", PrevHash: "ff", Hash: "ignored",
 	}
 	wire, err := json.Marshal(e)

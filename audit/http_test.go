@@ -20,12 +20,12 @@ import (
 type fault int
 
 const (
-	accept   fault = iota
-	hangUp         // close the connection without an answer
-	slow           // answer (and store) after the client's timeout
-	fail500        // answer 500
-	reject400      // answer 400
-	busy429        // answer 429 with Retry-After: 0
+	accept    fault = iota
+	hangUp          // close the connection without an answer
+	slow            // answer (and store) after the client's timeout
+	fail500         // answer 500
+	reject400       // answer 400
+	busy429         // answer 429 with Retry-After: 0
 )
 
 // collector is an audit collector that drops batches it has seen, by

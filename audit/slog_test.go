@@ -34,7 +34,7 @@ func TestSlogSinkWritesOneLinePerEvent(t *testing.T) {
 	want := map[string]any{
 		"time": "2025-03-01T11:00:00.123456Z", "level": "INFO", "msg": "audit event",
 		"id": e.ID, "type": "consent_change", "subject": e.Subject, "actor": e.Actor,
-		"details": map[string]any{"purpose": "marketing", "granted": true},
+		"details":  map[string]any{"purpose": "marketing", "granted": true},
 		"sequence": 1.0, "keyId": "k1", "prevHash": "", "hash": e.Hash,
 	}
 	for k, v := range want {
