@@ -67,3 +67,5 @@ func TestSlogSinkHonoursContextAndLevel(t *testing.T) {
 		t.Errorf("wrote %q", buf.String())
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
