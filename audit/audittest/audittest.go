@@ -345,7 +345,7 @@ func roundTrip(t *testing.T, s audit.Sink) {
 				"purpose": "marketing", "granted": true, "version": json.Number("3"),
 				"big": uint64(math.MaxUint64), "neg": -42, "pi": 3.141592653589793, "tiny": 1e-9,
 				"nested": map[string]any{"list": []any{"a", 1, nil, false}, "z": map[string]any{}},
-				"text": "é ü 中文 \u2028 \"quoted\" \\ <tag> & \t\n", "struct": stringer{"x", "y"},
+				"text":   "é ü 中文 \u2028 \"quoted\" \\ <tag> & \t\n", "struct": stringer{"x", "y"},
 			},
 			Time: when, Sequence: 1, KeyID: "k1", PrevHash: "", Hash: hexOf(3),
 		},
