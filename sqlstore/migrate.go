@@ -118,7 +118,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: Migrate: %w", err)
 	}
-	ms, err := loadMigrations(migrationFiles, s.dialect)
+	return s.migrateFS(ctx, migrationFiles)
+}
+
+// migrateFS is Migrate with the migrations read from fsys.
+func (s *Store) migrateFS(ctx context.Context, fsys fs.FS) error {
+	ms, err := loadMigrations(fsys, s.dialect)
 	if err != nil {
 		return err
 	}
@@ -131,13 +136,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // Version returns the highest migration version recorded in the database,
-// or 0 when none has run (or the table does not exist yet).
+// or 0 when none has run. It only reads.
 func (s *Store) Version(ctx context.Context) (int, error) {
-	var v int
-	err := s.migrationTx(ctx, func(ctx context.Context, q migrationQuerier) error {
-		return q.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+migrationsTable).Scan(&v)
-	})
+	var exists bool
+	var err error
+	switch s.dialect {
+	case Postgres:
+		err = s.db.QueryRowContext(ctx, "SELECT to_regclass('"+migrationsTable+"') IS NOT NULL").Scan(&exists)
+	default:
+		err = s.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '"+migrationsTable+"')").Scan(&exists)
+	}
 	if err != nil {
+		return 0, fmt.Errorf("sqlstore: Version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+migrationsTable).Scan(&v); err != nil {
 		return 0, fmt.Errorf("sqlstore: Version: %w", err)
 	}
 	return v, nil
