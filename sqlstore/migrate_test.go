@@ -89,7 +89,7 @@ func TestLoadMigrationsRejects(t *testing.T) {
 	}
 }
 
-func tableExists(t *testing.T, db *sql.DB, d sqlstore.Dialect, name string) bool {
+func migrateTestTableExists(t *testing.T, db *sql.DB, d sqlstore.Dialect, name string) bool {
 	t.Helper()
 	var q string
 	if d == sqlstore.Postgres {
@@ -106,7 +106,7 @@ func tableExists(t *testing.T, db *sql.DB, d sqlstore.Dialect, name string) bool
 
 func TestMigrateBadMigrationRollsBack(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
-		s := newStore(t, db, d)
+		s := migrateTestStore(t, db, d)
 		dir := "migrations/" + string(d) + "/"
 		fsys := fstest.MapFS{
 			dir + "0001_good.sql": {Data: []byte("CREATE TABLE steward_good (id INTEGER PRIMARY KEY);\nINSERT INTO steward_good (id) VALUES (1);")},
@@ -126,11 +126,11 @@ func TestMigrateBadMigrationRollsBack(t *testing.T) {
 		if me.Version != 2 || !strings.Contains(err.Error(), dir+"0002_bad.sql") {
 			t.Errorf("error = %q (version %d), want it to name version 2 and the file", err, me.Version)
 		}
-		if diff := cmp.Diff([]int{1}, appliedVersions(t, db)); diff != "" {
+		if diff := cmp.Diff([]int{1}, migrateTestVersions(t, db)); diff != "" {
 			t.Errorf("applied versions (-want +got):\n%s", diff)
 		}
 		for table, want := range map[string]bool{"steward_good": true, "steward_half": false, "steward_later": false} {
-			if got := tableExists(t, db, d, table); got != want {
+			if got := migrateTestTableExists(t, db, d, table); got != want {
 				t.Errorf("table %s exists = %v, want %v", table, got, want)
 			}
 		}
@@ -139,7 +139,7 @@ func TestMigrateBadMigrationRollsBack(t *testing.T) {
 		if err := sqlstore.MigrateFS(t.Context(), s, fsys); err != nil {
 			t.Fatalf("MigrateFS after fix: %v", err)
 		}
-		if diff := cmp.Diff([]int{1, 2, 3}, appliedVersions(t, db)); diff != "" {
+		if diff := cmp.Diff([]int{1, 2, 3}, migrateTestVersions(t, db)); diff != "" {
 			t.Errorf("applied versions after fix (-want +got):\n%s", diff)
 		}
 	})
@@ -147,7 +147,7 @@ func TestMigrateBadMigrationRollsBack(t *testing.T) {
 
 func TestMigrateNewerDatabase(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
-		s := newStore(t, db, d)
+		s := migrateTestStore(t, db, d)
 		if err := s.Migrate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestMigrateNewerDatabase(t *testing.T) {
 
 func TestMigrateNameMismatch(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
-		s := newStore(t, db, d)
+		s := migrateTestStore(t, db, d)
 		dir := "migrations/" + string(d) + "/"
 		if err := sqlstore.MigrateFS(t.Context(), s, fstest.MapFS{dir + "0001_one.sql": {Data: []byte("SELECT 1")}}); err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestMigrateNameMismatch(t *testing.T) {
 // is locked" error.
 func TestSQLiteConcurrentWriters(t *testing.T) {
 	db := sqltest.Open(t, sqlstore.SQLite)
-	s := newStore(t, db, sqlstore.SQLite)
+	s := migrateTestStore(t, db, sqlstore.SQLite)
 	ctx := t.Context()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)

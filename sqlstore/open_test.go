@@ -46,7 +46,7 @@ func TestOpenSQLiteMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := newStore(t, db, sqlstore.SQLite)
+	s := migrateTestStore(t, db, sqlstore.SQLite)
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate in memory: %v", err)
 	}

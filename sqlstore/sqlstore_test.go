@@ -13,7 +13,7 @@ import (
 	"github.com/stewardlabs/steward/sqlstore/sqltest"
 )
 
-func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+func migrateTestStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.New(db, d)
 	if err != nil {
@@ -22,7 +22,7 @@ func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
 	return s
 }
 
-func appliedVersions(t *testing.T, db *sql.DB) []int {
+func migrateTestVersions(t *testing.T, db *sql.DB) []int {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), "SELECT version FROM steward_schema_migrations ORDER BY version")
 	if err != nil {
@@ -45,7 +45,7 @@ func appliedVersions(t *testing.T, db *sql.DB) []int {
 
 func TestMigrate(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
-		s := newStore(t, db, d)
+		s := migrateTestStore(t, db, d)
 		ctx := t.Context()
 		if v, err := s.Version(ctx); err != nil || v != 0 {
 			t.Fatalf("Version before Migrate = %d, %v; want 0, nil", v, err)
@@ -53,7 +53,7 @@ func TestMigrate(t *testing.T) {
 		if err := s.Migrate(ctx); err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
-		first := appliedVersions(t, db)
+		first := migrateTestVersions(t, db)
 		if len(first) == 0 || first[0] != 1 {
 			t.Fatalf("applied versions after Migrate = %v, want 1 first", first)
 		}
@@ -66,7 +66,7 @@ func TestMigrate(t *testing.T) {
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatalf("second Migrate: %v", err)
 			}
-			if diff := cmp.Diff(first, appliedVersions(t, db)); diff != "" {
+			if diff := cmp.Diff(first, migrateTestVersions(t, db)); diff != "" {
 				t.Errorf("applied versions changed (-first +second):\n%s", diff)
 			}
 			v, err := s.Version(ctx)
@@ -102,7 +102,7 @@ func TestMigrateConcurrent(t *testing.T) {
 				t.Errorf("Migrate #%d: %v", i, err)
 			}
 		}
-		vs := appliedVersions(t, db)
+		vs := migrateTestVersions(t, db)
 		seen := map[int]bool{}
 		for _, v := range vs {
 			if seen[v] {
@@ -115,7 +115,7 @@ func TestMigrateConcurrent(t *testing.T) {
 
 func TestMigrateCancelledContext(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
-		s := newStore(t, db, d)
+		s := migrateTestStore(t, db, d)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		err := s.Migrate(ctx)
