@@ -152,9 +152,10 @@ func (s *Store) Name() string { return s.name }
 
 // Export yields the user's rows, table by table in declaration order and
 // by Key within a table, each as a Record of its table's Category holding
-// the exported columns under their export names. Each table is read with
-// one streaming query, so memory stays flat however many rows there are;
-// the query holds one connection of db until its rows are consumed or the
+// the exported columns under their export names, with values as the
+// driver returns them (times in UTC). Each table is read with one
+// streaming query, so memory stays flat however many rows there are; the
+// query holds one connection of db until its rows are consumed or the
 // loop stops.
 //
 // An invalid user ID yields one error wrapping steward.ErrInvalidUserID;
@@ -194,6 +195,11 @@ func (s *Store) exportTable(ctx context.Context, t *table, userID string, yield 
 		}
 		data := make(map[string]any, len(vals))
 		for i, as := range t.exportAs {
+			if tm, ok := vals[i].(time.Time); ok {
+				// The driver's zone is the process's; an export should
+				// read the same wherever it was made.
+				vals[i] = tm.UTC()
+			}
 			data[as] = vals[i]
 			vals[i] = nil
 		}
