@@ -279,9 +279,9 @@ func (p *Provider) ListUsers(ctx context.Context, q steward.UserQuery) iter.Seq2
 		before := serverCutoff(q)
 
 		var (
-			cursor  int64 = -1         // created_at of the last user seen
+			cursor  int64 = -1                // created_at of the last user seen
 			seen          = map[string]bool{} // IDs seen with created_at == cursor
-			skip    int                // offset used only when a page made no progress
+			skip    int                       // offset used only when a page made no progress
 			yielded int
 		)
 		for {
