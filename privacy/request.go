@@ -1,0 +1,271 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+)
+
+// Kind says what a Request asks for.
+type Kind string
+
+// Request kinds. The values are stored, so they never change.
+const (
+	// KindErasure is a request to erase a user (GDPR Art. 17, CCPA
+	// right to delete).
+	KindErasure Kind = "erasure"
+	// KindExport is a queued export (GDPR Art. 15 and 20, CCPA right to
+	// know) started with StartExport.
+	KindExport Kind = "export"
+)
+
+// Status is where a Request stands. The values are stored, so they never
+// change.
+type Status string
+
+// Request statuses.
+const (
+	// StatusPending: received and not finished. A pending request that
+	// nobody is working on (its process died) is picked up by
+	// Service.ResumePending.
+	StatusPending Status = "pending"
+	// StatusPartial: a step failed after its retries. The request needs
+	// attention (Service.NeedsAttention lists it) and is finished by
+	// Service.Resume or Service.ResumePending.
+	StatusPartial Status = "partial"
+	// StatusHeld: the user is under a legal hold, so nothing was erased.
+	// A later Erase or Resume checks the hold again.
+	StatusHeld Status = "held"
+	// StatusCompleted: every step is done. Terminal.
+	StatusCompleted Status = "completed"
+)
+
+// Open reports whether a request with this status may still change:
+// pending, partial and held requests are open; completed ones are not.
+// A user has at most one open erasure request.
+func (s Status) Open() bool {
+	return s == StatusPending || s == StatusPartial || s == StatusHeld
+}
+
+// StepKind says what a Step touches. Steps run in the order of their
+// kinds: stores, then the identity provider, then external services, then
+// the audit record of the outcome.
+type StepKind string
+
+// Step kinds. The values are stored, so they never change.
+const (
+	StepStore    StepKind = "store"
+	StepIdentity StepKind = "identity"
+	StepExternal StepKind = "external"
+	StepAudit    StepKind = "audit"
+	StepExport   StepKind = "export"
+)
+
+// phase orders step kinds.
+func (k StepKind) phase() int {
+	switch k {
+	case StepStore, StepExport:
+		return 0
+	case StepIdentity:
+		return 1
+	case StepExternal:
+		return 2
+	default: // StepAudit
+		return 3
+	}
+}
+
+// StepStatus is where a Step stands.
+type StepStatus string
+
+// Step statuses. The values are stored, so they never change.
+const (
+	StepPending StepStatus = "pending"
+	StepDone    StepStatus = "done"
+	StepFailed  StepStatus = "failed"
+)
+
+// Step is one checkpointed unit of a Request: erasing one DataStore, the
+// identity, one external service, or writing the audit record.
+type Step struct {
+	// Name is the DataStore's or ExternalService's name, the identity
+	// provider's name (default "identity"), "audit" or "export".
+	Name   string     `json:"name"`
+	Kind   StepKind   `json:"kind"`
+	Status StepStatus `json:"status"`
+	// Attempts counts calls made, over every run of the request.
+	Attempts int `json:"attempts"`
+	// Erased is what the step removed: the DataStore's Erased.Count, 1
+	// for the identity, 0 otherwise.
+	Erased int `json:"erased"`
+	// Error is the last failure, with the user ID redacted; empty once
+	// the step is done.
+	Error     string    `json:"error,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+}
+
+// Request is a data-subject request the Service keeps in a RequestStore:
+// an erasure, or a queued export. It holds the user ID in the clear, so
+// that an interrupted erasure can be finished and proven; keep the store
+// as private as the data it erases.
+type Request struct {
+	ID     string `json:"id"`
+	Kind   Kind   `json:"kind"`
+	UserID string `json:"userId"`
+	// Actor is who asked: the user, an administrator's user ID, or a
+	// "system:" name. Empty when unknown.
+	Actor  string `json:"actor,omitempty"`
+	Regime Regime `json:"regime"`
+	Status Status `json:"status"`
+	// ReceivedAt is when the request was received; DueAt is when it must
+	// be answered, from Regime.Deadline and any extension.
+	ReceivedAt time.Time `json:"receivedAt"`
+	DueAt      time.Time `json:"dueAt"`
+	// ExtendedAt is when the deadline was extended (zero if never), and
+	// ExtensionReason why; the data subject must be told both.
+	ExtendedAt      time.Time `json:"extendedAt,omitzero"`
+	ExtensionReason string    `json:"extensionReason,omitempty"`
+	// Reason explains StatusHeld (the legal hold's reason).
+	Reason      string    `json:"reason,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+	CompletedAt time.Time `json:"completedAt,omitzero"`
+	Steps       []Step    `json:"steps"`
+	// Location is where a completed export was written (the name given to
+	// the BlobWriter).
+	Location string `json:"location,omitempty"`
+	// Version is the store's revision of the request, for optimistic
+	// concurrency: Create stores version 1, and Update succeeds only when
+	// Version matches the stored one, which it then increments.
+	Version int64 `json:"version"`
+}
+
+// Clone returns a deep copy of r.
+func (r Request) Clone() Request {
+	r.Steps = slices.Clone(r.Steps)
+	return r
+}
+
+// Step returns a pointer to the step called name, or nil.
+func (r *Request) Step(name string) *Step {
+	for i := range r.Steps {
+		if r.Steps[i].Name == name {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Overdue reports whether r is still unanswered at now after its due
+// date. Held and completed requests are answered.
+func (r Request) Overdue(now time.Time) bool {
+	return (r.Status == StatusPending || r.Status == StatusPartial) && now.After(r.DueAt)
+}
+
+// Regime is the law whose deadlines a request follows.
+type Regime string
+
+// Regimes. The values are stored, so they never change.
+const (
+	// GDPR: answer within one month of receipt, extendable by two further
+	// months (Art. 12(3)).
+	GDPR Regime = "gdpr"
+	// CCPA: answer within 45 days, extendable once by 45 more days (Cal.
+	// Civ. Code 1798.130).
+	CCPA Regime = "ccpa"
+)
+
+// Validate reports an unknown regime, wrapping ErrInvalidRequest.
+func (g Regime) Validate() error {
+	switch g {
+	case GDPR, CCPA:
+		return nil
+	}
+	return fmt.Errorf("%w: Regime %q is not %q or %q", ErrInvalidRequest, string(g), GDPR, CCPA)
+}
+
+// Deadline returns the due date of a request received at t. A month ends
+// on the same day of the next month, or on that month's last day when it
+// has no such day (31 January → 28 or 29 February).
+func (g Regime) Deadline(received time.Time) time.Time {
+	if g == CCPA {
+		return received.AddDate(0, 0, 45)
+	}
+	return addMonths(received, 1)
+}
+
+// Extend returns the due date after the one extension the regime allows:
+// two more months for GDPR, 45 more days for CCPA.
+func (g Regime) Extend(due time.Time) time.Time {
+	if g == CCPA {
+		return due.AddDate(0, 0, 45)
+	}
+	return addMonths(due, 2)
+}
+
+// addMonths adds n calendar months, clamping to the last day of the
+// target month instead of overflowing into the next.
+func addMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(d, last)-1)
+}
+
+// RequestFilter selects requests for RequestStore.List. Zero fields do
+// not filter.
+type RequestFilter struct {
+	Kind     Kind
+	UserID   string
+	Statuses []Status
+	// DueBefore keeps requests with DueAt strictly before it.
+	DueBefore time.Time
+	// UpdatedBefore keeps requests with UpdatedAt strictly before it.
+	UpdatedBefore time.Time
+	// Limit caps how many requests are yielded; 0 means no cap.
+	Limit int
+}
+
+// Matches reports whether r passes the filter (not its limit).
+// In-memory stores use it so that all stores agree.
+func (f RequestFilter) Matches(r Request) bool {
+	switch {
+	case f.Kind != "" && r.Kind != f.Kind,
+		f.UserID != "" && r.UserID != f.UserID,
+		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
+		!f.DueBefore.IsZero() && !r.DueAt.Before(f.DueBefore),
+		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Before(f.UpdatedBefore):
+		return false
+	}
+	return true
+}
+
+// RequestStore is the port to where the Service keeps requests and their
+// checkpoints. It must be durable for erasure to survive a crash;
+// MemoryRequestStore is not, and is for tests and examples.
+//
+// Implementations must be safe for concurrent use and pass the suite in
+// package privacytest.
+type RequestStore interface {
+	// Create stores a new request with Version 1. It returns an error
+	// wrapping ErrDuplicateRequest when the ID is taken, and one wrapping
+	// ErrActiveRequest when r is an open erasure request and the user
+	// already has one open; nothing is stored then.
+	Create(ctx context.Context, r Request) error
+
+	// Get returns the request with the given ID, or an error wrapping
+	// ErrRequestNotFound.
+	Get(ctx context.Context, id string) (Request, error)
+
+	// Update replaces the stored request with r when the stored Version
+	// equals r.Version, and increments the stored Version. Otherwise it
+	// returns an error wrapping ErrConflict (someone else updated it
+	// first) or ErrRequestNotFound, and changes nothing. The ID, Kind and
+	// UserID of a request never change.
+	Update(ctx context.Context, r Request) error
+
+	// List yields the requests matching f, ordered by ReceivedAt then ID.
+	// Iteration stops at the first error, yielded with a zero Request.
+	List(ctx context.Context, f RequestFilter) iter.Seq2[Request, error]
+}
