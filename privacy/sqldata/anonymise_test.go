@@ -200,3 +200,74 @@ func TestDerivedErrorStopsErase(t *testing.T) {
 		}
 	})
 }
+
+// TestRowsAddedBehindTheCursor adds a row for the user, with a key the
+// erasure has already passed, while Erase works through a table in key
+// order: the pass that follows finds it.
+func TestRowsAddedBehindTheCursor(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+		ctx := context.Background()
+		exec(t, db, forum...)
+		tables := forumTables()
+		tables[1].Anonymise = []sqldata.Set{sqldata.Fixed("body", "[removed]")}
+		tables[2].Anonymise = []sqldata.Set{sqldata.Null("body")}
+		added := false
+		s, err := sqldata.New(ctx, db, d, tables, sqldata.WithBatchSize(1),
+			sqldata.WithBatchObserver(func(b sqldata.Batch) {
+				if b.Table == "comments" && !added {
+					added = true
+					exec(t, db, `INSERT INTO comments VALUES (1, 10, 'late')`)
+				}
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		er, err := s.Erase(ctx, "user_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		if err := db.QueryRow(`SELECT body FROM comments WHERE id = 1`).Scan(&body); err != nil {
+			t.Fatal(err)
+		}
+		if body != "[removed]" {
+			t.Errorf("comment added behind the cursor has body %q, want it anonymised", body)
+		}
+		if er.Count != 10 {
+			t.Errorf("Erase count = %d, want 10 (9 seeded rows and the late one)", er.Count)
+		}
+	})
+}
+
+// TestDatabaseErrorsDoNotRepeatUserIDs declares a user column whose type
+// cannot hold the user ID: whatever the database says about the value,
+// the error Erase returns does not contain it.
+func TestDatabaseErrorsDoNotRepeatUserIDs(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+		ctx := context.Background()
+		exec(t, db, `CREATE TABLE scores (id INTEGER PRIMARY KEY, owner BIGINT NOT NULL, points INTEGER)`,
+			`INSERT INTO scores VALUES (1, 42, 7)`)
+		s, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: "scores", UserColumn: "owner"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const id = "user_2abcDEF0123456789"
+		for rec, err := range s.Export(ctx, id) {
+			if err == nil {
+				t.Errorf("Export matched %v", rec)
+				continue
+			}
+			if strings.Contains(err.Error(), id) {
+				t.Errorf("Export error %q contains the user ID", err)
+			}
+		}
+		_, err = s.Erase(ctx, id)
+		if err != nil && strings.Contains(err.Error(), id) {
+			t.Errorf("Erase error %q contains the user ID", err)
+		}
+		if d == sqlstore.Postgres && (err == nil || !strings.Contains(err.Error(), "[user ID]")) {
+			// PostgreSQL quotes the value it could not read as a bigint.
+			t.Errorf("Erase error = %v, want PostgreSQL's complaint with the value redacted", err)
+		}
+	})
+}

@@ -4,47 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/stewardlabs/steward/privacy/sqldata"
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqlstore/sqltest"
 )
 
 // benchRows is how many rows the benchmarked user owns across the five
 // tables of the example schema.
 const benchRows = 1_000_000
 
-// benchPostgres returns a pool on a fresh schema holding the example
-// tables, dropped when b ends. It skips b without STEWARD_TEST_POSTGRES_DSN.
+// benchPostgres returns a fresh PostgreSQL schema holding the example
+// tables and another user's rows. It skips b without
+// STEWARD_TEST_POSTGRES_DSN.
 func benchPostgres(b *testing.B) *sql.DB {
 	b.Helper()
-	dsn := os.Getenv("STEWARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		b.Skip("STEWARD_TEST_POSTGRES_DSN not set")
-	}
-	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	b.Cleanup(func() { admin.Close() })
-	schema := fmt.Sprintf("sqldata_bench_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	cfg.RuntimeParams["search_path"] = schema
-	db := stdlib.OpenDB(*cfg)
-	b.Cleanup(func() { db.Close() })
-	if err := exampleschema.Create(ctx, db, sqlstore.Postgres); err != nil {
+	db := sqltest.Open(b, sqlstore.Postgres)
+	if err := exampleschema.Create(context.Background(), db, sqlstore.Postgres); err != nil {
 		b.Fatal(err)
 	}
 	// Another user's rows share the tables and must survive.

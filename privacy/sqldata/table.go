@@ -105,6 +105,3 @@ func Fixed(column string, v any) Set {
 func Derived(column string, f func(userID string) (any, error)) Set {
 	return Set{column: column, kind: setDerived, derive: f}
 }
-
-// Column returns the name of the column s overwrites.
-func (s Set) Column() string { return s.column }
