@@ -1,0 +1,379 @@
+package privacy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
+)
+
+// FormatVersion is the version of the export document's shape. It
+// changes only when a field changes meaning or disappears.
+const FormatVersion = 1
+
+// ExportDocument is the export's JSON document, for readers that decode
+// it. Export writes it as a stream (it never builds this value):
+//
+//	{
+//	  "formatVersion": 1,
+//	  "exportedAt": "2025-03-01T12:00:00Z",
+//	  "identity": {"id": "user_123", "email": "ada@example.com", ...},
+//	  "data": {
+//	    "<store name>": [
+//	      {"category": "orders", "records": [{...}, {...}]},
+//	      {"category": "profile", "records": [{...}]}
+//	    ]
+//	  },
+//	  "complete": true
+//	}
+//
+// Stores appear in registration order. Each store's records are grouped
+// into runs of one category, in the order the store yields them; a store
+// that yields each category's records together (as the privacytest suite
+// requires) gives one group per category. Records are Record.Data after
+// the Sanitizer. "complete" is written last, so a document cut short by
+// an error mid-stream is invalid JSON, never a plausible partial export.
+type ExportDocument struct {
+	FormatVersion int                      `json:"formatVersion"`
+	ExportedAt    time.Time                `json:"exportedAt"`
+	Identity      ExportedIdentity         `json:"identity"`
+	Data          map[string][]ExportGroup `json:"data"`
+	Complete      bool                     `json:"complete"`
+}
+
+// ExportedIdentity is the identity record in an export: the user as the
+// identity provider holds it, in the data-handling guide's shape. Names
+// and LastSignIn are null when unknown; private metadata is included only
+// with WithPrivateMetadata.
+type ExportedIdentity struct {
+	ID             string               `json:"id"`
+	Email          string               `json:"email,omitempty"`
+	EmailAddresses []ExportedEmail      `json:"emailAddresses"`
+	FirstName      *string              `json:"firstName"`
+	LastName       *string              `json:"lastName"`
+	ImageURL       string               `json:"imageUrl,omitempty"`
+	CreatedAt      time.Time            `json:"createdAt"`
+	LastSignIn     *time.Time           `json:"lastSignIn"`
+	Metadata       ExportedUserMetadata `json:"metadata"`
+}
+
+// ExportedEmail is one email address in an export.
+type ExportedEmail struct {
+	Address  string `json:"emailAddress"`
+	Verified bool   `json:"verified"`
+	Primary  bool   `json:"primary"`
+}
+
+// ExportedUserMetadata is the identity's metadata in an export.
+type ExportedUserMetadata struct {
+	Public  map[string]any `json:"public"`
+	Private map[string]any `json:"private,omitempty"`
+}
+
+// ExportGroup is a run of one category's records from one store.
+type ExportGroup struct {
+	Category string           `json:"category"`
+	Records  []map[string]any `json:"records"`
+}
+
+// exportedIdentity maps u to its export form.
+func (s *Service) exportedIdentity(u steward.User) ExportedIdentity {
+	id := ExportedIdentity{
+		ID:             u.ID,
+		EmailAddresses: make([]ExportedEmail, 0, len(u.EmailAddresses)),
+		ImageURL:       u.ImageURL,
+		CreatedAt:      u.CreatedAt.UTC(),
+		Metadata:       ExportedUserMetadata{Public: u.PublicMetadata},
+	}
+	if e, ok := u.PrimaryEmail(); ok {
+		id.Email = e.Address
+	}
+	primary, _ := u.PrimaryEmail()
+	for _, e := range u.EmailAddresses {
+		id.EmailAddresses = append(id.EmailAddresses, ExportedEmail{Address: e.Address, Verified: e.Verified, Primary: e.ID == primary.ID})
+	}
+	if u.FirstName != "" {
+		id.FirstName = &u.FirstName
+	}
+	if u.LastName != "" {
+		id.LastName = &u.LastName
+	}
+	if !u.LastSignInAt.IsZero() {
+		t := u.LastSignInAt.UTC()
+		id.LastSignIn = &t
+	}
+	if id.Metadata.Public == nil {
+		id.Metadata.Public = map[string]any{}
+	}
+	if s.privateMetadata {
+		id.Metadata.Private = u.PrivateMetadata
+		if id.Metadata.Private == nil {
+			id.Metadata.Private = map[string]any{}
+		}
+	}
+	return id
+}
+
+// Export writes userID's data to w as one JSON document (see
+// ExportDocument), reading each store as it writes: memory stays flat
+// whatever the number of records. Before writing anything it reads the
+// user from the identity provider and writes a data_export audit event
+// (actor: the principal in ctx, or SystemActor); if either fails nothing
+// is written. An error after that leaves w holding an invalid, truncated
+// document.
+//
+// Errors wrap steward.ErrInvalidUserID, steward.ErrUserNotFound, the
+// audit logger's error, a store's error, or w's error; none contains the
+// user ID.
+func (s *Service) Export(ctx context.Context, userID string, w io.Writer) error {
+	u, err := s.exportUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := s.logExport(ctx, userID, actorFrom(ctx), map[string]any{"mode": "inline"}); err != nil {
+		return err
+	}
+	_, err = s.writeDocument(ctx, u, w)
+	return err
+}
+
+// exportUser validates userID and reads the user.
+func (s *Service) exportUser(ctx context.Context, userID string) (steward.User, error) {
+	if err := steward.ValidateUserID(userID); err != nil {
+		return steward.User{}, fmt.Errorf("privacy: export: %w", err)
+	}
+	u, err := s.idp.GetUser(ctx, userID)
+	if err != nil {
+		return steward.User{}, redactErr(fmt.Errorf("privacy: export: identity: %w", err), userID)
+	}
+	return u, nil
+}
+
+// logExport writes the data_export audit event.
+func (s *Service) logExport(ctx context.Context, userID, actor string, details map[string]any) error {
+	stores := make([]any, len(s.stores))
+	for i, st := range s.stores {
+		stores[i] = st.Name()
+	}
+	details["stores"] = stores
+	details["formatVersion"] = FormatVersion
+	if err := s.logEvent(ctx, audit.DataExport, userID, actor, details); err != nil {
+		return fmt.Errorf("privacy: export: %w", err)
+	}
+	return nil
+}
+
+// docWriter writes the export document through a buffer, remembering the
+// first error so the writing code can stay linear.
+type docWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+	err error
+}
+
+func (d *docWriter) raw(s string) {
+	if d.err == nil {
+		_, d.err = d.bw.WriteString(s)
+	}
+}
+
+func (d *docWriter) value(v any) {
+	if d.err == nil {
+		d.err = d.enc.Encode(v)
+	}
+}
+
+// writeDocument streams u's export document to w and returns how many
+// records it wrote.
+func (s *Service) writeDocument(ctx context.Context, u steward.User, w io.Writer) (int, error) {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	d := &docWriter{bw: bw, enc: enc}
+	d.raw(`{"formatVersion":`)
+	d.value(FormatVersion)
+	d.raw(`,"exportedAt":`)
+	d.value(s.clock().Truncate(time.Second))
+	d.raw(`,"identity":`)
+	d.value(s.exportedIdentity(u))
+	d.raw(`,"data":{`)
+	n := 0
+	for i, st := range s.stores {
+		if i > 0 {
+			d.raw(",")
+		}
+		d.value(st.Name())
+		d.raw(":[")
+		m, err := s.writeStore(ctx, d, st, u.ID)
+		n += m
+		if err != nil {
+			return n, redactErr(fmt.Errorf("privacy: export: store %q: %w", st.Name(), err), u.ID)
+		}
+		d.raw("]")
+	}
+	d.raw("},\"complete\":true}\n")
+	if d.err == nil {
+		d.err = bw.Flush()
+	}
+	if d.err != nil {
+		return n, fmt.Errorf("privacy: export: writing: %w", d.err)
+	}
+	return n, nil
+}
+
+// writeStore writes one store's groups and returns how many records it
+// wrote. It stops at the first store or write error.
+func (s *Service) writeStore(ctx context.Context, d *docWriter, st DataStore, userID string) (int, error) {
+	n := 0
+	cat := ""
+	open := false
+	for rec, err := range st.Export(ctx, userID) {
+		if err != nil {
+			return n, err
+		}
+		if d.err != nil {
+			return n, nil // reported by the caller
+		}
+		if !open || rec.Category != cat {
+			if open {
+				d.raw("]},")
+			}
+			d.raw(`{"category":`)
+			d.value(rec.Category)
+			d.raw(`,"records":[`)
+			cat, open = rec.Category, true
+		} else {
+			d.raw(",")
+		}
+		data := s.sanitizer.Sanitize(rec).Data
+		if data == nil {
+			data = map[string]any{}
+		}
+		d.value(data)
+		n++
+	}
+	if open {
+		d.raw("]}")
+	}
+	return n, nil
+}
+
+// StartExport queues an export of userID and returns the request's ID at
+// once. The export runs in the background into the BlobWriter (blob
+// "<request ID>.json"), retried with backoff; the request then becomes
+// completed (Location names the blob) or partial, and the Notifier is
+// told. Poll it with Request. The data_export audit event is written
+// when the export starts.
+//
+// It fails with ErrAsyncUnavailable without a BlobWriter, ErrClosed after
+// Close, and errors wrapping steward.ErrInvalidUserID or
+// steward.ErrUserNotFound before queuing anything.
+func (s *Service) StartExport(ctx context.Context, userID string) (string, error) {
+	if s.blobs == nil {
+		return "", ErrAsyncUnavailable
+	}
+	if _, err := s.exportUser(ctx, userID); err != nil {
+		return "", err
+	}
+	now := s.clock()
+	req := Request{
+		ID: newRequestID(), Kind: KindExport, UserID: userID, Actor: actorFrom(ctx),
+		Regime: s.regime, Status: StatusPending, ReceivedAt: now, DueAt: s.regime.Deadline(now), UpdatedAt: now,
+		Steps: []Step{{Name: exportStepName, Kind: StepExport, Status: StepPending}},
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", ErrClosed
+	}
+	s.bg.Add(1)
+	s.mu.Unlock()
+	if err := s.requests.Create(ctx, req); err != nil {
+		s.bg.Done()
+		return "", fmt.Errorf("privacy: export: saving request: %w", err)
+	}
+	req.Version = 1
+	go func() {
+		defer s.bg.Done()
+		_ = s.runExport(context.WithoutCancel(ctx), req)
+	}()
+	return req.ID, nil
+}
+
+// runExport writes a queued export, checkpoints the outcome and notifies.
+func (s *Service) runExport(ctx context.Context, req Request) error {
+	s.enter(req.ID)
+	defer s.leave(req.ID)
+	if s.blobs == nil {
+		return ErrAsyncUnavailable
+	}
+	name := req.ID + ".json"
+	attempts := 0
+	logged := false
+	_, runErr := backoff.Retry(ctx, func() (struct{}, error) {
+		attempts++
+		u, err := s.exportUser(ctx, req.UserID)
+		if err != nil {
+			if errors.Is(err, steward.ErrUserNotFound) {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}
+		if !logged {
+			if err := s.logExport(ctx, req.UserID, req.Actor, map[string]any{"mode": "queued", "requestId": req.ID}); err != nil {
+				return struct{}{}, err
+			}
+			logged = true
+		}
+		wc, err := s.blobs.Create(ctx, name)
+		if err != nil {
+			return struct{}{}, fmt.Errorf("privacy: export: blob: %w", err)
+		}
+		if _, err := s.writeDocument(ctx, u, wc); err != nil {
+			_ = wc.Close()
+			return struct{}{}, err
+		}
+		if err := wc.Close(); err != nil {
+			return struct{}{}, fmt.Errorf("privacy: export: blob: %w", err)
+		}
+		return struct{}{}, nil
+	}, s.retryOptions()...)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	now := s.clock()
+	err := s.checkpoint(ctx, &req, func(r *Request) error {
+		st := r.Step(exportStepName)
+		if st == nil {
+			r.Steps = append(r.Steps, Step{Name: exportStepName, Kind: StepExport})
+			st = &r.Steps[len(r.Steps)-1]
+		}
+		st.Attempts += attempts
+		st.UpdatedAt = now
+		if runErr != nil {
+			st.Status, st.Error = StepFailed, redact(runErr.Error(), r.UserID)
+			r.Status = StatusPartial
+			return nil
+		}
+		st.Status, st.Error = StepDone, ""
+		r.Status, r.CompletedAt, r.Location = StatusCompleted, now, name
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if s.notifier != nil {
+		_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+			return struct{}{}, s.notifier.ExportDone(ctx, req.Clone())
+		}, s.retryOptions()...)
+	}
+	return nil
+}

@@ -1,0 +1,458 @@
+package privacy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/rbac"
+)
+
+// AuditLogger is what the Service needs from an audit log;
+// *audit.Logger satisfies it. The Service sets Type, Subject (the raw
+// user ID, which the logger pseudonymises), Actor and Details.
+type AuditLogger interface {
+	Log(ctx context.Context, e audit.Event) error
+}
+
+// ExternalService is a third party holding the user's data (analytics,
+// email, payments) that erasure must reach after the identity provider.
+type ExternalService interface {
+	// Name is a stable identifier such as "analytics"; it appears in
+	// DeletionResult.DeletedFrom and in checkpoints.
+	Name() string
+	// Erase deletes the user's data at the service. It must be
+	// idempotent: erasing a user the service does not know is not an
+	// error.
+	Erase(ctx context.Context, userID string) error
+}
+
+// HoldChecker tells whether a user's data must be kept (litigation,
+// investigation, a legal retention duty). Package retention implements
+// it.
+type HoldChecker interface {
+	// Held reports whether userID is under a hold and, if so, why. The
+	// reason is kept in the request and shown to the caller, so it must
+	// not contain personal data.
+	Held(ctx context.Context, userID string) (held bool, reason string, err error)
+}
+
+// BlobWriter stores queued exports (a bucket, a directory).
+type BlobWriter interface {
+	// Create opens a new blob called name for writing; Close commits it.
+	// Creating a name that exists replaces it.
+	Create(ctx context.Context, name string) (io.WriteCloser, error)
+}
+
+// Notifier is told when a queued export finishes (the data-handling
+// guide's "email when complete").
+type Notifier interface {
+	// ExportDone is called once per finished export with the request,
+	// whose Status is StatusCompleted (Location names the blob) or
+	// StatusPartial (it failed; ResumePending retries it).
+	ExportDone(ctx context.Context, r Request) error
+}
+
+// Authorizer decides whether a principal may act on another user's data
+// through the HTTP handlers; *rbac.Authorizer satisfies it.
+type Authorizer interface {
+	Allowed(p rbac.Principal, perm rbac.Permission) bool
+}
+
+// AdminPermission is the permission a principal needs to export or erase
+// another user through the HTTP handlers.
+const AdminPermission rbac.Permission = "admin:users"
+
+// Retry bounds how each step is retried within one run. Between attempts
+// the Service waits with exponential backoff and jitter, from
+// InitialInterval up to MaxInterval.
+type Retry struct {
+	// MaxAttempts is the number of calls per step per run, at least 1.
+	MaxAttempts     int
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+}
+
+// defaultRetry is the retry policy when WithRetry is not given.
+var defaultRetry = Retry{MaxAttempts: 5, InitialInterval: 200 * time.Millisecond, MaxInterval: 5 * time.Second}
+
+// Defaults for the Service's options.
+const (
+	DefaultInlineExportBytes = 8 << 20
+	DefaultInlineExportTime  = 10 * time.Second
+	DefaultResumeAfter       = time.Minute
+	// DefaultIdentityName is the step name of the identity provider in
+	// checkpoints and DeletionResult.DeletedFrom, unless the provider has
+	// a Name method or WithIdentityName is given.
+	DefaultIdentityName = "identity"
+	// SystemActor is the audit actor of work the Service does on its own
+	// (resuming requests, queued exports).
+	SystemActor = audit.SystemActorPrefix + "privacy"
+)
+
+// Reserved step names.
+const (
+	auditStepName  = "audit"
+	exportStepName = "export"
+	holdStepName   = "legal_hold"
+)
+
+// Option configures a Service.
+type Option func(*Service) error
+
+// WithStores registers the DataStores to export and erase, in the order
+// they are erased. Names must be unique and non-empty.
+func WithStores(stores ...DataStore) Option {
+	return func(s *Service) error {
+		for i, st := range stores {
+			if st == nil {
+				return fmt.Errorf("%w: WithStores: store %d is nil", ErrInvalidConfig, i)
+			}
+		}
+		s.stores = append(s.stores, stores...)
+		return nil
+	}
+}
+
+// WithExternal registers external services erased after the identity
+// provider. Names must be unique and non-empty.
+func WithExternal(services ...ExternalService) Option {
+	return func(s *Service) error {
+		for i, e := range services {
+			if e == nil {
+				return fmt.Errorf("%w: WithExternal: service %d is nil", ErrInvalidConfig, i)
+			}
+		}
+		s.externals = append(s.externals, services...)
+		return nil
+	}
+}
+
+// WithAudit sets the audit logger; *audit.Logger satisfies AuditLogger.
+// Without it no audit events are written.
+func WithAudit(l AuditLogger) Option {
+	return func(s *Service) error {
+		if l == nil {
+			return fmt.Errorf("%w: WithAudit: nil logger", ErrInvalidConfig)
+		}
+		s.audit = l
+		return nil
+	}
+}
+
+// WithRequestStore sets where requests and checkpoints are kept. The
+// default is a fresh MemoryRequestStore, which does not survive a crash.
+func WithRequestStore(rs RequestStore) Option {
+	return func(s *Service) error {
+		if rs == nil {
+			return fmt.Errorf("%w: WithRequestStore: nil store", ErrInvalidConfig)
+		}
+		s.requests = rs
+		return nil
+	}
+}
+
+// WithHoldChecker sets the legal-hold check made before every erasure
+// run. Without it no user is held.
+func WithHoldChecker(h HoldChecker) Option {
+	return func(s *Service) error {
+		if h == nil {
+			return fmt.Errorf("%w: WithHoldChecker: nil checker", ErrInvalidConfig)
+		}
+		s.holds = h
+		return nil
+	}
+}
+
+// WithNow sets the clock (default time.Now), used for export times,
+// checkpoints and deadlines.
+func WithNow(now func() time.Time) Option {
+	return func(s *Service) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithNow: nil clock", ErrInvalidConfig)
+		}
+		s.now = now
+		return nil
+	}
+}
+
+// WithRetry sets how steps are retried. The default is 5 attempts,
+// waiting from 200ms up to 5s between them; tests use tiny intervals.
+func WithRetry(r Retry) Option {
+	return func(s *Service) error {
+		if r.MaxAttempts < 1 {
+			return fmt.Errorf("%w: WithRetry: MaxAttempts is %d, want at least 1", ErrInvalidConfig, r.MaxAttempts)
+		}
+		if r.InitialInterval < 0 || r.MaxInterval < r.InitialInterval {
+			return fmt.Errorf("%w: WithRetry: want 0 <= InitialInterval (%v) <= MaxInterval (%v)", ErrInvalidConfig, r.InitialInterval, r.MaxInterval)
+		}
+		s.retry = r
+		return nil
+	}
+}
+
+// WithSanitizer sets the fields never exported.
+func WithSanitizer(z Sanitizer) Option {
+	return func(s *Service) error {
+		if err := z.Validate(); err != nil {
+			return err
+		}
+		s.sanitizer = z
+		return nil
+	}
+}
+
+// WithPrivateMetadata includes the identity's private metadata in exports
+// (under identity.metadata.private). By default it is left out: it holds
+// what the application keeps about the user for itself.
+func WithPrivateMetadata() Option {
+	return func(s *Service) error {
+		s.privateMetadata = true
+		return nil
+	}
+}
+
+// WithBlobWriter enables queued exports (StartExport, and 202 answers
+// from ExportHandler), written to w.
+func WithBlobWriter(w BlobWriter) Option {
+	return func(s *Service) error {
+		if w == nil {
+			return fmt.Errorf("%w: WithBlobWriter: nil writer", ErrInvalidConfig)
+		}
+		s.blobs = w
+		return nil
+	}
+}
+
+// WithNotifier sets who is told when a queued export finishes.
+func WithNotifier(n Notifier) Option {
+	return func(s *Service) error {
+		if n == nil {
+			return fmt.Errorf("%w: WithNotifier: nil notifier", ErrInvalidConfig)
+		}
+		s.notifier = n
+		return nil
+	}
+}
+
+// WithInlineExportLimits bounds an export ExportHandler answers inline
+// when a BlobWriter is configured: one larger than maxBytes or slower than
+// maxTime is queued instead (202). Defaults: DefaultInlineExportBytes and
+// DefaultInlineExportTime. The buffer is at most maxBytes, whatever the
+// number of records.
+func WithInlineExportLimits(maxBytes int64, maxTime time.Duration) Option {
+	return func(s *Service) error {
+		if maxBytes < 1 || maxTime <= 0 {
+			return fmt.Errorf("%w: WithInlineExportLimits: want positive limits, got %d bytes and %v", ErrInvalidConfig, maxBytes, maxTime)
+		}
+		s.inlineBytes, s.inlineTime = maxBytes, maxTime
+		return nil
+	}
+}
+
+// WithAuthorizer sets who may act on other users through the HTTP
+// handlers: principals allowed AdminPermission. Without it a principal
+// may act only on themselves.
+func WithAuthorizer(a Authorizer) Option {
+	return func(s *Service) error {
+		if a == nil {
+			return fmt.Errorf("%w: WithAuthorizer: nil authorizer", ErrInvalidConfig)
+		}
+		s.authz = a
+		return nil
+	}
+}
+
+// WithResumeAfter sets how long a pending request must have been left
+// untouched before ResumePending takes it over from the process working
+// on it, presumed dead (default DefaultResumeAfter). Partial requests are
+// resumed at once.
+func WithResumeAfter(d time.Duration) Option {
+	return func(s *Service) error {
+		if d < 0 {
+			return fmt.Errorf("%w: WithResumeAfter: %v is negative", ErrInvalidConfig, d)
+		}
+		s.resumeAfter = d
+		return nil
+	}
+}
+
+// WithIdentityName sets the identity provider's step name (default: the
+// provider's Name() if it has one, else DefaultIdentityName).
+func WithIdentityName(name string) Option {
+	return func(s *Service) error {
+		s.idpName = name
+		return nil
+	}
+}
+
+// WithRegime sets the regime of requests made without EraseOption
+// ForRegime (default GDPR).
+func WithRegime(g Regime) Option {
+	return func(s *Service) error {
+		if err := g.Validate(); err != nil {
+			return fmt.Errorf("%w: WithRegime: %w", ErrInvalidConfig, err)
+		}
+		s.regime = g
+		return nil
+	}
+}
+
+// Service exports and erases users across the identity provider, the
+// registered DataStores and external services, keeping every erasure as
+// a checkpointed Request. It is safe for concurrent use.
+type Service struct {
+	idp       steward.IdentityProvider
+	idpName   string
+	stores    []DataStore
+	externals []ExternalService
+	audit     AuditLogger
+	requests  RequestStore
+	holds     HoldChecker
+	now       func() time.Time
+	retry     Retry
+	sanitizer Sanitizer
+	blobs     BlobWriter
+	notifier  Notifier
+	authz     Authorizer
+	regime    Regime
+
+	privateMetadata bool
+	inlineBytes     int64
+	inlineTime      time.Duration
+	resumeAfter     time.Duration
+	storeByName     map[string]DataStore
+	externalByName  map[string]ExternalService
+
+	mu      sync.Mutex
+	closed  bool
+	bg      sync.WaitGroup
+	running map[string]int // request ID → runs in this process
+}
+
+// NewService returns a Service over idp. Without options it exports and
+// erases only the identity, keeps requests in memory and writes no audit
+// events. It fails, wrapping ErrInvalidConfig, on a nil idp, a bad option,
+// or store, external and identity names that are empty, repeated, or one
+// of the reserved step names "audit", "export" and "legal_hold".
+func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) {
+	if idp == nil {
+		return nil, fmt.Errorf("%w: identity provider is nil", ErrInvalidConfig)
+	}
+	s := &Service{
+		idp:         idp,
+		now:         time.Now,
+		retry:       defaultRetry,
+		regime:      GDPR,
+		inlineBytes: DefaultInlineExportBytes,
+		inlineTime:  DefaultInlineExportTime,
+		resumeAfter: DefaultResumeAfter,
+		running:     make(map[string]int),
+	}
+	if n, ok := idp.(interface{ Name() string }); ok {
+		s.idpName = n.Name()
+	}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.idpName == "" {
+		s.idpName = DefaultIdentityName
+	}
+	if s.requests == nil {
+		s.requests = NewMemoryRequestStore()
+	}
+	seen := map[string]string{auditStepName: "reserved", exportStepName: "reserved", holdStepName: "reserved"}
+	claim := func(what, name string) error {
+		if name == "" {
+			return fmt.Errorf("%w: %s has an empty name", ErrInvalidConfig, what)
+		}
+		if other, ok := seen[name]; ok {
+			return fmt.Errorf("%w: %s name %q is taken (%s)", ErrInvalidConfig, what, name, other)
+		}
+		seen[name] = what
+		return nil
+	}
+	if err := claim("identity provider", s.idpName); err != nil {
+		return nil, err
+	}
+	s.storeByName = make(map[string]DataStore, len(s.stores))
+	for _, st := range s.stores {
+		if err := claim("store", st.Name()); err != nil {
+			return nil, err
+		}
+		s.storeByName[st.Name()] = st
+	}
+	s.externalByName = make(map[string]ExternalService, len(s.externals))
+	for _, e := range s.externals {
+		if err := claim("external service", e.Name()); err != nil {
+			return nil, err
+		}
+		s.externalByName[e.Name()] = e
+	}
+	return s, nil
+}
+
+// clock returns the current time in UTC without a monotonic reading.
+func (s *Service) clock() time.Time { return s.now().UTC().Round(0) }
+
+// newRequestID returns a random request ID, "req_" and 32 hex digits.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// Request returns the request with the given ID from the RequestStore.
+func (s *Service) Request(ctx context.Context, id string) (Request, error) {
+	return s.requests.Get(ctx, id)
+}
+
+// Close stops accepting queued exports and waits for the running ones to
+// finish, or for ctx to end.
+func (s *Service) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// actorFrom returns the principal's user ID from ctx, or SystemActor.
+func actorFrom(ctx context.Context) string {
+	if p, ok := rbac.PrincipalFrom(ctx); ok && p.UserID != "" {
+		return p.UserID
+	}
+	return SystemActor
+}
+
+// logEvent writes an audit event when a logger is configured.
+func (s *Service) logEvent(ctx context.Context, t audit.Type, userID, actor string, details map[string]any) error {
+	if s.audit == nil {
+		return nil
+	}
+	if err := s.audit.Log(ctx, audit.Event{Type: t, Subject: userID, Actor: actor, Details: details}); err != nil {
+		return redactErr(fmt.Errorf("audit: %w", err), userID)
+	}
+	return nil
+}
+
+// isPermanent reports errors that retrying cannot fix.
+func isPermanent(err error) bool {
+	return errors.Is(err, steward.ErrInvalidUserID) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
