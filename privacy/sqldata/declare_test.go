@@ -305,3 +305,53 @@ func TestValidateIdentifiers(t *testing.T) {
 		}
 	})
 }
+
+// TestKeys checks how a table's Key is settled when not declared.
+func TestKeys(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+		ctx := context.Background()
+		exec(t, db,
+			`CREATE TABLE bare (owner TEXT NOT NULL, note TEXT)`,
+			`CREATE TABLE pair (owner TEXT NOT NULL, name TEXT NOT NULL, note TEXT, PRIMARY KEY (owner, name))`,
+			`INSERT INTO bare VALUES ('user_a', 'x'), ('user_b', 'y'), ('user_a', 'z')`,
+			`INSERT INTO pair VALUES ('user_a', 'k1', 'x'), ('user_a', 'k2', 'y')`)
+
+		// A table without a primary key: SQLite has its rowid, PostgreSQL
+		// needs a declared Key.
+		key, err := sqldata.RowKey(ctx, db, d, "bare")
+		switch d {
+		case sqlstore.SQLite:
+			if err != nil || key != "rowid" {
+				t.Errorf("RowKey(bare) = %q, %v; want rowid", key, err)
+			}
+			s, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: "bare", UserColumn: "owner"}}, sqldata.WithBatchSize(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if er, err := s.Erase(ctx, "user_a"); err != nil || er.Count != 2 {
+				t.Errorf("Erase over rowid = %+v, %v; want 2 rows", er, err)
+			}
+		case sqlstore.Postgres:
+			if !errors.Is(err, sqldata.ErrInvalidDeclaration) {
+				t.Errorf("RowKey(bare) = %q, %v; want ErrInvalidDeclaration", key, err)
+			}
+			_, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: "bare", UserColumn: "owner"}})
+			if !errors.Is(err, sqldata.ErrInvalidDeclaration) || !strings.Contains(err.Error(), "Key") {
+				t.Errorf("New over a table without a key: %v; want ErrInvalidDeclaration naming Key", err)
+			}
+		}
+
+		// A composite primary key needs a declared Key; a declared Key that
+		// is not unique still erases only the user's rows.
+		if _, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: "pair", UserColumn: "owner"}}); d == sqlstore.Postgres && !errors.Is(err, sqldata.ErrInvalidDeclaration) {
+			t.Errorf("New over a composite key: %v; want ErrInvalidDeclaration", err)
+		}
+		s, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: "pair", UserColumn: "owner", Key: "name"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if er, err := s.Erase(ctx, "user_a"); err != nil || er.Count != 2 {
+			t.Errorf("Erase over a declared Key = %+v, %v; want 2 rows", er, err)
+		}
+	})
+}

@@ -30,14 +30,26 @@
 // a value derived from the user ID (a pseudonym). Tables are erased
 // children first: a table before the parent it reaches through Via and
 // before the tables it lists in References; a cycle is rejected by New.
+//
 // Each table is worked in bounded batches (WithBatchSize, Table.BatchSize),
-// each a single statement and so its own short transaction:
+// each its own short transaction, so no lock is held for long. A batch is
+// one statement that picks at most n of the rows still to do by key:
 //
-//	DELETE FROM "t" WHERE "t"."id" IN (SELECT "t"."id" FROM "t" WHERE "t"."user_id" = $1 LIMIT 1000)
+//	DELETE FROM "t" WHERE "t"."id" IN (SELECT "t"."id" FROM "t" WHERE "t"."user_id" = ? LIMIT 1000)
 //
+// (on PostgreSQL "= ANY(ARRAY(SELECT ...))", so rows are fetched by key
+// even when the user owns most of the table). Rows anonymised through Via
+// still belong to the user afterwards, so such a table is worked in key
+// order instead, each batch starting after the last key of the one
+// before, and a final pass from the start picks up rows added behind it.
 // A batch only picks rows that still belong to the user and are not yet
 // anonymised, so Erase is idempotent, and after a crash between batches
 // calling it again does the rest.
+//
+// For users with very many rows, index the user column (and each Via
+// column); PostgreSQL then erases a million rows across five tables at
+// well over 100,000 rows a second with no transaction longer than some
+// tens of milliseconds (see BenchmarkErase).
 //
 // # Safety
 //
