@@ -75,6 +75,10 @@ func ReceivedAt(t time.Time) EraseOption {
 // the request stays pending and Resume carries on from the last
 // checkpoint.
 //
+// The data_deletion events carry the request ID. The completion event is
+// written at least once: a crash after writing it and before recording
+// that it was written writes it again on resume.
+//
 // Other errors wrap steward.ErrInvalidUserID, ErrInvalidRequest (a bad
 // option), ctx's error, or the RequestStore's or HoldChecker's error.
 // No error contains the user ID.
