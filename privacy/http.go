@@ -88,6 +88,9 @@ func (s *Service) subject(w http.ResponseWriter, r *http.Request) (rbac.Principa
 //     without a BlobWriter;
 //   - 405 for methods other than GET and HEAD.
 //
+// HEAD answers the headers of the 200 (or the error) without reading or
+// exporting any data.
+//
 // GET ?requestId=<id> polls a queued export of the caller (or, for an
 // administrator, of anyone): 200 {"requestId", "status", "location"}, or
 // 404. Without a BlobWriter the document streams straight to the client;
@@ -111,6 +114,16 @@ func (s *Service) ExportHandler() http.Handler {
 		}
 		if a := q.Get("async"); a == "1" || a == "true" {
 			s.queueExport(w, r, target)
+			return
+		}
+		if r.Method == http.MethodHead {
+			// Headers only: no data is read, so nothing is exported.
+			if _, err := s.exportUser(r.Context(), target); err != nil {
+				writeExportError(w, err)
+				return
+			}
+			exportHeaders(w, target)
+			w.WriteHeader(http.StatusOK)
 			return
 		}
 		if s.blobs == nil {
@@ -202,9 +215,7 @@ func (s *Service) bufferedExport(w http.ResponseWriter, r *http.Request, userID 
 	}
 	exportHeaders(w, userID)
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Service) queueExport(w http.ResponseWriter, r *http.Request, userID string) {
