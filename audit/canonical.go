@@ -67,7 +67,7 @@ func appendCanonicalHead(b []byte, e *Event) ([]byte, error) {
 // the event.
 func appendCanonicalTail(b []byte, e *Event) []byte {
 	b = append(b, `,"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, TimeFormat)
+	b = appendTime(b, e.Time)
 	b = append(b, `","sequence":`...)
 	b = strconv.AppendUint(b, e.Sequence, 10)
 	b = append(b, `,"keyId":`...)
@@ -87,14 +87,56 @@ func appendCanonical(b []byte, e *Event) ([]byte, error) {
 	return appendCanonicalTail(b, e), nil
 }
 
+// appendTime appends t in TimeFormat; it is AppendFormat without the
+// layout interpretation, for the Logger's hot path.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+func appendDigits(b []byte, v, width int) []byte {
+	var d [6]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
+}
+
 const hexDigits = "0123456789abcdef"
+
+// plain marks the bytes appendString copies as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if plain[c] {
 			i++
 			continue
 		}
@@ -138,7 +180,8 @@ func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	if depth > maxDetailsDepth {
 		return b, errors.New("nested too deeply")
 	}
-	keys := make([]string, 0, len(m))
+	var small [8]string
+	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

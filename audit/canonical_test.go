@@ -147,3 +147,23 @@ func TestEventJSONRoundTripVerifies(t *testing.T) {
 		t.Error("big integers must stay exact on the wire")
 	}
 }
+
+func TestTimeEncodingMatchesTimeFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2025, 3, 1, 12, 0, 0, 5000, time.FixedZone("X", 3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 1000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		b, err := json.Marshal(audit.Event{Time: tm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `"time":"` + tm.UTC().Format(audit.TimeFormat) + `"`
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%v encodes as %s, want %s", tm, b, want)
+		}
+	}
+}

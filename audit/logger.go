@@ -3,12 +3,15 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +164,8 @@ type Logger struct {
 	batch   []*request
 	events  []Event
 	buf     []byte
+	sha     hash.Hash
+	sum     []byte
 	results []error
 
 	recorded atomic.Uint64
@@ -180,9 +185,26 @@ type request struct {
 	ev    Event
 	head  []byte // canonical encoding up to the time
 	flush bool
-	done  chan struct{} // closed when err is set or lead becomes true
+	done  chan struct{} // receives once err is set or lead becomes true
 	err   error
 	lead  bool
+}
+
+// requests recycles requests (and their buffers) between Log calls.
+var requests = sync.Pool{New: func() any {
+	return &request{head: make([]byte, 0, 512), done: make(chan struct{}, 1)}
+}}
+
+func newRequest(ctx context.Context) *request {
+	r := requests.Get().(*request)
+	r.ctx = ctx
+	return r
+}
+
+// release returns r to the pool; nothing may refer to it any more.
+func (r *request) release() {
+	*r = request{head: r.head[:0], done: r.done}
+	requests.Put(r)
 }
 
 // Stats counts what a Logger did.
@@ -261,18 +283,25 @@ func (l *Logger) Log(ctx context.Context, e Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
-	r, err := l.prepare(ctx, e)
-	if err != nil {
+	r := newRequest(ctx)
+	if err := l.prepare(r, &e); err != nil {
+		r.release()
 		return err
 	}
-	return l.do(r, false)
+	err := l.do(r, false)
+	r.release()
+	return err
 }
 
 // Flush retries what waits in the sinks' retry queues and returns nil when
 // everything logged before the call is in every sink. Otherwise it returns
 // an error saying how many events still wait.
 func (l *Logger) Flush(ctx context.Context) error {
-	return l.do(&request{ctx: ctx, flush: true}, false)
+	r := newRequest(ctx)
+	r.flush = true
+	err := l.do(r, false)
+	r.release()
+	return err
 }
 
 // Close flushes and then refuses further events with ErrClosed. It does
@@ -282,7 +311,11 @@ func (l *Logger) Close(ctx context.Context) error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
-	return l.do(&request{ctx: ctx, flush: true}, true)
+	r := newRequest(ctx)
+	r.flush = true
+	err := l.do(r, true)
+	r.release()
+	return err
 }
 
 // Stats returns counters; safe to call at any time.
@@ -307,55 +340,69 @@ func validType(t Type) bool {
 }
 
 // prepare does the per-event work that needs no ordering, outside the lock.
-func (l *Logger) prepare(ctx context.Context, e Event) (*request, error) {
+func (l *Logger) prepare(r *request, e *Event) error {
 	if !validType(e.Type) {
-		return nil, fmt.Errorf("%w: Type %q: must be 1 to 64 of a-z, 0-9 and '_'", ErrInvalidEvent, e.Type)
+		return fmt.Errorf("%w: Type %q: must be 1 to 64 of a-z, 0-9 and '_'", ErrInvalidEvent, e.Type)
 	}
-	ev := Event{
-		ID:      newID(),
-		Type:    e.Type,
-		Subject: l.pseudo.Pseudonym(e.Subject),
-		Actor:   e.Actor,
-		KeyID:   l.pseudo.KeyID(),
+	// ID, Subject and Actor share one allocation.
+	k := &l.pseudo.keys[0]
+	system := strings.HasPrefix(e.Actor, SystemActorPrefix)
+	if system && (!utf8.ValidString(e.Actor) || len(e.Actor) > 128) {
+		return fmt.Errorf("%w: Actor: a system actor must be valid UTF-8 of at most 128 bytes", ErrInvalidEvent)
 	}
-	if len(e.Actor) >= len(SystemActorPrefix) && e.Actor[:len(SystemActorPrefix)] == SystemActorPrefix {
-		if !utf8.ValidString(e.Actor) || len(e.Actor) > 128 {
-			return nil, fmt.Errorf("%w: Actor: a system actor must be valid UTF-8 of at most 128 bytes", ErrInvalidEvent)
-		}
-	} else {
-		ev.Actor = l.pseudo.Pseudonym(e.Actor)
+	size := idLen + 2*(len(k.prefix)+2*sha256.Size)
+	if system {
+		size += len(e.Actor)
 	}
+	var sb strings.Builder
+	sb.Grow(size)
+	writeID(&sb)
+	if e.Subject != "" {
+		k.writePseudonym(&sb, e.Subject)
+	}
+	subjectEnd := sb.Len()
+	switch {
+	case system:
+		sb.WriteString(e.Actor)
+	case e.Actor != "":
+		k.writePseudonym(&sb, e.Actor)
+	}
+	all := sb.String()
+	ev := &r.ev
+	ev.ID, ev.Subject, ev.Actor = all[:idLen], all[idLen:subjectEnd], all[subjectEnd:]
+	ev.Type = e.Type
+	ev.KeyID = k.id
 	if len(e.Details) > 0 {
 		ev.Details = maps.Clone(e.Details)
 	}
-	head, err := appendCanonicalHead(make([]byte, 0, 384), &ev)
+	head, err := appendCanonicalHead(r.head[:0], ev)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Details: %w", ErrInvalidEvent, err)
+		return fmt.Errorf("%w: Details: %w", ErrInvalidEvent, err)
 	}
-	return &request{ctx: ctx, ev: ev, head: head}, nil
+	r.head = head
+	return nil
 }
 
-func newID() string {
+const idLen = 36
+
+// writeID writes a random (version 4) UUID.
+func writeID(b *strings.Builder) {
 	var raw [16]byte
-	for i := 0; i < 16; i += 8 {
-		v := rand.Uint64()
-		for j := range 8 {
-			raw[i+j] = byte(v >> (8 * j))
-		}
-	}
-	raw[6] = raw[6]&0x0f | 0x40 // UUID version 4
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
+	raw[6] = raw[6]&0x0f | 0x40 // version 4
 	raw[8] = raw[8]&0x3f | 0x80 // RFC 4122 variant
-	var b [36]byte
-	hex.Encode(b[0:8], raw[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], raw[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], raw[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], raw[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], raw[10:])
-	return string(b[:])
+	var s [idLen]byte
+	hex.Encode(s[0:8], raw[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], raw[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], raw[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], raw[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], raw[10:])
+	b.Write(s[:])
 }
 
 // do queues r and waits for its outcome. The first request to find the
@@ -369,7 +416,6 @@ func (l *Logger) do(r *request, allowClosed bool) error {
 	}
 	l.queue = append(l.queue, r)
 	if l.busy {
-		r.done = make(chan struct{})
 		l.mu.Unlock()
 		<-r.done
 		if !r.lead {
@@ -390,9 +436,10 @@ func (l *Logger) lead() {
 	n := min(len(l.queue), l.batchSize)
 	l.batch = append(l.batch[:0], l.queue[:n]...)
 	clear(l.queue[:n])
-	l.queue = l.queue[n:]
-	if len(l.queue) == 0 {
-		l.queue = l.queue[:0:0]
+	if n == len(l.queue) {
+		l.queue = l.queue[:0] // keep the array
+	} else {
+		l.queue = l.queue[n:]
 	}
 	l.mu.Unlock()
 
@@ -402,7 +449,7 @@ func (l *Logger) lead() {
 
 	for i, r := range l.batch {
 		if i > 0 {
-			close(r.done)
+			r.done <- struct{}{}
 		}
 		l.batch[i] = nil
 	}
@@ -418,7 +465,7 @@ func (l *Logger) lead() {
 	l.mu.Unlock()
 	if next != nil {
 		next.lead = true
-		close(next.done)
+		next.done <- struct{}{}
 	}
 }
 
@@ -492,8 +539,10 @@ func (l *Logger) write(ctx context.Context, batch []*request) {
 // chain assigns time, sequence and hashes to l.events.
 func (l *Logger) chain(batch []*request) {
 	now := l.now().UTC().Truncate(time.Microsecond)
-	h := sha256.New()
-	var sum [sha256.Size]byte
+	if l.sha == nil {
+		l.sha = sha256.New()
+	}
+	h := l.sha
 	var hx [2 * sha256.Size]byte
 	k := 0
 	for _, r := range batch {
@@ -508,8 +557,8 @@ func (l *Logger) chain(batch []*request) {
 		h.Reset()
 		h.Write(r.head)
 		h.Write(l.buf)
-		h.Sum(sum[:0])
-		hex.Encode(hx[:], sum[:])
+		l.sum = h.Sum(l.sum[:0])
+		hex.Encode(hx[:], l.sum)
 		e.Hash = string(hx[:])
 		l.head = e.Hash
 	}

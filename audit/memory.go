@@ -13,8 +13,11 @@ import (
 // Snapshot or Events.
 type MemorySink struct {
 	mu     sync.RWMutex
-	events []Event // sorted by Sequence, unique
+	chunks [][]Event // sorted by Sequence, unique; every chunk non-empty
 }
+
+// chunkSize bounds a chunk so that appending never copies what is stored.
+const chunkSize = 1024
 
 var (
 	_ Sink   = (*MemorySink)(nil)
@@ -35,12 +38,6 @@ func (s *MemorySink) Write(ctx context.Context, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var last uint64
-	if n := len(s.events); n > 0 {
-		last = s.events[n-1].Sequence
-	}
 	increasing := true
 	for i, e := range events {
 		if e.Sequence == 0 {
@@ -50,8 +47,10 @@ func (s *MemorySink) Write(ctx context.Context, events []Event) error {
 			increasing = false
 		}
 	}
-	if increasing && events[0].Sequence > last {
-		s.events = append(s.events, events...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if increasing && events[0].Sequence > s.lastSeq() {
+		s.append(events)
 		return nil
 	}
 	// Slow path: out of order or interleaved with stored events.
@@ -61,23 +60,45 @@ func (s *MemorySink) Write(ctx context.Context, events []Event) error {
 		if i > 0 && e.Sequence == batch[i-1].Sequence {
 			return fmt.Errorf("%w: sequence %d appears twice in the batch", ErrDuplicateSequence, e.Sequence)
 		}
-		if _, found := s.search(e.Sequence); found {
+		if c, j := s.search(e.Sequence); c < len(s.chunks) && s.chunks[c][j].Sequence == e.Sequence {
 			return fmt.Errorf("%w: sequence %d is already stored", ErrDuplicateSequence, e.Sequence)
 		}
 	}
-	merged := make([]Event, 0, len(s.events)+len(batch))
+	old := s.chunks
+	s.chunks = nil
 	i, j := 0, 0
-	for i < len(s.events) || j < len(batch) {
-		if j == len(batch) || (i < len(s.events) && s.events[i].Sequence < batch[j].Sequence) {
-			merged = append(merged, s.events[i])
+	all := slices.Concat(old...)
+	for i < len(all) || j < len(batch) {
+		if j == len(batch) || (i < len(all) && all[i].Sequence < batch[j].Sequence) {
+			s.append(all[i : i+1])
 			i++
 		} else {
-			merged = append(merged, batch[j])
+			s.append(batch[j : j+1])
 			j++
 		}
 	}
-	s.events = merged
 	return nil
+}
+
+func (s *MemorySink) lastSeq() uint64 {
+	if len(s.chunks) == 0 {
+		return 0
+	}
+	c := s.chunks[len(s.chunks)-1]
+	return c[len(c)-1].Sequence
+}
+
+// append adds events, already in order after everything stored.
+func (s *MemorySink) append(events []Event) {
+	for len(events) > 0 {
+		if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == chunkSize {
+			s.chunks = append(s.chunks, make([]Event, 0, chunkSize))
+		}
+		last := &s.chunks[len(s.chunks)-1]
+		k := min(len(events), chunkSize-len(*last))
+		*last = append(*last, events[:k]...)
+		events = events[k:]
+	}
 }
 
 func cmpSeq(a, b uint64) int {
@@ -90,9 +111,17 @@ func cmpSeq(a, b uint64) int {
 	return 0
 }
 
-// search returns the index of the first event with Sequence >= seq.
-func (s *MemorySink) search(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(s.events, seq, func(e Event, seq uint64) int { return cmpSeq(e.Sequence, seq) })
+// search returns the position (chunk, index) of the first event with
+// Sequence >= seq; chunk is len(s.chunks) when there is none.
+func (s *MemorySink) search(seq uint64) (int, int) {
+	c, _ := slices.BinarySearchFunc(s.chunks, seq, func(ch []Event, seq uint64) int {
+		return cmpSeq(ch[len(ch)-1].Sequence, seq)
+	})
+	if c == len(s.chunks) {
+		return c, 0
+	}
+	j, _ := slices.BinarySearchFunc(s.chunks[c], seq, func(e Event, seq uint64) int { return cmpSeq(e.Sequence, seq) })
+	return c, j
 }
 
 // Events yields the stored events with Sequence >= from in order. Events
@@ -100,8 +129,7 @@ func (s *MemorySink) search(seq uint64) (int, bool) {
 // yielded.
 func (s *MemorySink) Events(ctx context.Context, from uint64) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		const chunk = 256
-		buf := make([]Event, 0, chunk)
+		var buf []Event
 		next := from
 		for {
 			if err := ctx.Err(); err != nil {
@@ -109,8 +137,12 @@ func (s *MemorySink) Events(ctx context.Context, from uint64) iter.Seq2[Event, e
 				return
 			}
 			s.mu.RLock()
-			i, _ := s.search(next)
-			buf = append(buf[:0], s.events[i:min(i+chunk, len(s.events))]...)
+			c, j := s.search(next)
+			if c < len(s.chunks) {
+				buf = append(buf[:0], s.chunks[c][j:]...)
+			} else {
+				buf = buf[:0]
+			}
 			s.mu.RUnlock()
 			if len(buf) == 0 {
 				return
@@ -135,15 +167,16 @@ func (s *MemorySink) Last(ctx context.Context) (Event, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if len(s.events) == 0 {
+	if len(s.chunks) == 0 {
 		return Event{}, nil
 	}
-	return s.events[len(s.events)-1], nil
+	c := s.chunks[len(s.chunks)-1]
+	return c[len(c)-1], nil
 }
 
 // Snapshot returns a copy of the stored events in sequence order.
 func (s *MemorySink) Snapshot() []Event {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return slices.Clone(s.events)
+	return slices.Concat(s.chunks...)
 }

@@ -67,7 +67,7 @@ func NewPseudonymizer(active Key, retired ...Key) (*Pseudonymizer, error) {
 		p.keys = append(p.keys, pkey{
 			id:     k.ID,
 			prefix: PseudonymPrefix + k.ID + ":",
-			pool:   &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }},
+			pool:   &sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, secret)} }},
 		})
 	}
 	return p, nil
@@ -101,19 +101,30 @@ func (p *Pseudonymizer) Pseudonym(id string) string {
 }
 
 func (k *pkey) pseudonym(id string) string {
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(id))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	k.pool.Put(h)
 	var b strings.Builder
 	b.Grow(len(k.prefix) + 2*sha256.Size)
-	b.WriteString(k.prefix)
-	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
-	b.Write(hx[:])
+	k.writePseudonym(&b, id)
 	return b.String()
+}
+
+// writePseudonym writes the pseudonym of id to b.
+func (k *pkey) writePseudonym(b *strings.Builder, id string) {
+	m := k.pool.Get().(*mac)
+	m.buf = append(m.buf[:0], id...)
+	m.h.Reset()
+	m.h.Write(m.buf)
+	m.sum = m.h.Sum(m.sum[:0])
+	m.buf = append(m.buf[:0], k.prefix...)
+	m.buf = hex.AppendEncode(m.buf, m.sum)
+	b.Write(m.buf)
+	k.pool.Put(m)
+}
+
+// mac is a keyed HMAC with a scratch buffer, pooled per key.
+type mac struct {
+	h   hash.Hash
+	buf []byte
+	sum []byte
 }
 
 // Pseudonyms returns the pseudonyms of id under every key, the active one
