@@ -26,6 +26,7 @@ type record struct {
 	username       string
 	externalID     string
 	imageURL       string
+	hasImage       bool
 	createdAt      int64
 	updatedAt      int64
 	lastSignInAt   int64
@@ -43,10 +44,15 @@ type email struct {
 	verified bool
 }
 
+// DefaultImageURL is the image_url the server gives users without a
+// profile image, as Clerk gives a default avatar.
+const DefaultImageURL = "https://img.clerk.com/default-avatar.png"
+
 // AddUser stores u, replacing any user with the same ID, and returns the
 // user as the server now holds it. It fills what Clerk would: an ID
 // ("user_" + 27 base62 characters) when u.ID is empty, email address IDs
 // ("idn_..."), the primary email (the first address) when unset,
+// DefaultImageURL when ImageURL is empty,
 // CreatedAt (now) and UpdatedAt (CreatedAt) when zero. Times are
 // truncated to milliseconds and metadata is stored as JSON would store it.
 // LastSignInAt, LastActiveAt, Banned and Locked are kept as given, which
@@ -61,6 +67,7 @@ func (s *Server) AddUser(u steward.User) steward.User {
 		firstName:      u.FirstName,
 		lastName:       u.LastName,
 		imageURL:       u.ImageURL,
+		hasImage:       u.ImageURL != "",
 		createdAt:      millis(u.CreatedAt),
 		updatedAt:      millis(u.UpdatedAt),
 		lastSignInAt:   millis(u.LastSignInAt),
@@ -72,6 +79,9 @@ func (s *Server) AddUser(u steward.User) steward.User {
 	}
 	if r.id == "" {
 		r.id = NewID("user_")
+	}
+	if !r.hasImage {
+		r.imageURL = DefaultImageURL
 	}
 	for _, e := range u.EmailAddresses {
 		id := e.ID
@@ -205,7 +215,7 @@ func (r *record) clerk() *clerk.User {
 		FirstName:             ptrString(r.firstName),
 		LastName:              ptrString(r.lastName),
 		ImageURL:              clerk.String(r.imageURL),
-		HasImage:              r.imageURL != "",
+		HasImage:              r.hasImage,
 		PrimaryEmailAddressID: ptrString(r.primaryEmailID),
 		EmailAddresses:        []*clerk.EmailAddress{},
 		PhoneNumbers:          []*clerk.PhoneNumber{},
@@ -223,9 +233,6 @@ func (r *record) clerk() *clerk.User {
 		CreatedAt:             r.createdAt,
 		UpdatedAt:             r.updatedAt,
 		DeleteSelfEnabled:     true,
-	}
-	if r.imageURL == "" {
-		u.ImageURL = clerk.String("https://img.clerk.com/default-avatar.png")
 	}
 	for _, e := range r.emails {
 		status, strategy := "unverified", "email_code"
@@ -413,6 +420,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.now().UnixMilli()
 	rec := &record{
 		id:        NewID("user_"),
+		imageURL:  DefaultImageURL,
 		public:    pub,
 		private:   priv,
 		unsafe:    uns,

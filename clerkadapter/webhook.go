@@ -1,0 +1,392 @@
+package clerkadapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/stewardlabs/steward"
+)
+
+// Defaults of WebhookOptions.
+const (
+	// DefaultWebhookTolerance is how far a delivery's timestamp may be
+	// from now, as in Svix's own libraries.
+	DefaultWebhookTolerance = 5 * time.Minute
+	// DefaultWebhookMaxBody bounds a delivery's body.
+	DefaultWebhookMaxBody = 1 << 20
+	// DefaultReplayCacheSize bounds the default MemoryReplayCache.
+	DefaultReplayCacheSize = 10_000
+)
+
+// Errors of webhook verification, reported to WebhookOptions.OnReject.
+var (
+	// ErrWebhookSignature reports missing Svix headers or a signature
+	// that does not match the body.
+	ErrWebhookSignature = errors.New("clerkadapter: webhook signature does not verify")
+	// ErrWebhookTimestamp reports a delivery whose timestamp is outside
+	// the tolerance.
+	ErrWebhookTimestamp = errors.New("clerkadapter: webhook timestamp outside tolerance")
+	// ErrWebhookReplay reports a message ID already accepted.
+	ErrWebhookReplay = errors.New("clerkadapter: webhook message replayed")
+	// ErrWebhookPayload reports a signed body that is not a Clerk event.
+	ErrWebhookPayload = errors.New("clerkadapter: malformed webhook payload")
+)
+
+// EventType is the type of a Clerk webhook event.
+type EventType string
+
+// The user events WebhookHandler decodes. Other types are acknowledged
+// and ignored.
+const (
+	UserCreated EventType = "user.created"
+	UserUpdated EventType = "user.updated"
+	UserDeleted EventType = "user.deleted"
+)
+
+// UserEvent is a decoded user.created, user.updated or user.deleted event.
+type UserEvent struct {
+	// MessageID is the Svix message ID (svix-id); redeliveries of one
+	// event share it.
+	MessageID string
+	Type      EventType
+	// Time is when Clerk created the event.
+	Time       time.Time
+	InstanceID string
+	// UserID is the user the event is about; it is a valid Clerk user ID.
+	UserID string
+	// User is the user as the event carries it (user.created and
+	// user.updated); for user.deleted only its ID is set.
+	User steward.User
+}
+
+// LogValue implements slog.LogValuer without the user's ID or data.
+func (e UserEvent) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("messageID", e.MessageID),
+		slog.String("type", string(e.Type)),
+		slog.Time("time", e.Time),
+		slog.Bool("hasUser", e.UserID != ""),
+	)
+}
+
+// ReplayCache remembers accepted webhook message IDs so that a captured
+// delivery cannot be replayed while its timestamp is still within the
+// tolerance. Implementations must be safe for concurrent use.
+type ReplayCache interface {
+	// Claim records msgID until the given time and reports true, or
+	// reports false when msgID is already recorded and has not expired.
+	Claim(ctx context.Context, msgID string, until time.Time) (bool, error)
+	// Release forgets msgID, so that Svix's redelivery of a message whose
+	// handling failed is accepted.
+	Release(ctx context.Context, msgID string) error
+}
+
+// WebhookOptions configures a WebhookHandler. nil gives the defaults
+// with no handlers.
+type WebhookOptions struct {
+	// OnUserCreated, OnUserUpdated and OnUserDeleted handle the events.
+	// An error answers 500, so Svix delivers the event again later; since
+	// Svix delivers at least once, handlers must be idempotent. A
+	// user.deleted handler is where local erasure starts.
+	OnUserCreated func(ctx context.Context, e UserEvent) error
+	OnUserUpdated func(ctx context.Context, e UserEvent) error
+	OnUserDeleted func(ctx context.Context, e UserEvent) error
+
+	// Roles, when set, has its cached account of the user invalidated
+	// on user.updated and user.deleted, before the handlers run; pass the
+	// LiveRoles given to SessionOptions.Roles.
+	Roles interface{ Invalidate(userID string) }
+
+	// Replay remembers message IDs. nil means a MemoryReplayCache of
+	// DefaultReplayCacheSize entries, which suits one process; several
+	// replicas should share one (a database table, say).
+	Replay ReplayCache
+
+	// Tolerance is how far a delivery's timestamp may be from now. Zero
+	// means DefaultWebhookTolerance.
+	Tolerance time.Duration
+
+	// MaxBodyBytes bounds a delivery's body. Zero means
+	// DefaultWebhookMaxBody.
+	MaxBodyBytes int64
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// OnReject, when set, is called for each delivery that is rejected or
+	// whose handler fails, for logging and metrics.
+	OnReject func(r *http.Request, err error)
+}
+
+// WebhookHandler is an http.Handler for Clerk's webhook endpoint. It
+// verifies the Svix signature (svix-id, svix-timestamp, svix-signature)
+// with the endpoint's signing secret, rejects deliveries whose timestamp
+// is outside the tolerance and message IDs it has already accepted,
+// decodes user events and calls the handlers.
+//
+// Answers: 200 when handled or ignored (an event type without handler);
+// 400 for a bad signature, a stale timestamp or a malformed payload; 405
+// for a method other than POST; 409 for a replayed message ID; 413 for an
+// oversized body; 500 when a handler fails (Svix retries). Bodies are
+// JSON: {"ok": true} or {"error": "..."}.
+type WebhookHandler struct {
+	wh        *svix.Webhook
+	o         WebhookOptions
+	tolerance time.Duration
+	maxBody   int64
+	now       func() time.Time
+	replay    ReplayCache
+}
+
+var _ http.Handler = (*WebhookHandler)(nil)
+
+// NewWebhookHandler returns a handler for the endpoint whose Svix signing
+// secret ("whsec_...") is given. It fails when the secret is malformed.
+func NewWebhookHandler(secret string, opts *WebhookOptions) (*WebhookHandler, error) {
+	wh, err := svix.NewWebhook(secret)
+	if err != nil {
+		return nil, fmt.Errorf("clerkadapter: webhook signing secret is not whsec_ followed by base64")
+	}
+	h := &WebhookHandler{wh: wh}
+	if opts != nil {
+		h.o = *opts
+	}
+	h.tolerance = orDefault(h.o.Tolerance, DefaultWebhookTolerance)
+	h.maxBody = h.o.MaxBodyBytes
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultWebhookMaxBody
+	}
+	h.now = h.o.Now
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.replay = h.o.Replay
+	if h.replay == nil {
+		h.replay = NewMemoryReplayCache(DefaultReplayCacheSize, h.now)
+	}
+	return h, nil
+}
+
+// ServeHTTP verifies, decodes and dispatches one delivery.
+func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status, err := h.serve(r)
+	if err != nil && h.o.OnReject != nil {
+		h.o.OnReject(r, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err != nil {
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": http.StatusText(status)})
+		return
+	}
+	_, _ = io.WriteString(w, `{"ok":true}`+"\n")
+}
+
+func (h *WebhookHandler) serve(r *http.Request) (int, error) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, fmt.Errorf("clerkadapter: webhook: method %s", r.Method)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		return http.StatusBadRequest, fmt.Errorf("clerkadapter: webhook: reading the body: %w", err)
+	}
+	if int64(len(body)) > h.maxBody {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("clerkadapter: webhook: body larger than %d bytes", h.maxBody)
+	}
+	// Svix's Verify checks the timestamp against the system clock; the
+	// handler checks it against its own, so it can be tested.
+	if err := h.wh.VerifyIgnoringTimestamp(body, r.Header); err != nil {
+		return http.StatusBadRequest, ErrWebhookSignature
+	}
+	msgID, ts, ok := svixIDAndTime(r.Header)
+	if !ok {
+		return http.StatusBadRequest, ErrWebhookSignature
+	}
+	now := h.now()
+	if d := now.Sub(ts); d > h.tolerance || d < -h.tolerance {
+		return http.StatusBadRequest, fmt.Errorf("%w: %v from now", ErrWebhookTimestamp, d.Round(time.Second))
+	}
+	e, err := decodeEvent(body)
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	e.MessageID = msgID
+
+	// The signed timestamp is rejected after ts+tolerance, so the ID need
+	// not be remembered longer.
+	fresh, err := h.replay.Claim(r.Context(), msgID, ts.Add(h.tolerance))
+	if err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: replay cache: %w", err)
+	}
+	if !fresh {
+		return http.StatusConflict, ErrWebhookReplay
+	}
+	if err := h.dispatch(r.Context(), e); err != nil {
+		if rerr := h.replay.Release(context.WithoutCancel(r.Context()), msgID); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("releasing the message ID: %w", rerr))
+		}
+		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s handler: %w", e.Type, err)
+	}
+	return http.StatusOK, nil
+}
+
+func (h *WebhookHandler) dispatch(ctx context.Context, e UserEvent) error {
+	var handle func(context.Context, UserEvent) error
+	switch e.Type {
+	case UserCreated:
+		handle = h.o.OnUserCreated
+	case UserUpdated:
+		handle = h.o.OnUserUpdated
+	case UserDeleted:
+		handle = h.o.OnUserDeleted
+	default:
+		return nil
+	}
+	if h.o.Roles != nil && (e.Type == UserUpdated || e.Type == UserDeleted) {
+		h.o.Roles.Invalidate(e.UserID)
+	}
+	if handle == nil {
+		return nil
+	}
+	return handle(ctx, e)
+}
+
+// svixIDAndTime reads the message ID and timestamp from the Svix headers
+// (or their "webhook-" equivalents, as svix does).
+func svixIDAndTime(hd http.Header) (string, time.Time, bool) {
+	id, ts := hd.Get("svix-id"), hd.Get("svix-timestamp")
+	if id == "" || ts == "" || hd.Get("svix-signature") == "" {
+		id, ts = hd.Get("webhook-id"), hd.Get("webhook-timestamp")
+	}
+	secs, err := strconv.ParseInt(ts, 10, 64)
+	if id == "" || err != nil {
+		return "", time.Time{}, false
+	}
+	return id, time.Unix(secs, 0), true
+}
+
+// wireEvent is the envelope of a Clerk webhook payload.
+type wireEvent struct {
+	Type       string          `json:"type"`
+	Object     string          `json:"object"`
+	Timestamp  int64           `json:"timestamp"`
+	InstanceID string          `json:"instance_id"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// decodeEvent decodes a signed payload. Event types other than the user
+// events decode to a UserEvent with only Type, Time and InstanceID set.
+func decodeEvent(payload []byte) (UserEvent, error) {
+	var w wireEvent
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return UserEvent{}, fmt.Errorf("%w: %v", ErrWebhookPayload, err)
+	}
+	if w.Type == "" {
+		return UserEvent{}, fmt.Errorf("%w: no event type", ErrWebhookPayload)
+	}
+	e := UserEvent{Type: EventType(w.Type), Time: fromMillis(w.Timestamp), InstanceID: w.InstanceID}
+	switch e.Type {
+	case UserCreated, UserUpdated:
+		var cu clerk.User
+		if err := json.Unmarshal(w.Data, &cu); err != nil {
+			return UserEvent{}, fmt.Errorf("%w: %s data: %v", ErrWebhookPayload, e.Type, err)
+		}
+		u, err := toUser(&cu)
+		if err != nil {
+			return UserEvent{}, fmt.Errorf("%w: %s data: %v", ErrWebhookPayload, e.Type, err)
+		}
+		e.User = u
+	case UserDeleted:
+		var d clerk.DeletedResource
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return UserEvent{}, fmt.Errorf("%w: %s data: %v", ErrWebhookPayload, e.Type, err)
+		}
+		e.User = steward.User{ID: d.ID}
+	default:
+		return e, nil
+	}
+	if err := validateID(e.User.ID); err != nil {
+		return UserEvent{}, fmt.Errorf("%w: %s data: %w", ErrWebhookPayload, e.Type, err)
+	}
+	e.UserID = e.User.ID
+	return e, nil
+}
+
+// MemoryReplayCache is an in-process ReplayCache holding at most a fixed
+// number of message IDs. When full, it drops expired IDs, then the ones
+// that expire soonest; a flood of distinct valid deliveries could thus
+// push out an ID before its time, which only matters under a replay
+// attack of a message already pushed out. It is safe for concurrent use.
+type MemoryReplayCache struct {
+	max int
+	now func() time.Time
+
+	mu  sync.Mutex
+	ids map[string]time.Time
+}
+
+var _ ReplayCache = (*MemoryReplayCache)(nil)
+
+// NewMemoryReplayCache returns a cache of at most maxEntries IDs (at least
+// 1) using the given clock (nil means time.Now).
+func NewMemoryReplayCache(maxEntries int, now func() time.Time) *MemoryReplayCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryReplayCache{max: max(maxEntries, 1), now: now, ids: make(map[string]time.Time)}
+}
+
+// Claim implements ReplayCache.
+func (c *MemoryReplayCache) Claim(_ context.Context, msgID string, until time.Time) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if exp, ok := c.ids[msgID]; ok && now.Before(exp) {
+		return false, nil
+	}
+	if len(c.ids) >= c.max {
+		for id, exp := range c.ids {
+			if !now.Before(exp) {
+				delete(c.ids, id)
+			}
+		}
+		for len(c.ids) >= c.max {
+			var soonest string
+			var at time.Time
+			for id, exp := range c.ids {
+				if soonest == "" || exp.Before(at) {
+					soonest, at = id, exp
+				}
+			}
+			delete(c.ids, soonest)
+		}
+	}
+	c.ids[msgID] = until
+	return true, nil
+}
+
+// Release implements ReplayCache.
+func (c *MemoryReplayCache) Release(_ context.Context, msgID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ids, msgID)
+	return nil
+}
+
+// Len returns how many IDs the cache holds.
+func (c *MemoryReplayCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.ids)
+}

@@ -1,0 +1,266 @@
+package clerkadapter_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/clerkadapter"
+	"github.com/stewardlabs/steward/clerkadapter/clerktest"
+)
+
+// webhookFixture is a fake Clerk that signs deliveries and a handler that
+// records what it is given.
+type webhookFixture struct {
+	srv         *clerktest.Server
+	clock       *clock
+	h           *clerkadapter.WebhookHandler
+	events      []clerkadapter.UserEvent
+	invalidated []string
+	rejected    []error
+	failNext    error
+	user        steward.User
+}
+
+type invalidator func(string)
+
+func (f invalidator) Invalidate(id string) { f(id) }
+
+func newWebhookFixture(t *testing.T) *webhookFixture {
+	t.Helper()
+	f := &webhookFixture{clock: newClock()}
+	f.srv = newServer(t, clerktest.WithNow(f.clock.Now))
+	record := func(ctx context.Context, e clerkadapter.UserEvent) error {
+		if err := f.failNext; err != nil {
+			f.failNext = nil
+			return err
+		}
+		f.events = append(f.events, e)
+		return nil
+	}
+	h, err := clerkadapter.NewWebhookHandler(f.srv.WebhookSecret(), &clerkadapter.WebhookOptions{
+		OnUserCreated: record,
+		OnUserUpdated: record,
+		OnUserDeleted: record,
+		Roles:         invalidator(func(id string) { f.invalidated = append(f.invalidated, id) }),
+		Now:           f.clock.Now,
+		OnReject:      func(r *http.Request, err error) { f.rejected = append(f.rejected, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = h
+	f.user = f.srv.AddUser(steward.User{
+		FirstName:      "Ada",
+		EmailAddresses: []steward.EmailAddress{{Address: "ada@example.com", Verified: true}},
+		PublicMetadata: map[string]any{"role": "admin"},
+	})
+	return f
+}
+
+func (f *webhookFixture) deliver(r *http.Request) int {
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, r)
+	return rec.Code
+}
+
+// request builds a delivery of payload signed at ts with msgID.
+func (f *webhookFixture) request(msgID string, ts time.Time, payload []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/clerk", bytes.NewReader(payload))
+	r.Header = f.srv.SignWebhook(msgID, ts, payload)
+	return r
+}
+
+func TestWebhookDeliversUserEvents(t *testing.T) {
+	f := newWebhookFixture(t)
+	for _, typ := range []string{"user.created", "user.updated", "user.deleted"} {
+		if code := f.deliver(f.srv.NewWebhookRequest("/webhooks/clerk", typ, f.user.ID)); code != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 (rejections: %v)", typ, code, f.rejected)
+		}
+	}
+	if len(f.events) != 3 {
+		t.Fatalf("handlers got %d events, want 3", len(f.events))
+	}
+	for i, typ := range []clerkadapter.EventType{clerkadapter.UserCreated, clerkadapter.UserUpdated, clerkadapter.UserDeleted} {
+		e := f.events[i]
+		if e.Type != typ || e.UserID != f.user.ID || e.MessageID == "" || !e.Time.Equal(f.clock.Now()) || e.InstanceID == "" {
+			t.Errorf("event %d = %+v, want type %s for the user, with message ID, time and instance", i, e, typ)
+		}
+	}
+	if diff := cmp.Diff(f.user, f.events[1].User); diff != "" {
+		t.Errorf("user.updated carries the user (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(steward.User{ID: f.user.ID}, f.events[2].User); diff != "" {
+		t.Errorf("user.deleted carries only the ID (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{f.user.ID, f.user.ID}, f.invalidated); diff != "" {
+		t.Errorf("roles invalidated for (-want +got):\n%s", diff)
+	}
+}
+
+func TestWebhookRejections(t *testing.T) {
+	payload := func(f *webhookFixture) []byte {
+		p, err := f.srv.UserEventPayload("user.updated", f.user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	other := clerktest.NewServer(clerktest.WithSigningKey(sharedKey()))
+	defer other.Close()
+
+	tests := []struct {
+		name    string
+		req     func(f *webhookFixture) *http.Request
+		status  int
+		wantErr error
+	}{
+		{"a tampered body", func(f *webhookFixture) *http.Request {
+			p := payload(f)
+			r := f.request("msg_1", f.clock.Now(), p)
+			r.Body = io.NopCloser(bytes.NewReader(bytes.Replace(p, []byte(`"admin"`), []byte(`"root!"`), 1)))
+			return r
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookSignature},
+		{"another endpoint's secret", func(f *webhookFixture) *http.Request {
+			p := payload(f)
+			r := f.request("msg_1", f.clock.Now(), p)
+			r.Header = other.SignWebhook("msg_1", f.clock.Now(), p)
+			return r
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookSignature},
+		{"no signature headers", func(f *webhookFixture) *http.Request {
+			r := f.request("msg_1", f.clock.Now(), payload(f))
+			r.Header = http.Header{}
+			return r
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookSignature},
+		{"a timestamp six minutes old", func(f *webhookFixture) *http.Request {
+			return f.request("msg_1", f.clock.Now().Add(-6*time.Minute), payload(f))
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookTimestamp},
+		{"a timestamp six minutes ahead", func(f *webhookFixture) *http.Request {
+			return f.request("msg_1", f.clock.Now().Add(6*time.Minute), payload(f))
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookTimestamp},
+		{"a signed body that is not JSON", func(f *webhookFixture) *http.Request {
+			return f.request("msg_1", f.clock.Now(), []byte("hello"))
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookPayload},
+		{"a user event with a malformed user ID", func(f *webhookFixture) *http.Request {
+			return f.request("msg_1", f.clock.Now(), []byte(`{"type":"user.deleted","data":{"id":"user_1/../../x","deleted":true}}`))
+		}, http.StatusBadRequest, clerkadapter.ErrWebhookPayload},
+		{"a GET", func(f *webhookFixture) *http.Request {
+			return httptest.NewRequest(http.MethodGet, "/webhooks/clerk", nil)
+		}, http.StatusMethodNotAllowed, nil},
+		{"a body over the limit", func(f *webhookFixture) *http.Request {
+			return f.request("msg_1", f.clock.Now(), bytes.Repeat([]byte(" "), clerkadapter.DefaultWebhookMaxBody+1))
+		}, http.StatusRequestEntityTooLarge, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newWebhookFixture(t)
+			if code := f.deliver(tt.req(f)); code != tt.status {
+				t.Errorf("status %d, want %d", code, tt.status)
+			}
+			if len(f.events) != 0 || len(f.invalidated) != 0 {
+				t.Errorf("a rejected delivery reached the handlers (%v) or invalidated roles (%v)", f.events, f.invalidated)
+			}
+			if len(f.rejected) != 1 || (tt.wantErr != nil && !errors.Is(f.rejected[0], tt.wantErr)) {
+				t.Errorf("OnReject got %v, want one %v", f.rejected, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestWebhookReplay(t *testing.T) {
+	f := newWebhookFixture(t)
+	p, _ := f.srv.UserEventPayload("user.deleted", f.user.ID)
+	ts := f.clock.Now()
+	if code := f.deliver(f.request("msg_once", ts, p)); code != http.StatusOK {
+		t.Fatalf("first delivery: %d", code)
+	}
+	f.clock.Advance(time.Minute)
+	if code := f.deliver(f.request("msg_once", ts, p)); code != http.StatusConflict {
+		t.Errorf("replay: status %d, want 409", code)
+	}
+	if len(f.events) != 1 {
+		t.Errorf("the handler ran %d times, want once", len(f.events))
+	}
+	if len(f.rejected) != 1 || !errors.Is(f.rejected[0], clerkadapter.ErrWebhookReplay) {
+		t.Errorf("OnReject got %v, want ErrWebhookReplay", f.rejected)
+	}
+	// Past the tolerance the timestamp check alone stops the replay.
+	f.clock.Advance(clerkadapter.DefaultWebhookTolerance)
+	if code := f.deliver(f.request("msg_once", ts, p)); code != http.StatusBadRequest {
+		t.Errorf("replay after the tolerance: status %d, want 400", code)
+	}
+}
+
+func TestWebhookHandlerFailureAllowsRedelivery(t *testing.T) {
+	f := newWebhookFixture(t)
+	p, _ := f.srv.UserEventPayload("user.deleted", f.user.ID)
+	f.failNext = errors.New("erasure queue unavailable")
+	if code := f.deliver(f.request("msg_retry", f.clock.Now(), p)); code != http.StatusInternalServerError {
+		t.Fatalf("failing handler: status %d, want 500", code)
+	}
+	f.clock.Advance(5 * time.Second) // Svix's second attempt
+	if code := f.deliver(f.request("msg_retry", f.clock.Now(), p)); code != http.StatusOK {
+		t.Fatalf("redelivery after a failure: status %d, want 200", code)
+	}
+	if len(f.events) != 1 {
+		t.Errorf("handled %d times, want once", len(f.events))
+	}
+}
+
+func TestWebhookIgnoresOtherEvents(t *testing.T) {
+	f := newWebhookFixture(t)
+	p := []byte(`{"type":"session.created","object":"event","data":{"id":"sess_1","user_id":"user_1"}}`)
+	if code := f.deliver(f.request("msg_s", f.clock.Now(), p)); code != http.StatusOK {
+		t.Errorf("status %d, want 200", code)
+	}
+	if len(f.events) != 0 || len(f.invalidated) != 0 || len(f.rejected) != 0 {
+		t.Errorf("an ignored event reached handlers %v / roles %v / OnReject %v", f.events, f.invalidated, f.rejected)
+	}
+}
+
+func TestNewWebhookHandlerRejectsMalformedSecret(t *testing.T) {
+	if _, err := clerkadapter.NewWebhookHandler("whsec_not*base64", nil); err == nil {
+		t.Error("no error for a malformed secret")
+	}
+}
+
+func TestMemoryReplayCache(t *testing.T) {
+	clk := newClock()
+	c := clerkadapter.NewMemoryReplayCache(3, clk.Now)
+	ctx := context.Background()
+	claim := func(id string, ttl time.Duration) bool {
+		ok, err := c.Claim(ctx, id, clk.Now().Add(ttl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("a", time.Minute) || claim("a", time.Minute) {
+		t.Error("a fresh ID must be claimed once")
+	}
+	clk.Advance(time.Minute)
+	if !claim("a", time.Minute) {
+		t.Error("an expired ID must be claimable again")
+	}
+	if err := c.Release(ctx, "a"); err != nil || !claim("a", time.Minute) {
+		t.Error("a released ID must be claimable again")
+	}
+	for i := range 10 {
+		claim(fmt.Sprint("id", i), time.Duration(i+2)*time.Minute)
+	}
+	if n := c.Len(); n != 3 {
+		t.Errorf("Len = %d, want the bound 3", n)
+	}
+	if claim("id9", time.Minute) {
+		t.Error("the latest ID, expiring last, was evicted first")
+	}
+}
