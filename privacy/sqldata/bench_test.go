@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ func benchSeed(b *testing.B, db *sql.DB, userID string, rows int) exampleschema.
 	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
+	// Write the seed out now rather than in a checkpoint during the timed
+	// part; a role that may not checkpoint just measures with the noise.
+	_, _ = db.ExecContext(ctx, "CHECKPOINT")
 	return c
 }
 
@@ -65,15 +69,16 @@ var singleStatements = []string{
 func BenchmarkErase(b *testing.B) {
 	db := benchPostgres(b)
 	ctx := context.Background()
-	var batchedTook, singleTook, batchedMax, singleMax time.Duration
+	var batchedTook, singleTook, singleMax time.Duration
 	var batchedRows, singleRows int
+	var batches []time.Duration
 	b.ResetTimer()
 	b.StopTimer()
 	for i := range b.N {
 		user := fmt.Sprintf("user_bench_%d", i)
 		c := benchSeed(b, db, user, benchRows)
 		s, err := sqldata.New(ctx, db, sqlstore.Postgres, exampleschema.Tables(),
-			sqldata.WithBatchObserver(func(bt sqldata.Batch) { batchedMax = max(batchedMax, bt.Duration) }))
+			sqldata.WithBatchObserver(func(bt sqldata.Batch) { batches = append(batches, bt.Duration) }))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,8 +120,11 @@ func BenchmarkErase(b *testing.B) {
 	b.ReportMetric(batchedRate, "batched-rows/s")
 	b.ReportMetric(singleRate, "single-rows/s")
 	b.ReportMetric(batchedRate/singleRate, "batched/single-speed")
-	b.ReportMetric(float64(batchedMax.Microseconds())/1000, "batched-max-tx-ms")
-	b.ReportMetric(float64(singleMax.Microseconds())/1000, "single-max-tx-ms")
+	slices.Sort(batches)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(batches[len(batches)-1]), "batched-max-tx-ms")
+	b.ReportMetric(ms(batches[len(batches)*99/100]), "batched-p99-tx-ms")
+	b.ReportMetric(ms(singleMax), "single-max-tx-ms")
 }
 
 // BenchmarkExport exports one user owning a million rows and reports

@@ -2,6 +2,7 @@ package sqldata
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -395,7 +396,9 @@ func (b *builder) subject(s *stmt, t Table) {
 }
 
 func (b *builder) build(t Table, defaultBatch int) *table {
-	bt := &table{name: t.Name, category: t.Category, batchSize: t.BatchSize, sets: t.Anonymise}
+	// The statements are text by now; only the Anonymise values are read
+	// later, from a copy the caller cannot change.
+	bt := &table{name: t.Name, category: t.Category, batchSize: t.BatchSize, sets: slices.Clone(t.Anonymise)}
 	if bt.category == "" {
 		bt.category = t.Name
 	}

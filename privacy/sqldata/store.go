@@ -156,7 +156,8 @@ func (s *Store) Name() string { return s.name }
 // driver returns them (times in UTC). Each table is read with one
 // streaming query, so memory stays flat however many rows there are; the
 // query holds one connection of db until its rows are consumed or the
-// loop stops.
+// loop stops, so on a pool of one connection (SQLite's ":memory:") the
+// loop body must not query the same database.
 //
 // An invalid user ID yields one error wrapping steward.ErrInvalidUserID;
 // a database error ends the sequence with that error, naming the table.

@@ -1,0 +1,22 @@
+// Package exampleschema is a small shop's tables, declared for
+// sqldata: a user's profile (keyed by the identity provider's user ID),
+// orders that are kept for bookkeeping but anonymised on erasure, their
+// line items (reached through orders), preferences and an activity log
+// with timestamps. Tests, benchmarks and the examples build on it.
+//
+//	exampleschema.Create(ctx, db, sqlstore.SQLite)
+//	exampleschema.Seed(ctx, db, sqlstore.SQLite, "user_123", 20, time.Now())
+//	store, err := sqldata.New(ctx, db, sqlstore.SQLite, exampleschema.Tables())
+//
+// Erasing a user deletes their profile, preferences and activity, sets
+// the user ID, e-mail and shipping address of their orders to NULL
+// (totals stay), and clears the gift messages of the orders' items.
+//
+// # Errors
+//
+// Create and Seed return an error wrapping sqlstore.ErrUnknownDialect for
+// a dialect other than sqlstore.Postgres and sqlstore.SQLite; Seed fails
+// for fewer than one row; otherwise errors are the database's, prefixed with "exampleschema: create" or
+// "exampleschema: seed"; a failed call leaves nothing behind, as each
+// runs in one transaction.
+package exampleschema
