@@ -15,8 +15,8 @@
 // # Errors
 //
 // Create and Seed return an error wrapping sqlstore.ErrUnknownDialect for
-// a dialect other than sqlstore.Postgres and sqlstore.SQLite; Seed fails
-// for fewer than one row; otherwise errors are the database's, prefixed with "exampleschema: create" or
-// "exampleschema: seed"; a failed call leaves nothing behind, as each
-// runs in one transaction.
+// a dialect other than sqlstore.Postgres and sqlstore.SQLite, Seed fails
+// for fewer than one row, and otherwise the database's error comes back
+// prefixed with "exampleschema: create" or "exampleschema: seed". A failed
+// call leaves nothing behind: each runs in one transaction.
 package exampleschema
