@@ -1,0 +1,243 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/stewardlabs/steward/audit"
+)
+
+// AuditSink is the audit.Sink and audit.Reader over the append-only table
+// steward_audit_events (migration 0002): one row per event, the sequence
+// number as primary key, Details as the canonical JSON text that was hashed
+// (audit.CanonicalDetails; TEXT rather than JSONB so the bytes are kept),
+// times to the microsecond (SQLite: UTC text in audit.TimeFormat). Triggers
+// refuse UPDATE, DELETE (and, on PostgreSQL, TRUNCATE).
+//
+// A batch is written in one statement on PostgreSQL (INSERT ... SELECT
+// FROM unnest of one array per column) and in one transaction of
+// multi-row INSERTs on SQLite, so it lands whole or not at all. Sequence
+// numbers must fit in a BIGINT (at most math.MaxInt64).
+//
+// AuditSink is safe for concurrent use. Get one with [Store.AuditSink].
+type AuditSink struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var (
+	_ audit.Sink   = (*AuditSink)(nil)
+	_ audit.Reader = (*AuditSink)(nil)
+)
+
+// AuditSink returns the audit sink over this database. Run [Store.Migrate]
+// first.
+func (s *Store) AuditSink() *AuditSink { return &AuditSink{db: s.db, d: s.dialect} }
+
+const auditColumns = "seq, id, event_type, subject, actor, details, logged_at, key_id, prev_hash, hash"
+
+// auditPage is how many events Events reads per query.
+const auditPage = 500
+
+// sqliteAuditRows is how many rows one SQLite INSERT carries (10
+// parameters each, well under SQLite's limit of 32766).
+const sqliteAuditRows = 200
+
+// Write stores events all or nothing. It returns an error matching
+// audit.ErrDuplicateSequence when a sequence number is already stored or
+// repeats in events, and audit.ErrInvalidEvent for sequence 0, a sequence
+// above math.MaxInt64 or Details that cannot be encoded.
+func (a *AuditSink) Write(ctx context.Context, events []audit.Event) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: audit write: %w", err)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	details := make([]string, len(events))
+	for i, e := range events {
+		if e.Sequence == 0 || e.Sequence > math.MaxInt64 {
+			return fmt.Errorf("%w: sequence %d is outside 1..%d", audit.ErrInvalidEvent, e.Sequence, int64(math.MaxInt64))
+		}
+		b, err := audit.CanonicalDetails(e.Details)
+		if err != nil {
+			return fmt.Errorf("%w: sequence %d: Details: %w", audit.ErrInvalidEvent, e.Sequence, err)
+		}
+		details[i] = string(b)
+	}
+	var err error
+	if a.d == Postgres {
+		err = a.writePostgres(ctx, events, details)
+	} else {
+		err = a.writeSQLite(ctx, events, details)
+	}
+	if err == nil {
+		return nil
+	}
+	if isAuditDuplicate(err) {
+		return fmt.Errorf("%w: a sequence of %d..%d is already stored or repeats: %v", audit.ErrDuplicateSequence,
+			events[0].Sequence, events[len(events)-1].Sequence, err)
+	}
+	return fmt.Errorf("sqlstore: audit write of sequences %d..%d: %w", events[0].Sequence, events[len(events)-1].Sequence, err)
+}
+
+func (a *AuditSink) writePostgres(ctx context.Context, events []audit.Event, details []string) error {
+	n := len(events)
+	var (
+		seq                                          = make([]int64, n)
+		ids, types, subjects, actors, keys, prev, hs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		times                                        = make([]time.Time, n)
+	)
+	for i, e := range events {
+		seq[i], ids[i], types[i], subjects[i], actors[i] = int64(e.Sequence), e.ID, string(e.Type), e.Subject, e.Actor
+		times[i], keys[i], prev[i], hs[i] = e.Time.UTC().Truncate(time.Microsecond), e.KeyID, e.PrevHash, e.Hash
+	}
+	_, err := a.db.ExecContext(ctx, "INSERT INTO steward_audit_events ("+auditColumns+") "+
+		"SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])",
+		seq, ids, types, subjects, actors, details, times, keys, prev, hs)
+	return err
+}
+
+func (a *AuditSink) writeSQLite(ctx context.Context, events []audit.Event, details []string) (err error) {
+	tx, err := a.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	args := make([]any, 0, 10*min(len(events), sqliteAuditRows))
+	for start := 0; start < len(events); start += sqliteAuditRows {
+		chunk := events[start:min(start+sqliteAuditRows, len(events))]
+		args = args[:0]
+		for i, e := range chunk {
+			args = append(args, int64(e.Sequence), e.ID, string(e.Type), e.Subject, e.Actor, details[start+i],
+				e.Time.UTC().Format(audit.TimeFormat), e.KeyID, e.PrevHash, e.Hash)
+		}
+		q := "INSERT INTO steward_audit_events (" + auditColumns + ") VALUES " + row + strings.Repeat(", "+row, len(chunk)-1)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// isAuditDuplicate reports a primary-key or unique violation of either
+// driver.
+func isAuditDuplicate(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		return lite.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || lite.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
+}
+
+// Events yields the stored events with Sequence >= from in order, reading
+// auditPage rows per query; no connection is held while the caller
+// handles an event. Details come back as json.Number-preserving maps
+// (audit.ParseDetails), so the events verify as they were logged.
+func (a *AuditSink) Events(ctx context.Context, from uint64) iter.Seq2[audit.Event, error] {
+	return func(yield func(audit.Event, error) bool) {
+		if from > math.MaxInt64 {
+			return
+		}
+		next := int64(max(from, 1))
+		q := a.d.Rebind("SELECT " + auditColumns + " FROM steward_audit_events WHERE seq >= ? ORDER BY seq LIMIT ?")
+		for {
+			page, err := a.query(ctx, q, next, auditPage)
+			if err != nil {
+				yield(audit.Event{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < auditPage {
+				return
+			}
+			next = int64(page[len(page)-1].Sequence) + 1
+		}
+	}
+}
+
+// Last returns the event with the highest sequence, or the zero Event.
+func (a *AuditSink) Last(ctx context.Context) (audit.Event, error) {
+	page, err := a.query(ctx, "SELECT "+auditColumns+" FROM steward_audit_events ORDER BY seq DESC LIMIT 1")
+	if err != nil || len(page) == 0 {
+		return audit.Event{}, err
+	}
+	return page[0], nil
+}
+
+func (a *AuditSink) query(ctx context.Context, q string, args ...any) ([]audit.Event, error) {
+	rows, err := a.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: reading audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []audit.Event
+	for rows.Next() {
+		var (
+			e       audit.Event
+			seq     int64
+			typ     string
+			details string
+			at      auditTime
+		)
+		if err := rows.Scan(&seq, &e.ID, &typ, &e.Subject, &e.Actor, &details, &at, &e.KeyID, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fmt.Errorf("sqlstore: reading audit events: %w", err)
+		}
+		e.Sequence, e.Type, e.Time = uint64(seq), audit.Type(typ), at.t
+		if e.Details, err = audit.ParseDetails([]byte(details)); err != nil {
+			return nil, fmt.Errorf("sqlstore: reading audit event %d: %w", seq, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: reading audit events: %w", err)
+	}
+	return out, nil
+}
+
+// auditTime scans logged_at: time.Time from PostgreSQL, text from SQLite.
+type auditTime struct{ t time.Time }
+
+func (a *auditTime) Scan(v any) error {
+	var s string
+	switch x := v.(type) {
+	case time.Time:
+		a.t = x.UTC()
+		return nil
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return fmt.Errorf("cannot read %T as a time", v)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	a.t = t.UTC()
+	return nil
+}
