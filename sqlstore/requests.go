@@ -1,0 +1,286 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/stewardlabs/steward/privacy"
+)
+
+// Requests is the privacy.RequestStore over the table
+// steward_privacy_requests (migration 0003). Steps are stored as a JSON
+// array; times to the microsecond (in SQLite as fixed-width UTC text).
+// A user has at most one open erasure request, enforced by a partial
+// unique index, so concurrent Erase calls in several processes agree on
+// one request.
+//
+// Requests is safe for concurrent use. Get one with [Store.Requests].
+type Requests struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var _ privacy.RequestStore = (*Requests)(nil)
+
+// Requests returns the privacy.RequestStore over this database. Run
+// [Store.Migrate] first.
+func (s *Store) Requests() *Requests { return &Requests{db: s.db, d: s.dialect} }
+
+// sqliteTime is how SQLite columns hold times: fixed width, so text order
+// is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000Z"
+
+// timeArg encodes t for a query; the zero time is NULL.
+func (r *Requests) timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Microsecond)
+	if r.d == SQLite {
+		return t.Format(sqliteTime)
+	}
+	return t
+}
+
+// scanTime reads a time column of either dialect; NULL is the zero time.
+type scanTime struct{ t *time.Time }
+
+func (s scanTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case time.Time:
+		*s.t = x.UTC()
+	case string:
+		return s.parse(x)
+	case []byte:
+		return s.parse(string(x))
+	default:
+		return fmt.Errorf("sqlstore: cannot read %T as a time", v)
+	}
+	return nil
+}
+
+func (s scanTime) parse(x string) error {
+	t, err := time.Parse(time.RFC3339Nano, x)
+	if err != nil {
+		return fmt.Errorf("sqlstore: reading time %q: %w", x, err)
+	}
+	*s.t = t.UTC()
+	return nil
+}
+
+const requestColumns = `id, kind, user_id, actor, regime, status, received_at, due_at, extended_at,
+	extension_reason, reason, updated_at, completed_at, location, steps, version`
+
+// openStatuses are the statuses of privacy.Status.Open, for SQL.
+const openStatuses = `('pending', 'partial', 'held')`
+
+// args returns r's column values in requestColumns order, without the
+// version.
+func (r *Requests) args(req privacy.Request) ([]any, error) {
+	steps := req.Steps
+	if steps == nil {
+		steps = []privacy.Step{}
+	}
+	b, err := json.Marshal(steps)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: encoding steps of request %q: %w", req.ID, err)
+	}
+	return []any{
+		req.ID, string(req.Kind), req.UserID, req.Actor, string(req.Regime), string(req.Status),
+		r.timeArg(req.ReceivedAt), r.timeArg(req.DueAt), r.timeArg(req.ExtendedAt),
+		req.ExtensionReason, req.Reason, r.timeArg(req.UpdatedAt), r.timeArg(req.CompletedAt),
+		req.Location, string(b),
+	}, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanRequest(row rowScanner) (privacy.Request, error) {
+	var (
+		req                  privacy.Request
+		kind, regime, status string
+		steps                string
+	)
+	err := row.Scan(&req.ID, &kind, &req.UserID, &req.Actor, &regime, &status,
+		scanTime{&req.ReceivedAt}, scanTime{&req.DueAt}, scanTime{&req.ExtendedAt},
+		&req.ExtensionReason, &req.Reason, scanTime{&req.UpdatedAt}, scanTime{&req.CompletedAt},
+		&req.Location, &steps, &req.Version)
+	if err != nil {
+		return privacy.Request{}, err
+	}
+	req.Kind, req.Regime, req.Status = privacy.Kind(kind), privacy.Regime(regime), privacy.Status(status)
+	if err := json.Unmarshal([]byte(steps), &req.Steps); err != nil {
+		return privacy.Request{}, fmt.Errorf("sqlstore: decoding steps of request %q: %w", req.ID, err)
+	}
+	return req, nil
+}
+
+// isUniqueViolation reports a unique-constraint error of either driver.
+func isUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Create stores req with Version 1, as privacy.RequestStore documents.
+func (r *Requests) Create(ctx context.Context, req privacy.Request) error {
+	if req.ID == "" {
+		return fmt.Errorf("%w: ID is empty", privacy.ErrInvalidRequest)
+	}
+	args, err := r.args(req)
+	if err != nil {
+		return err
+	}
+	q := r.d.Rebind(`INSERT INTO steward_privacy_requests (` + requestColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`)
+	res, err := r.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return r.whyNotCreated(ctx, req)
+		}
+		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
+	} else if n == 0 {
+		return r.whyNotCreated(ctx, req)
+	}
+	return nil
+}
+
+// whyNotCreated names the constraint that refused req.
+func (r *Requests) whyNotCreated(ctx context.Context, req privacy.Request) error {
+	var one int
+	err := r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT 1 FROM steward_privacy_requests WHERE id = ?`), req.ID).Scan(&one)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %q", privacy.ErrDuplicateRequest, req.ID)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
+	}
+	return fmt.Errorf("%w: creating request %q", privacy.ErrActiveRequest, req.ID)
+}
+
+// Get returns the request, or an error wrapping privacy.ErrRequestNotFound.
+func (r *Requests) Get(ctx context.Context, id string) (privacy.Request, error) {
+	row := r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT `+requestColumns+` FROM steward_privacy_requests WHERE id = ?`), id)
+	req, err := scanRequest(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return privacy.Request{}, fmt.Errorf("%w: %q", privacy.ErrRequestNotFound, id)
+	}
+	if err != nil {
+		return privacy.Request{}, fmt.Errorf("sqlstore: reading request %q: %w", id, err)
+	}
+	return req, nil
+}
+
+// Update replaces the request when req.Version is the stored version, as
+// privacy.RequestStore documents. ID, Kind and UserID are not changed.
+func (r *Requests) Update(ctx context.Context, req privacy.Request) error {
+	args, err := r.args(req)
+	if err != nil {
+		return err
+	}
+	// args: id, kind, user_id, then the mutable columns.
+	set := append([]any{}, args[3:]...)
+	q := r.d.Rebind(`UPDATE steward_privacy_requests SET
+			actor = ?, regime = ?, status = ?, received_at = ?, due_at = ?, extended_at = ?,
+			extension_reason = ?, reason = ?, updated_at = ?, completed_at = ?, location = ?, steps = ?,
+			version = version + 1
+		WHERE id = ? AND version = ?`)
+	res, err := r.db.ExecContext(ctx, q, append(set, req.ID, req.Version)...)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("%w: updating request %q", privacy.ErrActiveRequest, req.ID)
+		}
+		return fmt.Errorf("sqlstore: updating request %q: %w", req.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: updating request %q: %w", req.ID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var version int64
+	err = r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT version FROM steward_privacy_requests WHERE id = ?`), req.ID).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %q", privacy.ErrRequestNotFound, req.ID)
+	case err != nil:
+		return fmt.Errorf("sqlstore: updating request %q: %w", req.ID, err)
+	}
+	return fmt.Errorf("%w: request %q is at version %d, not %d", privacy.ErrConflict, req.ID, version, req.Version)
+}
+
+// List yields the matching requests ordered by received time then ID,
+// reading rows as it yields. Do not write to a single-connection
+// database (SQLite ":memory:") while iterating.
+func (r *Requests) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[privacy.Request, error] {
+	return func(yield func(privacy.Request, error) bool) {
+		if f.Limit < 0 {
+			yield(privacy.Request{}, fmt.Errorf("%w: Limit is negative (%d)", privacy.ErrInvalidRequest, f.Limit))
+			return
+		}
+		var where []string
+		var args []any
+		if f.Kind != "" {
+			where, args = append(where, "kind = ?"), append(args, string(f.Kind))
+		}
+		if f.UserID != "" {
+			where, args = append(where, "user_id = ?"), append(args, f.UserID)
+		}
+		if len(f.Statuses) > 0 {
+			marks := strings.TrimSuffix(strings.Repeat("?, ", len(f.Statuses)), ", ")
+			where = append(where, "status IN ("+marks+")")
+			for _, s := range f.Statuses {
+				args = append(args, string(s))
+			}
+		}
+		if !f.DueBefore.IsZero() {
+			where, args = append(where, "due_at < ?"), append(args, r.timeArg(f.DueBefore))
+		}
+		if !f.UpdatedBefore.IsZero() {
+			where, args = append(where, "updated_at < ?"), append(args, r.timeArg(f.UpdatedBefore))
+		}
+		q := `SELECT ` + requestColumns + ` FROM steward_privacy_requests`
+		if len(where) > 0 {
+			q += ` WHERE ` + strings.Join(where, " AND ")
+		}
+		q += ` ORDER BY received_at, id`
+		if f.Limit > 0 {
+			q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+		}
+		rows, err := r.db.QueryContext(ctx, r.d.Rebind(q), args...)
+		if err != nil {
+			yield(privacy.Request{}, fmt.Errorf("sqlstore: listing requests: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			req, err := scanRequest(rows)
+			if err != nil {
+				yield(privacy.Request{}, fmt.Errorf("sqlstore: listing requests: %w", err))
+				return
+			}
+			if !yield(req, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(privacy.Request{}, fmt.Errorf("sqlstore: listing requests: %w", err))
+		}
+	}
+}
