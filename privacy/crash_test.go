@@ -11,6 +11,8 @@ import (
 
 	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqlstore/sqltest"
 )
 
 // These tests kill the "process" at every point where erasure touches
@@ -173,75 +175,99 @@ func TestCrashAtEveryPointThenResume(t *testing.T) {
 	lastBefore := points[len(points)-2]
 	duplicates := map[string]bool{"audit after": true, lastBefore: true}
 
-	for _, mode := range []string{"panic", "cancel"} {
-		for _, at := range points {
-			t.Run(mode+" at "+at, func(t *testing.T) {
-				w := newWorld(t)
-				c := &crasher{at: at, panics: mode == "panic"}
-				p, err := erasePassing(t, w, c)
-				if !c.fired {
-					t.Fatalf("the crash point was not reached")
-				}
-				if mode == "panic" && p == nil {
-					t.Fatalf("no panic escaped Erase (error %v)", err)
-				}
-				if mode == "cancel" && err == nil && at != last {
-					t.Fatalf("Erase returned no error after its context was cancelled")
-				}
+	// The request store is the memory one, or SQLite on disk: the crashed
+	// process's checkpoints are what the new one reads back.
+	backends := map[string]func(t *testing.T) privacy.RequestStore{
+		"memory": func(*testing.T) privacy.RequestStore { return privacy.NewMemoryRequestStore() },
+		"sqlite": func(t *testing.T) privacy.RequestStore {
+			s, err := sqlstore.New(sqltest.Open(t, sqlstore.SQLite), sqlstore.SQLite)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return s.Requests()
+		},
+	}
+	for _, backend := range []string{"memory", "sqlite"} {
+		for _, mode := range []string{"panic", "cancel"} {
+			for _, at := range points {
+				t.Run(backend+"/"+mode+" at "+at, func(t *testing.T) {
+					crashAndResume(t, backends[backend](t), mode, at, last, duplicates[at])
+				})
+			}
+		}
+	}
+}
 
-				// A new process: new Service and audit Logger over the same
-				// durable state.
-				log, lerr := audit.NewLogger(w.sink, audit.WithKey("k1", bytes.Repeat([]byte{7}, 32)), audit.WithNow(w.clock.Now))
-				if lerr != nil {
-					t.Fatal(lerr)
-				}
-				w.log = log
-				svc := w.service(privacy.WithResumeAfter(0))
-				ctx := context.Background()
-				if len(requests(t, w.reqs, privacy.RequestFilter{})) == 0 {
-					// Died before the request was stored: the user asks again.
-					if _, err := svc.Erase(ctx, testUser); err != nil {
-						t.Fatalf("Erase after the crash: %v", err)
-					}
-				} else if n, err := svc.ResumePending(ctx); err != nil || (n != 1 && at != last) {
-					t.Fatalf("ResumePending = %d, %v; want 1 completed", n, err)
-				}
+// crashAndResume crashes an erasure at point at, resumes it in a new
+// process and checks the end state.
+func crashAndResume(t *testing.T, reqs privacy.RequestStore, mode, at, last string, duplicate bool) {
+	w := newWorld(t)
+	w.reqs = reqs
+	c := &crasher{at: at, panics: mode == "panic"}
+	p, err := erasePassing(t, w, c)
+	if !c.fired {
+		t.Fatalf("the crash point was not reached")
+	}
+	if mode == "panic" && p == nil {
+		t.Fatalf("no panic escaped Erase (error %v)", err)
+	}
+	if mode == "cancel" && err == nil && at != last {
+		t.Fatalf("Erase returned no error after its context was cancelled")
+	}
 
-				all := requests(t, w.reqs, privacy.RequestFilter{})
-				if len(all) != 1 || all[0].Status != privacy.StatusCompleted {
-					t.Fatalf("requests after resume: %+v; want one completed", all)
-				}
-				for _, st := range all[0].Steps {
-					if st.Status != privacy.StepDone {
-						t.Errorf("step %s is %s", st.Name, st.Status)
-					}
-				}
-				if w.orders.Len(testUser) != 0 || w.prefs.Len(testUser) != 0 {
-					t.Errorf("stores still hold the user's data")
-				}
-				if w.orders.erasing != 1 || w.prefs.erasing != 1 {
-					t.Errorf("stores erased data %d and %d times; want once each", w.orders.erasing, w.prefs.erasing)
-				}
-				if w.idp.deleted != 1 {
-					t.Errorf("identity deleted %d times; want once", w.idp.deleted)
-				}
-				if w.email.erased[testUser] < 1 {
-					t.Errorf("external service never erased the user")
-				}
-				want := []string{"completed"}
-				if duplicates[at] {
-					want = []string{"completed", "completed"}
-				}
-				evs := w.events()
-				if diff := cmp.Diff(want, statuses(evs)); diff != "" {
-					t.Errorf("data_deletion statuses (-want +got):\n%s", diff)
-				}
-				for _, e := range evs {
-					if e.Details["requestId"] != all[0].ID {
-						t.Errorf("event %d is about request %v; want %s", e.Sequence, e.Details["requestId"], all[0].ID)
-					}
-				}
-			})
+	// A new process: new Service and audit Logger over the same
+	// durable state.
+	log, lerr := audit.NewLogger(w.sink, audit.WithKey("k1", bytes.Repeat([]byte{7}, 32)), audit.WithNow(w.clock.Now))
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	w.log = log
+	svc := w.service(privacy.WithResumeAfter(0))
+	ctx := context.Background()
+	if len(requests(t, w.reqs, privacy.RequestFilter{})) == 0 {
+		// Died before the request was stored: the user asks again.
+		if _, err := svc.Erase(ctx, testUser); err != nil {
+			t.Fatalf("Erase after the crash: %v", err)
+		}
+	} else if n, err := svc.ResumePending(ctx); err != nil || (n != 1 && at != last) {
+		t.Fatalf("ResumePending = %d, %v; want 1 completed", n, err)
+	}
+
+	all := requests(t, w.reqs, privacy.RequestFilter{})
+	if len(all) != 1 || all[0].Status != privacy.StatusCompleted {
+		t.Fatalf("requests after resume: %+v; want one completed", all)
+	}
+	for _, st := range all[0].Steps {
+		if st.Status != privacy.StepDone {
+			t.Errorf("step %s is %s", st.Name, st.Status)
+		}
+	}
+	if w.orders.Len(testUser) != 0 || w.prefs.Len(testUser) != 0 {
+		t.Errorf("stores still hold the user's data")
+	}
+	if w.orders.erasing != 1 || w.prefs.erasing != 1 {
+		t.Errorf("stores erased data %d and %d times; want once each", w.orders.erasing, w.prefs.erasing)
+	}
+	if w.idp.deleted != 1 {
+		t.Errorf("identity deleted %d times; want once", w.idp.deleted)
+	}
+	if w.email.erased[testUser] < 1 {
+		t.Errorf("external service never erased the user")
+	}
+	want := []string{"completed"}
+	if duplicate {
+		want = []string{"completed", "completed"}
+	}
+	evs := w.events()
+	if diff := cmp.Diff(want, statuses(evs)); diff != "" {
+		t.Errorf("data_deletion statuses (-want +got):\n%s", diff)
+	}
+	for _, e := range evs {
+		if e.Details["requestId"] != all[0].ID {
+			t.Errorf("event %d is about request %v; want %s", e.Sequence, e.Details["requestId"], all[0].ID)
 		}
 	}
 }
