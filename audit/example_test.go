@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/stewardlabs/steward/audit"
@@ -89,4 +91,29 @@ func ExamplePseudonymizer_Lookup() {
 	// 1 data_access k1
 	// 3 data_export k2
 	// verify: <nil>
+}
+
+// A SlogSink writes one log line per event, already pseudonymised. Here
+// the random ID and the hashes are left out of the output.
+func ExampleNewSlogSink() {
+	handler := slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case "id", "prevHash", "hash":
+				return slog.Attr{}
+			case "subject":
+				return slog.String(a.Key, a.Value.String()[:24]+"…")
+			}
+			return a
+		},
+	})
+	log, err := audit.NewLogger(audit.NewSlogSink(slog.New(handler)),
+		audit.WithKey("k1", []byte("an example key of 32 bytes......")), audit.WithNow(fixedClock))
+	if err != nil {
+		panic(err)
+	}
+	_ = log.Log(context.Background(), audit.Event{Type: audit.ConsentChange, Subject: "user_123",
+		Actor: "system:consent-sync", Details: map[string]any{"purpose": "marketing", "granted": false}})
+	// Output:
+	// time=2025-03-01T12:00:00.000Z level=INFO msg="audit event" type=consent_change subject=hmac-sha256:k1:df42e4967… actor=system:consent-sync details="map[granted:false purpose:marketing]" sequence=1 keyId=k1
 }

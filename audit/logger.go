@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -327,6 +328,18 @@ func (l *Logger) Stats() Stats {
 	}
 }
 
+func validSystemActor(a string) bool {
+	if len(a) > 128 || !utf8.ValidString(a) {
+		return false
+	}
+	for _, r := range a {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
 func validType(t Type) bool {
 	if t == "" || len(t) > 64 {
 		return false
@@ -347,8 +360,8 @@ func (l *Logger) prepare(r *request, e *Event) error {
 	// ID, Subject and Actor share one allocation.
 	k := &l.pseudo.keys[0]
 	system := strings.HasPrefix(e.Actor, SystemActorPrefix)
-	if system && (!utf8.ValidString(e.Actor) || len(e.Actor) > 128) {
-		return fmt.Errorf("%w: Actor: a system actor must be valid UTF-8 of at most 128 bytes", ErrInvalidEvent)
+	if system && !validSystemActor(e.Actor) {
+		return fmt.Errorf("%w: Actor: a system actor must be at most 128 bytes of printable UTF-8", ErrInvalidEvent)
 	}
 	size := idLen + 2*(len(k.prefix)+2*sha256.Size)
 	if system {

@@ -145,6 +145,8 @@ func TestLogRejectsInvalidEvents(t *testing.T) {
 		{"Details must encode: NaN", audit.Event{Type: audit.DataAccess, Details: map[string]any{"x": nan()}}, "Details"},
 		{"Details must encode: channel", audit.Event{Type: audit.DataAccess, Details: map[string]any{"c": make(chan int)}}, "Details"},
 		{"a system actor must be valid UTF-8", audit.Event{Type: audit.DataAccess, Actor: "system:\xff"}, "Actor"},
+		{"a system actor must be printable", audit.Event{Type: audit.DataAccess, Actor: "system:a\x00b"}, "Actor"},
+		{"a system actor is at most 128 bytes", audit.Event{Type: audit.DataAccess, Actor: "system:" + strings.Repeat("x", 122)}, "Actor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
