@@ -50,7 +50,9 @@ type Event struct {
 // twice, with an error matching ErrDuplicateSequence. Write must not keep
 // the slice after it returns, must return promptly with an error when ctx
 // is canceled, and must store Time to at least the microsecond and Details
-// so that CanonicalDetails gives the same bytes when read back.
+// so that CanonicalDetails gives the same bytes when read back. Sequence
+// numbers start at 1; a sink may refuse those above math.MaxInt64 (SQL
+// BIGINT) with ErrInvalidEvent.
 // Implementations must be safe for concurrent use and pass the suite in
 // package audittest.
 type Sink interface {

@@ -1,21 +1,3 @@
-// Package audittest is the conformance suite for audit.Sink and
-// audit.Reader implementations. Run it from a test of your sink:
-//
-//	func TestConformance(t *testing.T) {
-//		audittest.RunConformance(t, func(t *testing.T) audit.Sink { return newEmptySink(t) })
-//	}
-//
-// Every case is a subtest named by the rule it checks, so a failure reads
-// as the rule broken. Sinks that are also an audit.Reader (they keep their
-// events) are checked for ordering, atomicity, duplicates and round trips;
-// write-only sinks (log lines, HTTP) only for what the Sink contract asks
-// of them all.
-//
-// # Errors
-//
-// The suite expects a keeping sink to reject duplicate sequence numbers
-// with an error matching audit.ErrDuplicateSequence, and a write with a
-// canceled context with an error (any).
 package audittest
 
 import (
