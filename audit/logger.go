@@ -273,8 +273,10 @@ func (l *Logger) Pseudonymizer() *Pseudonymizer { return l.pseudo }
 // it: a user ID, a SystemActorPrefix name, or empty) and Details (values
 // that encode as JSON; see CanonicalDetails). Subject and a user Actor are
 // replaced by pseudonyms; ID, Time, Sequence, KeyID, PrevHash and Hash are
-// assigned, whatever e held. Log copies the top level of Details; nested
-// values must not be changed afterwards.
+// assigned, whatever e held. Details is not copied (a copy would cost
+// more than the rest of Log): do not modify the map or its values after
+// Log, or a sink that keeps events in memory (MemorySink) holds a changed
+// event that no longer verifies. Events waiting for a retry are copied.
 //
 // When Log returns nil the event is in at least one sink (fail-open: or
 // queued). Otherwise the error matches ErrNotRecorded (no sink accepted
@@ -386,7 +388,7 @@ func (l *Logger) prepare(r *request, e *Event) error {
 	ev.Type = e.Type
 	ev.KeyID = k.id
 	if len(e.Details) > 0 {
-		ev.Details = maps.Clone(e.Details)
+		ev.Details = e.Details
 	}
 	head, err := appendCanonicalHead(r.head[:0], ev)
 	if err != nil {
@@ -419,8 +421,8 @@ func writeID(b *strings.Builder) {
 }
 
 // do queues r and waits for its outcome. The first request to find the
-// Logger idle leads: it writes one batch of queued requests, then hands
-// the lead to the oldest request still waiting.
+// Logger idle leads (see lead); the others wait to be told their outcome
+// or that they lead now.
 func (l *Logger) do(r *request, allowClosed bool) error {
 	l.mu.Lock()
 	if l.closed && !allowClosed {
@@ -438,47 +440,54 @@ func (l *Logger) do(r *request, allowClosed bool) error {
 		l.busy = true
 		l.mu.Unlock()
 	}
-	l.lead()
+	l.lead(r)
 	return r.err
 }
 
-// lead runs on the leading request's goroutine; the lead request is
-// l.queue[0].
-func (l *Logger) lead() {
-	l.mu.Lock()
-	n := min(len(l.queue), l.batchSize)
-	l.batch = append(l.batch[:0], l.queue[:n]...)
-	clear(l.queue[:n])
-	if n == len(l.queue) {
-		l.queue = l.queue[:0] // keep the array
-	} else {
-		l.queue = l.queue[n:]
-	}
-	l.mu.Unlock()
+// maxRounds bounds how many batches one caller writes before handing the
+// lead on, so its own Log call returns in bounded time under load.
+const maxRounds = 8
 
-	ctx, cancel := batchContext(l.batch)
-	l.write(ctx, l.batch)
-	cancel()
-
-	for i, r := range l.batch {
-		if i > 0 {
-			r.done <- struct{}{}
+// lead runs on the goroutine of own, the request at the head of the queue.
+// It writes batches while requests keep arriving (up to maxRounds), so
+// that under concurrency the next batch starts without waiting for a
+// sleeping goroutine to wake, then clears busy or hands the lead on.
+func (l *Logger) lead(own *request) {
+	for round := 0; ; round++ {
+		l.mu.Lock()
+		if round > 0 {
+			if len(l.queue) == 0 {
+				l.busy = false
+				l.mu.Unlock()
+				return
+			}
+			if round == maxRounds {
+				next := l.queue[0]
+				l.mu.Unlock()
+				next.lead = true
+				next.done <- struct{}{}
+				return
+			}
 		}
-		l.batch[i] = nil
-	}
-	// Leader state must not be touched after busy is cleared or the lead
-	// handed on.
-	l.mu.Lock()
-	var next *request
-	if len(l.queue) > 0 {
-		next = l.queue[0]
-	} else {
-		l.busy = false
-	}
-	l.mu.Unlock()
-	if next != nil {
-		next.lead = true
-		next.done <- struct{}{}
+		n := min(len(l.queue), l.batchSize)
+		l.batch = append(l.batch[:0], l.queue[:n]...)
+		clear(l.queue[:n])
+		if n == len(l.queue) {
+			l.queue = l.queue[:0] // keep the array
+		} else {
+			l.queue = l.queue[n:]
+		}
+		l.mu.Unlock()
+
+		ctx, cancel := batchContext(l.batch)
+		l.write(ctx, l.batch)
+		cancel()
+		for i, r := range l.batch {
+			if r != own {
+				r.done <- struct{}{}
+			}
+			l.batch[i] = nil
+		}
 	}
 }
 
@@ -654,7 +663,12 @@ func (l *Logger) deliver(ctx context.Context, events []Event) error {
 			continue
 		}
 		if copied == nil {
+			// Queued events outlive the Log calls: copy their Details so
+			// a caller reusing its map cannot change what is retried.
 			copied = slices.Clone(events)
+			for i := range copied {
+				copied[i].Details = maps.Clone(copied[i].Details)
+			}
 		}
 		s.pending = append(s.pending, copied)
 		s.queued += len(copied)
