@@ -222,18 +222,33 @@ type Claims struct {
 	OrgRole        string
 	OrgPermissions []string
 
-	payload []byte
+	payload  []byte
+	metadata json.RawMessage // the "metadata" claim, or nil
+	emailVer json.RawMessage // the "email_verified" claim, or nil
 }
 
 // Claim returns the value at a dotted path of the token's claims, such as
 // "metadata.role", decoded as JSON values (objects as map[string]any).
 func (c *Claims) Claim(path string) (any, bool) {
-	return lookup(c.payload, strings.Split(path, "."))
+	return c.lookup(strings.Split(path, "."))
 }
 
-// lookup decodes only what the path needs.
-func lookup(payload []byte, path []string) (any, bool) {
-	raw := json.RawMessage(payload)
+// lookup decodes only what the path needs, starting from the claims
+// already split out when the path begins with one of them.
+func (c *Claims) lookup(path []string) (any, bool) {
+	switch {
+	case path[0] == "metadata" && c.metadata != nil:
+		return lookupRaw(c.metadata, path[1:])
+	case path[0] == "email_verified" && c.emailVer != nil:
+		return lookupRaw(c.emailVer, path[1:])
+	case path[0] == "metadata" || path[0] == "email_verified":
+		return nil, false // absent from the payload
+	}
+	return lookupRaw(c.payload, path)
+}
+
+// lookupRaw descends path through raw JSON objects.
+func lookupRaw(raw json.RawMessage, path []string) (any, bool) {
 	for _, key := range path {
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(raw, &obj) != nil {
@@ -274,7 +289,12 @@ type wireClaims struct {
 	Actor           json.RawMessage      `json:"act"`
 	FVA             [2]int64             `json:"fva"`
 	Features        string               `json:"fea"`
-	Org             struct {
+	// Metadata and EmailVerified are the custom claims of Clerk's
+	// recommended session token template, kept raw so that the default
+	// role and email claims need no second pass over the payload.
+	Metadata      json.RawMessage `json:"metadata"`
+	EmailVerified json.RawMessage `json:"email_verified"`
+	Org           struct {
 		ID                        string `json:"id"`
 		Slug                      string `json:"slg"`
 		Role                      string `json:"rol"`
@@ -364,6 +384,8 @@ func (a *SessionAuth) Verify(ctx context.Context, token string) (*Claims, error)
 		OrgRole:         w.OrgRole,
 		OrgPermissions:  w.OrgPermissions,
 		payload:         payload,
+		metadata:        w.Metadata,
+		emailVer:        w.EmailVerified,
 	}
 	if w.Version == 2 && w.Org.ID != "" {
 		c.OrgID = w.Org.ID
@@ -464,9 +486,9 @@ func (a *SessionAuth) principal(ctx context.Context, c *Claims) (rbac.Principal,
 		p.Role, p.EmailVerified, p.Banned, p.Locked = acct.Role, acct.EmailVerified, acct.Banned, acct.Locked
 		return p, nil
 	}
-	role, _ := lookup(c.payload, a.roleClaim)
+	role, _ := c.lookup(a.roleClaim)
 	p.Role = parseRole(role)
-	verified, _ := lookup(c.payload, a.emailClaim)
+	verified, _ := c.lookup(a.emailClaim)
 	p.EmailVerified = verified == true || verified == "verified"
 	return p, nil
 }
