@@ -263,3 +263,33 @@ func benchEvents(b *testing.B, n int) []audit.Event {
 	}
 	return mem.Snapshot()
 }
+
+// BenchmarkAuditLoggerToSQL logs from many goroutines through one Logger
+// into the SQL sink: group commit turns concurrent Log calls into batches.
+func BenchmarkAuditLoggerToSQL(b *testing.B) {
+	for _, d := range []sqlstore.Dialect{sqlstore.Postgres, sqlstore.SQLite} {
+		b.Run(string(d), func(b *testing.B) {
+			if d == sqlstore.Postgres && os.Getenv(sqltest.PostgresDSNEnv) == "" {
+				b.Skipf("set %s", sqltest.PostgresDSNEnv)
+			}
+			sink, _ := newAuditSink(b, d)
+			l, err := audit.NewLogger(sink, audit.WithKey("k1", auditKey))
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := audit.Event{Type: audit.DataExport, Subject: "user_2NNEqL2nrIRdJ194ndJqAHwEfxC",
+				Actor: "user_2admin9QxPzM4kLw8s1TbVu0aD", Details: map[string]any{"stores": 3}}
+			b.SetParallelism(128)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := l.Log(context.Background(), e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
