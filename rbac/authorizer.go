@@ -1,0 +1,333 @@
+package rbac
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// ErrInvalidPolicy is wrapped by every error Compile and ParsePolicy
+// return. Use errors.As with *PolicyError to learn which entry was wrong.
+var ErrInvalidPolicy = errors.New("rbac: invalid policy")
+
+// PolicyError names the policy entry Compile rejected.
+type PolicyError struct {
+	// Entry locates the bad entry, e.g. `roles[1] "admin" inherits[0]`.
+	Entry string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("rbac: invalid policy: %s: %s", e.Entry, e.Problem)
+}
+
+// Unwrap lets errors.Is match ErrInvalidPolicy.
+func (e *PolicyError) Unwrap() error { return ErrInvalidPolicy }
+
+func policyErr(entry, format string, args ...any) error {
+	return &PolicyError{Entry: entry, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Authorizer is a compiled, immutable policy. Every role's effective
+// permissions (inheritance followed, wildcards expanded, denies removed)
+// are precomputed as a bit set, so Can is two map lookups and a bit test
+// and never allocates. An Authorizer is safe for concurrent use.
+type Authorizer struct {
+	perms       map[string]int // permission → bit index
+	permNames   []Permission
+	roles       map[string]int // role → row
+	roleNames   []Role
+	words       int      // uint64 words per row
+	allowed     []uint64 // row-major: effective permissions per role
+	beforeVerif []uint64 // one row: permissions usable before verification
+	defaultRole Role
+	specs       []RoleSpec // the compiled policy, kept for Explain
+}
+
+// Compile validates p and builds its Authorizer. It rejects empty or
+// malformed names, duplicates, unknown permissions and parents,
+// inheritance cycles, wildcards that are malformed or match nothing, and
+// a default role that is not declared; the error is a *PolicyError
+// naming the offending entry.
+func Compile(p Policy) (*Authorizer, error) {
+	a := &Authorizer{
+		perms: make(map[string]int, len(p.Permissions)),
+		roles: make(map[string]int, len(p.Roles)),
+	}
+	for i, perm := range p.Permissions {
+		entry := fmt.Sprintf("permissions[%d] %q", i, perm)
+		if err := checkName(string(perm), false); err != nil {
+			return nil, policyErr(entry, "%v", err)
+		}
+		if _, dup := a.perms[string(perm)]; dup {
+			return nil, policyErr(entry, "duplicate permission")
+		}
+		a.perms[string(perm)] = i
+		a.permNames = append(a.permNames, perm)
+	}
+	a.words = (len(p.Permissions) + 63) / 64
+	for i, r := range p.Roles {
+		entry := fmt.Sprintf("roles[%d] %q", i, r.Name)
+		if err := checkName(string(r.Name), false); err != nil {
+			return nil, policyErr(entry, "%v", err)
+		}
+		if _, dup := a.roles[string(r.Name)]; dup {
+			return nil, policyErr(entry, "duplicate role")
+		}
+		a.roles[string(r.Name)] = i
+		a.roleNames = append(a.roleNames, r.Name)
+	}
+	// Own grants and denies, and parents, per role.
+	n := len(p.Roles)
+	grants := make([]uint64, n*a.words)
+	denies := make([]uint64, n*a.words)
+	parents := make([][]int, n)
+	for i, r := range p.Roles {
+		entry := fmt.Sprintf("roles[%d] %q", i, r.Name)
+		seen := make(map[Role]bool, len(r.Inherits))
+		for j, parent := range r.Inherits {
+			pi, ok := a.roles[string(parent)]
+			switch {
+			case !ok:
+				return nil, policyErr(fmt.Sprintf("%s inherits[%d]", entry, j), "unknown role %q", parent)
+			case seen[parent]:
+				return nil, policyErr(fmt.Sprintf("%s inherits[%d]", entry, j), "duplicate parent %q", parent)
+			}
+			seen[parent] = true
+			parents[i] = append(parents[i], pi)
+		}
+		if err := a.setBits(grants[i*a.words:(i+1)*a.words], r.Grants, entry+" grants"); err != nil {
+			return nil, err
+		}
+		if err := a.setBits(denies[i*a.words:(i+1)*a.words], r.Denies, entry+" denies"); err != nil {
+			return nil, err
+		}
+	}
+	// Resolve inheritance depth-first, detecting cycles.
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, n)
+	var resolve func(i int, path []Role) error
+	resolve = func(i int, path []Role) error {
+		switch state[i] {
+		case done:
+			return nil
+		case visiting:
+			cycle := append(path, a.roleNames[i])
+			names := make([]string, len(cycle))
+			for k, r := range cycle {
+				names[k] = string(r)
+			}
+			return policyErr(fmt.Sprintf("roles[%d] %q", i, a.roleNames[i]), "inheritance cycle %s", strings.Join(names, " → "))
+		}
+		state[i] = visiting
+		for _, pi := range parents[i] {
+			if err := resolve(pi, append(path, a.roleNames[i])); err != nil {
+				return err
+			}
+			for w := 0; w < a.words; w++ {
+				grants[i*a.words+w] |= grants[pi*a.words+w]
+				denies[i*a.words+w] |= denies[pi*a.words+w]
+			}
+		}
+		state[i] = done
+		return nil
+	}
+	for i := range p.Roles {
+		if err := resolve(i, nil); err != nil {
+			return nil, err
+		}
+	}
+	a.allowed = make([]uint64, n*a.words)
+	for k := range a.allowed {
+		a.allowed[k] = grants[k] &^ denies[k]
+	}
+	a.beforeVerif = make([]uint64, a.words)
+	if err := a.setBits(a.beforeVerif, p.BeforeVerification, "beforeVerification"); err != nil {
+		return nil, err
+	}
+	if p.DefaultRole == "" {
+		return nil, policyErr("defaultRole", "empty")
+	}
+	if _, ok := a.roles[string(p.DefaultRole)]; !ok {
+		return nil, policyErr("defaultRole", "unknown role %q", p.DefaultRole)
+	}
+	a.defaultRole = p.DefaultRole
+	a.specs = append([]RoleSpec(nil), p.Roles...)
+	return a, nil
+}
+
+// setBits sets the bits of row for each permission or wildcard in list.
+func (a *Authorizer) setBits(row []uint64, list []Permission, entry string) error {
+	for j, perm := range list {
+		e := fmt.Sprintf("%s[%d] %q", entry, j, perm)
+		if err := checkName(string(perm), true); err != nil {
+			return policyErr(e, "%v", err)
+		}
+		matched := false
+		for _, pi := range a.match(perm) {
+			row[pi/64] |= 1 << (pi % 64)
+			matched = true
+		}
+		if !matched {
+			if isWildcard(perm) {
+				return policyErr(e, "wildcard matches no declared permission")
+			}
+			return policyErr(e, "unknown permission")
+		}
+	}
+	return nil
+}
+
+// match returns the bit indexes perm (a permission or wildcard) names.
+func (a *Authorizer) match(perm Permission) []int {
+	s := string(perm)
+	if !isWildcard(perm) {
+		if pi, ok := a.perms[s]; ok {
+			return []int{pi}
+		}
+		return nil
+	}
+	prefix := strings.TrimSuffix(s, "*")
+	var out []int
+	for pi, name := range a.permNames {
+		if strings.HasPrefix(string(name), prefix) {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
+func isWildcard(p Permission) bool { return strings.HasSuffix(string(p), "*") }
+
+// checkName accepts lower-case names of letters, digits, '_', '-', '.'
+// and ':'-separated segments; with wildcard, a final "*" segment (or "*"
+// alone) is allowed too.
+func checkName(s string, wildcard bool) error {
+	if s == "" {
+		return errors.New("empty name")
+	}
+	if len(s) > 128 {
+		return fmt.Errorf("name is %d bytes long (max 128)", len(s))
+	}
+	if wildcard && s == "*" {
+		return nil
+	}
+	segs := strings.Split(s, ":")
+	for k, seg := range segs {
+		if seg == "" {
+			return errors.New("empty segment")
+		}
+		if seg == "*" {
+			if !wildcard || k != len(segs)-1 {
+				return errors.New("'*' is only allowed as the whole last segment of a grant or deny")
+			}
+			continue
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+				if c == '*' {
+					return errors.New("'*' is only allowed as the whole last segment of a grant or deny")
+				}
+				return fmt.Errorf("character %q not allowed (use a-z 0-9 _ - . and ':' between segments)", c)
+			}
+		}
+	}
+	return nil
+}
+
+// Can reports whether role has perm under the policy. Unknown roles and
+// permissions have nothing. Can does not allocate.
+func (a *Authorizer) Can(role Role, perm Permission) bool {
+	ri, ok := a.roles[string(role)]
+	if !ok {
+		return false
+	}
+	pi, ok := a.perms[string(perm)]
+	if !ok {
+		return false
+	}
+	return a.allowed[ri*a.words+pi>>6]&(1<<(uint(pi)&63)) != 0
+}
+
+// Allowed reports whether the principal may use perm: banned and locked
+// principals may do nothing; a principal whose email is not verified may
+// only use the policy's BeforeVerification permissions; otherwise the
+// role decides (an unknown role counts as the default role). A
+// permission listed in the principal's OrgPermissions is allowed too,
+// subject to the same account gates: the organization granted it.
+func (a *Authorizer) Allowed(p Principal, perm Permission) bool {
+	if p.Banned || p.Locked {
+		return false
+	}
+	if !p.EmailVerified {
+		pi, ok := a.perms[string(perm)]
+		if !ok || a.beforeVerif[pi>>6]&(1<<(uint(pi)&63)) == 0 {
+			return false
+		}
+	}
+	if a.Can(a.roleOrDefault(p.Role), perm) {
+		return true
+	}
+	for _, op := range p.OrgPermissions {
+		if op == perm {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Authorizer) roleOrDefault(r Role) Role {
+	if _, ok := a.roles[string(r)]; ok {
+		return r
+	}
+	return a.defaultRole
+}
+
+// ParseRole turns a stored role value (typically publicMetadata["role"],
+// of any type) into a role of this policy: a string naming a declared
+// role is that role; anything else is the policy's default role.
+func (a *Authorizer) ParseRole(v any) Role {
+	if s, ok := v.(string); ok {
+		if _, known := a.roles[s]; known {
+			return Role(s)
+		}
+	}
+	return a.defaultRole
+}
+
+// DefaultRole returns the policy's default role.
+func (a *Authorizer) DefaultRole() Role { return a.defaultRole }
+
+// HasRole reports whether the policy declares role.
+func (a *Authorizer) HasRole(role Role) bool {
+	_, ok := a.roles[string(role)]
+	return ok
+}
+
+// Roles returns the declared roles in policy order.
+func (a *Authorizer) Roles() []Role { return append([]Role(nil), a.roleNames...) }
+
+// Permissions returns the permissions role has, in policy order.
+func (a *Authorizer) Permissions(role Role) []Permission {
+	ri, ok := a.roles[string(role)]
+	if !ok {
+		return nil
+	}
+	var out []Permission
+	row := a.allowed[ri*a.words : (ri+1)*a.words]
+	for w, word := range row {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			out = append(out, a.permNames[w*64+b])
+			word &^= 1 << b
+		}
+	}
+	return out
+}
