@@ -20,25 +20,16 @@ type Account struct {
 	Locked        bool
 }
 
-// AccountOf reads a user's Account: the role from public metadata
-// ("role", parsed so that anything unknown is the default role "user"),
-// the primary email's verification, and the ban and lock flags.
-func AccountOf(u steward.User) Account {
+// accountOf reads a user's Account: the role from public metadata
+// ("role", through parse), the primary email's verification, and the ban
+// and lock flags.
+func accountOf(u steward.User, parse func(any) rbac.Role) Account {
 	return Account{
-		Role:          parseRole(u.PublicMetadata["role"]),
+		Role:          parse(u.PublicMetadata["role"]),
 		EmailVerified: u.EmailVerified(),
 		Banned:        u.Banned,
 		Locked:        u.Locked,
 	}
-}
-
-// parseRole reads a role value: "user" or "admin", anything else the
-// default role "user", as the data model requires.
-func parseRole(v any) rbac.Role {
-	if s, ok := v.(string); ok && (s == "user" || s == "admin") {
-		return rbac.Role(s)
-	}
-	return "user"
 }
 
 // RoleSource supplies a user's current Account, for SessionOptions.Roles.
@@ -68,6 +59,11 @@ type LiveRolesOptions struct {
 	// it, the request gets no principal. Zero means
 	// DefaultRolesStaleLimit; negative means never use stale accounts.
 	StaleLimit time.Duration
+	// ParseRole turns the "role" value of public metadata into a role;
+	// nil means rbac.ParseRole (the default policy: "user" or "admin",
+	// anything else "user"). Pass an Authorizer's ParseRole for a custom
+	// policy.
+	ParseRole func(v any) rbac.Role
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -84,6 +80,7 @@ type LiveRoles struct {
 	ttl   time.Duration
 	max   int
 	stale time.Duration
+	parse func(any) rbac.Role
 	now   func() time.Time
 
 	mu       sync.Mutex
@@ -117,6 +114,7 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 		ttl:      orDefault(o.TTL, DefaultRolesTTL),
 		max:      o.MaxEntries,
 		stale:    o.StaleLimit,
+		parse:    o.ParseRole,
 		now:      o.Now,
 		entries:  make(map[string]liveEntry),
 		inflight: make(map[string]*liveCall),
@@ -131,6 +129,9 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if l.parse == nil {
+		l.parse = rbac.ParseRole
 	}
 	return l
 }
@@ -159,7 +160,7 @@ func (l *LiveRoles) Account(ctx context.Context, userID string) (Account, error)
 		// cancel it.
 		u, err := l.idp.GetUser(context.WithoutCancel(ctx), userID)
 		if err == nil {
-			call.acct = AccountOf(u)
+			call.acct = accountOf(u, l.parse)
 		}
 		call.err = err
 		l.mu.Lock()

@@ -93,8 +93,13 @@ type SessionOptions struct {
 
 	// RoleClaim is the dotted path of the claim holding the role when
 	// Roles is nil. Empty means DefaultRoleClaim. A missing or unknown
-	// role is the default role, "user".
+	// role is the policy's default role (see ParseRole).
 	RoleClaim string
+
+	// ParseRole turns the role claim's value into a role; nil means
+	// rbac.ParseRole (the default policy: "user" or "admin", anything else
+	// "user"). Pass an Authorizer's ParseRole for a custom policy.
+	ParseRole func(v any) rbac.Role
 
 	// EmailVerifiedClaim is the dotted path of the claim saying whether the
 	// primary email address is verified (true, or the string "verified")
@@ -133,6 +138,7 @@ type SessionAuth struct {
 	leeway     time.Duration
 	roles      RoleSource
 	roleClaim  []string
+	parseRole  func(any) rbac.Role
 	emailClaim []string
 	now        func() time.Time
 	onReject   func(*http.Request, error)
@@ -159,6 +165,7 @@ func NewSessionAuth(cfg *clerk.ClientConfig, opts *SessionOptions) *SessionAuth 
 		leeway:     o.Leeway,
 		roles:      o.Roles,
 		roleClaim:  splitPath(o.RoleClaim, DefaultRoleClaim),
+		parseRole:  o.ParseRole,
 		emailClaim: splitPath(o.EmailVerifiedClaim, DefaultEmailVerifiedClaim),
 		now:        o.Now,
 		onReject:   o.OnReject,
@@ -170,6 +177,9 @@ func NewSessionAuth(cfg *clerk.ClientConfig, opts *SessionOptions) *SessionAuth 
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.parseRole == nil {
+		a.parseRole = rbac.ParseRole
 	}
 	if len(o.AuthorizedParties) > 0 {
 		a.parties = make(map[string]bool, len(o.AuthorizedParties))
@@ -487,7 +497,7 @@ func (a *SessionAuth) principal(ctx context.Context, c *Claims) (rbac.Principal,
 		return p, nil
 	}
 	role, _ := c.lookup(a.roleClaim)
-	p.Role = parseRole(role)
+	p.Role = a.parseRole(role)
 	verified, _ := c.lookup(a.emailClaim)
 	p.EmailVerified = verified == true || verified == "verified"
 	return p, nil

@@ -237,6 +237,22 @@ func TestPrincipalFromClaims(t *testing.T) {
 	if p.Role != "admin" || !p.EmailVerified {
 		t.Errorf("with RoleClaim app.role and EmailVerifiedClaim ev: %+v", p)
 	}
+
+	policy := clerkadapter.NewSessionAuth(f.srv.ClientConfig(), &clerkadapter.SessionOptions{
+		Now: f.clock.Now,
+		ParseRole: func(v any) rbac.Role {
+			if v == "editor" {
+				return "editor"
+			}
+			return "viewer"
+		},
+	})
+	for role, want := range map[string]rbac.Role{"editor": "editor", "admin": "viewer"} {
+		p, _ = serve(policy, bearer(f.srv.SessionToken(f.user.ID, clerktest.TokenClaims(map[string]any{"metadata": map[string]any{"role": role}}))))
+		if p.Role != want {
+			t.Errorf("with a custom ParseRole, role claim %q gave %q, want %q", role, p.Role, want)
+		}
+	}
 }
 
 func TestCookieAndHeader(t *testing.T) {
