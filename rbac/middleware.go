@@ -103,16 +103,20 @@ func (g *guard) denied(r *http.Request, p Principal, perms []Permission) {
 	for i, perm := range perms {
 		names[i] = string(perm)
 	}
+	details := map[string]any{
+		"permissions": names,
+		"method":      r.Method,
+		"role":        string(p.Role),
+	}
+	// The route pattern, never the raw path: paths may carry user IDs.
+	if r.Pattern != "" {
+		details["route"] = r.Pattern
+	}
 	err := g.audit.Log(r.Context(), audit.Event{
 		Type:    audit.AccessDenied,
 		Subject: p.UserID,
 		Actor:   p.UserID,
-		Details: map[string]any{
-			"permissions": names,
-			"method":      r.Method,
-			"path":        r.URL.Path,
-			"role":        string(p.Role),
-		},
+		Details: details,
 	})
 	if err != nil && g.onError != nil {
 		g.onError(r, err)
