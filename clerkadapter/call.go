@@ -134,7 +134,7 @@ func (p *Provider) do(ctx context.Context, op string, call func(ctx context.Cont
 				return fmt.Errorf("clerkadapter: %s: waiting for the rate limiter: %w", op, err)
 			}
 		}
-		err, retry := p.attempt(ctx, call)
+		retry, err := p.attempt(ctx, call)
 		if err == nil {
 			return nil
 		}
@@ -163,15 +163,15 @@ func (p *Provider) do(ctx context.Context, op string, call func(ctx context.Cont
 	}
 }
 
-// attempt makes one call and classifies its error: the returned error is
-// safe to show (no URL, no body) and retry says whether to try again.
-func (p *Provider) attempt(ctx context.Context, call func(ctx context.Context) error) (err error, retry bool) {
+// attempt makes one call and classifies its error: retry says whether to
+// try again, and the error is safe to show (no URL, no body).
+func (p *Provider) attempt(ctx context.Context, call func(ctx context.Context) error) (retry bool, err error) {
 	a := &attempt{}
 	actx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, a), p.opts.attemptTimeout)
 	defer cancel()
 	err = call(actx)
 	if err == nil {
-		return nil, false
+		return false, nil
 	}
 	if a.status >= 400 {
 		e := &APIError{Status: a.status, TraceID: a.traceID, RetryAfter: a.retryAfter}
@@ -185,17 +185,17 @@ func (p *Provider) attempt(ctx context.Context, call func(ctx context.Context) e
 				e.TraceID = sdkErr.TraceID
 			}
 		}
-		return e, e.Temporary()
+		return e.Temporary(), e
 	}
 	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("attempt timed out after %v", p.opts.attemptTimeout), true
+		return true, fmt.Errorf("attempt timed out after %v", p.opts.attemptTimeout)
 	}
 	if a.status != 0 {
 		// A success status whose body did not decode.
-		return fmt.Errorf("decoding the %d answer: %w", a.status, stripURL(err)), false
+		return false, fmt.Errorf("decoding the %d answer: %w", a.status, stripURL(err))
 	}
 	inner := stripURL(err)
-	return inner, retryableNetError(inner)
+	return retryableNetError(inner), inner
 }
 
 // stripURL removes the *url.Error layer, whose message holds the request
