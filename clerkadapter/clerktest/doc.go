@@ -31,7 +31,7 @@
 // resource_not_found for unknown users and paths, 422
 // form_param_format_invalid for malformed parameters, 422
 // form_identifier_exists for a taken email address, and whatever
-// FailNext injects. The Go helpers (AddUser, SessionToken, ...) panic on
+// FailNext injects. The Go methods (AddUser, SessionToken, ...) panic on
 // misuse, such as metadata that cannot be encoded as JSON, since they only
 // run in tests.
 package clerktest
