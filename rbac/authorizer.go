@@ -39,6 +39,8 @@ type Authorizer struct {
 	permNames   []Permission
 	roles       map[string]int // role → row
 	roleNames   []Role
+	permTab     symtab   // perms, for the hot path
+	roleTab     symtab   // roles, for the hot path
 	words       int      // uint64 words per row
 	allowed     []uint64 // row-major: effective permissions per role
 	beforeVerif []uint64 // one row: permissions usable before verification
@@ -159,6 +161,8 @@ func Compile(p Policy) (*Authorizer, error) {
 	}
 	a.defaultRole = p.DefaultRole
 	a.specs = append([]RoleSpec(nil), p.Roles...)
+	a.permTab = newSymtab(stringsOf(a.permNames))
+	a.roleTab = newSymtab(stringsOf(a.roleNames))
 	return a, nil
 }
 
@@ -245,11 +249,11 @@ func checkName(s string, wildcard bool) error {
 // Can reports whether role has perm under the policy. Unknown roles and
 // permissions have nothing. Can does not allocate.
 func (a *Authorizer) Can(role Role, perm Permission) bool {
-	ri, ok := a.roles[string(role)]
+	ri, ok := a.roleTab.get(string(role))
 	if !ok {
 		return false
 	}
-	pi, ok := a.perms[string(perm)]
+	pi, ok := a.permTab.get(string(perm))
 	if !ok {
 		return false
 	}
@@ -267,7 +271,7 @@ func (a *Authorizer) Allowed(p Principal, perm Permission) bool {
 		return false
 	}
 	if !p.EmailVerified {
-		pi, ok := a.perms[string(perm)]
+		pi, ok := a.permTab.get(string(perm))
 		if !ok || a.beforeVerif[pi>>6]&(1<<(uint(pi)&63)) == 0 {
 			return false
 		}
@@ -284,7 +288,7 @@ func (a *Authorizer) Allowed(p Principal, perm Permission) bool {
 }
 
 func (a *Authorizer) roleOrDefault(r Role) Role {
-	if _, ok := a.roles[string(r)]; ok {
+	if _, ok := a.roleTab.get(string(r)); ok {
 		return r
 	}
 	return a.defaultRole
@@ -328,6 +332,14 @@ func (a *Authorizer) Permissions(role Role) []Permission {
 			out = append(out, a.permNames[w*64+b])
 			word &^= 1 << b
 		}
+	}
+	return out
+}
+
+func stringsOf[S ~string](names []S) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
 	}
 	return out
 }
