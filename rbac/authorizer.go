@@ -59,12 +59,12 @@ func Compile(p Policy) (*Authorizer, error) {
 		roles: make(map[string]int, len(p.Roles)),
 	}
 	for i, perm := range p.Permissions {
-		entry := fmt.Sprintf("permissions[%d] %q", i, perm)
+		entry := func() string { return fmt.Sprintf("permissions[%d] %q", i, perm) }
 		if err := checkName(string(perm), false); err != nil {
-			return nil, policyErr(entry, "%v", err)
+			return nil, policyErr(entry(), "%v", err)
 		}
 		if _, dup := a.perms[string(perm)]; dup {
-			return nil, policyErr(entry, "duplicate permission")
+			return nil, policyErr(entry(), "duplicate permission")
 		}
 		a.perms[string(perm)] = i
 		a.permNames = append(a.permNames, perm)
@@ -169,9 +169,17 @@ func Compile(p Policy) (*Authorizer, error) {
 // setBits sets the bits of row for each permission or wildcard in list.
 func (a *Authorizer) setBits(row []uint64, list []Permission, entry string) error {
 	for j, perm := range list {
-		e := fmt.Sprintf("%s[%d] %q", entry, j, perm)
+		e := func() string { return fmt.Sprintf("%s[%d] %q", entry, j, perm) }
 		if err := checkName(string(perm), true); err != nil {
-			return policyErr(e, "%v", err)
+			return policyErr(e(), "%v", err)
+		}
+		if !isWildcard(perm) {
+			pi, ok := a.perms[string(perm)]
+			if !ok {
+				return policyErr(e(), "unknown permission")
+			}
+			row[pi/64] |= 1 << (pi % 64)
+			continue
 		}
 		matched := false
 		for _, pi := range a.match(perm) {
@@ -179,10 +187,7 @@ func (a *Authorizer) setBits(row []uint64, list []Permission, entry string) erro
 			matched = true
 		}
 		if !matched {
-			if isWildcard(perm) {
-				return policyErr(e, "wildcard matches no declared permission")
-			}
-			return policyErr(e, "unknown permission")
+			return policyErr(e(), "wildcard matches no declared permission")
 		}
 	}
 	return nil

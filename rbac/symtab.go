@@ -10,7 +10,6 @@ import "math/bits"
 // below a general-purpose map lookup. Names that share their first and
 // last eight bytes still resolve correctly, through probing.
 type symtab struct {
-	seed  uint64
 	mask  uint64
 	slots []slot
 }
@@ -27,32 +26,19 @@ func newSymtab(names []string) symtab {
 	for size < 2*len(names) {
 		size *= 2
 	}
-	best := symtab{}
-	bestProbes := -1
-	// A few seeds; keep the table with the fewest displaced entries.
-	for seed := uint64(0); seed < 8; seed++ {
-		t := symtab{seed: seed * 0x9E3779B97F4A7C15, mask: uint64(size - 1), slots: make([]slot, size)}
-		for i := range t.slots {
-			t.slots[i].val = -1
-		}
-		probes := 0
-		for v, name := range names {
-			a, b := words(name)
-			i := t.hash(a, b, len(name)) & t.mask
-			for t.slots[i].val >= 0 {
-				i = (i + 1) & t.mask
-				probes++
-			}
-			t.slots[i] = slot{a: a, b: b, n: len(name), val: int32(v), key: name}
-		}
-		if bestProbes < 0 || probes < bestProbes {
-			best, bestProbes = t, probes
-		}
-		if probes == 0 {
-			break
-		}
+	t := symtab{mask: uint64(size - 1), slots: make([]slot, size)}
+	for i := range t.slots {
+		t.slots[i].val = -1
 	}
-	return best
+	for v, name := range names {
+		a, b := words(name)
+		i := t.hash(a, b, len(name)) & t.mask
+		for t.slots[i].val >= 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = slot{a: a, b: b, n: len(name), val: int32(v), key: name}
+	}
+	return t
 }
 
 // words packs a name into two words: its first and last eight bytes, or
@@ -75,7 +61,7 @@ func words(s string) (a, b uint64) {
 func (t *symtab) hash(a, b uint64, n int) uint64 {
 	// Fold the words together, then the murmur3 finaliser spreads every
 	// input bit over the low bits the mask keeps.
-	h := a ^ bits.RotateLeft64(b, 29) ^ uint64(n)<<58 ^ t.seed
+	h := a ^ bits.RotateLeft64(b, 29) ^ uint64(n)<<58
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
