@@ -1,0 +1,169 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// Purpose names what a user consents to.
+type Purpose string
+
+// The purposes of the data-handling guide. Applications register more
+// with WithPurpose.
+const (
+	Marketing  Purpose = "marketing"
+	Analytics  Purpose = "analytics"
+	ThirdParty Purpose = "third_party"
+)
+
+var purposeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// Validate reports whether p is a well-formed purpose name: a lower-case
+// letter followed by up to 63 lower-case letters, digits or '_'.
+func (p Purpose) Validate() error {
+	if !purposeName.MatchString(string(p)) {
+		return fmt.Errorf("%w: %q (want a lower-case letter, then up to 63 of a-z 0-9 _)", ErrInvalidPurpose, p)
+	}
+	return nil
+}
+
+// Sentinel errors. Check them with errors.Is.
+var (
+	// ErrInvalidPurpose reports a malformed purpose name.
+	ErrInvalidPurpose = errors.New("consent: invalid purpose")
+	// ErrUnknownPurpose reports a purpose the Manager was not told about.
+	ErrUnknownPurpose = errors.New("consent: unknown purpose")
+	// ErrInvalidRecord reports a record with a missing or bad field.
+	ErrInvalidRecord = errors.New("consent: invalid record")
+)
+
+// Record is one consent decision. Records are only ever appended: the
+// current state of a user's consent is the latest record per purpose, and
+// the state at any past time is the latest record at or before it.
+type Record struct {
+	UserID  string  `json:"userId"`
+	Purpose Purpose `json:"purpose"`
+	Granted bool    `json:"granted"`
+	// PolicyVersion is the version of the privacy policy the user saw.
+	PolicyVersion int `json:"policyVersion"`
+	// Source says where the decision was made: "banner", "settings",
+	// "api", "import", ...
+	Source string `json:"source"`
+	// Actor is who recorded it: the user themselves, or an operator.
+	Actor string    `json:"actor,omitempty"`
+	Time  time.Time `json:"time"`
+	// Seq orders records with the same Time; stores assign it.
+	Seq int64 `json:"seq"`
+}
+
+func (r Record) validate() error {
+	switch {
+	case r.UserID == "":
+		return fmt.Errorf("%w: UserID is empty", ErrInvalidRecord)
+	case r.Purpose.Validate() != nil:
+		return fmt.Errorf("%w: Purpose: %v", ErrInvalidRecord, r.Purpose.Validate())
+	case r.Time.IsZero():
+		return fmt.Errorf("%w: Time is zero", ErrInvalidRecord)
+	case r.PolicyVersion < 0:
+		return fmt.Errorf("%w: PolicyVersion is negative", ErrInvalidRecord)
+	}
+	return nil
+}
+
+// State is a user's consent at one moment: the deciding record per
+// purpose. A purpose with no record has never been decided (not granted).
+type State map[Purpose]Record
+
+// Granted reports whether p is granted in s (and was given under at least
+// minVersion of the policy).
+func (s State) Granted(p Purpose, minVersion int) bool {
+	r, ok := s[p]
+	return ok && r.Granted && r.PolicyVersion >= minVersion
+}
+
+// UpdatedAt is the time of the latest record in s.
+func (s State) UpdatedAt() time.Time {
+	var t time.Time
+	for _, r := range s {
+		if r.Time.After(t) {
+			t = r.Time
+		}
+	}
+	return t
+}
+
+// Store keeps consent records. It only appends; nothing is overwritten.
+// Implementations must be safe for concurrent use and pass the suite in
+// package consenttest.
+type Store interface {
+	// Append stores the records all or nothing, assigning each a Seq
+	// greater than any before it.
+	Append(ctx context.Context, records ...Record) error
+	// History yields a user's records in the order they were appended.
+	History(ctx context.Context, userID string) iter.Seq2[Record, error]
+	// At returns the user's state at t: per purpose, the last record
+	// whose Time is not after t. Current is At(now) with no time limit.
+	At(ctx context.Context, userID string, t time.Time) (State, error)
+	// Current returns the user's latest record per purpose.
+	Current(ctx context.Context, userID string) (State, error)
+	// Erase deletes all of a user's records and returns how many.
+	Erase(ctx context.Context, userID string) (int, error)
+}
+
+// Outbox keeps users whose consent still has to be mirrored to the
+// identity provider. A user is in it at most once: a later change
+// supersedes an earlier pending one, since the sync always sends the
+// current state.
+type Outbox interface {
+	// Enqueue marks userID as needing a sync at or after due, resetting
+	// its attempts, and returns a token that changes with every Enqueue.
+	Enqueue(ctx context.Context, userID string, due time.Time) (token int64, err error)
+	// Due returns up to limit entries due at now, oldest first.
+	Due(ctx context.Context, now time.Time, limit int) ([]Pending, error)
+	// Retry records a failed attempt and when to try next, unless the
+	// entry was re-enqueued since token was issued.
+	Retry(ctx context.Context, userID string, token int64, next time.Time, lastErr string) error
+	// Done removes the entry, unless it was re-enqueued since token was
+	// issued (then a newer change still needs syncing).
+	Done(ctx context.Context, userID string, token int64) error
+}
+
+// Pending is one outbox entry.
+type Pending struct {
+	UserID   string
+	Token    int64
+	Due      time.Time
+	Attempts int
+	LastErr  string
+}
+
+// latest folds records (in append order) into a state, keeping for each
+// purpose the record with the greatest (Time, Seq) not after limit.
+func latest(records []Record, limit time.Time) State {
+	s := State{}
+	for _, r := range records {
+		if !limit.IsZero() && r.Time.After(limit) {
+			continue
+		}
+		old, ok := s[r.Purpose]
+		if !ok || r.Time.After(old.Time) || (r.Time.Equal(old.Time) && r.Seq > old.Seq) {
+			s[r.Purpose] = r
+		}
+	}
+	return s
+}
+
+// sortedPurposes returns the purposes of m in name order.
+func sortedPurposes[V any](m map[Purpose]V) []Purpose {
+	out := make([]Purpose, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

@@ -1,0 +1,298 @@
+// Package consenttest is the conformance suite every consent.Store (and
+// consent.Outbox) must pass. Run it on your own store in three lines:
+//
+//	func TestConformance(t *testing.T) {
+//		consenttest.RunConformance(t, func(t *testing.T) consent.Store { return newStore(t) })
+//	}
+//
+// Each case is named by the rule it checks, so a failure reads as the
+// rule the store broke. Outbox cases run when the store also implements
+// consent.Outbox.
+package consenttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/stewardlabs/steward/consent"
+)
+
+// NewStore returns an empty store for one test.
+type NewStore func(t *testing.T) consent.Store
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func rec(user string, p consent.Purpose, granted bool, version int, at time.Time) consent.Record {
+	return consent.Record{UserID: user, Purpose: p, Granted: granted, PolicyVersion: version, Source: "settings", Actor: user, Time: at}
+}
+
+// ignoreSeq compares records without the store-assigned Seq.
+var ignoreSeq = cmpopts.IgnoreFields(consent.Record{}, "Seq")
+
+// RunConformance runs every case against stores made by newStore.
+func RunConformance(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	t.Run("History yields every appended record in append order with all fields", func(t *testing.T) {
+		s := newStore(t)
+		want := []consent.Record{
+			rec("user_a", consent.Marketing, true, 1, t0),
+			rec("user_a", consent.Analytics, false, 1, t0),
+			rec("user_a", consent.Marketing, false, 2, t0.Add(time.Hour)),
+		}
+		want[2].Actor, want[2].Source = "user_admin", "api"
+		if err := s.Append(ctx, want[:2]...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, want[2]); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, s, "user_a")
+		if diff := cmp.Diff(want, got, ignoreSeq); diff != "" {
+			t.Errorf("history (-want +got):\n%s", diff)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].Seq <= got[i-1].Seq {
+				t.Errorf("Seq not increasing: %d then %d", got[i-1].Seq, got[i].Seq)
+			}
+		}
+	})
+	t.Run("Current is the latest record per purpose", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
+		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0.Add(time.Minute)))
+		mustAppend(t, s, rec("user_a", consent.Analytics, true, 1, t0.Add(2*time.Minute)))
+		st, err := s.Current(ctx, "user_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := consent.State{
+			consent.Marketing: rec("user_a", consent.Marketing, false, 1, t0.Add(time.Minute)),
+			consent.Analytics: rec("user_a", consent.Analytics, true, 1, t0.Add(2*time.Minute)),
+		}
+		if diff := cmp.Diff(want, st, ignoreSeq); diff != "" {
+			t.Errorf("Current (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("records at the same time are ordered by append order", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
+		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0))
+		st, _ := s.Current(ctx, "user_a")
+		if st[consent.Marketing].Granted {
+			t.Error("the later of two same-time records must decide")
+		}
+	})
+	t.Run("At answers the state at any past time, boundaries included", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
+		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0.Add(time.Hour)))
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 2, t0.Add(2*time.Hour)))
+		for _, tc := range []struct {
+			at      time.Time
+			present bool
+			granted bool
+		}{
+			{t0.Add(-time.Second), false, false},
+			{t0, true, true},
+			{t0.Add(time.Hour - time.Microsecond), true, true},
+			{t0.Add(time.Hour), true, false},
+			{t0.Add(90 * time.Minute), true, false},
+			{t0.Add(3 * time.Hour), true, true},
+		} {
+			st, err := s.At(ctx, "user_a", tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, ok := st[consent.Marketing]
+			if ok != tc.present || r.Granted != tc.granted {
+				t.Errorf("At(%v) = present %v granted %v; want %v %v", tc.at.Sub(t0), ok, r.Granted, tc.present, tc.granted)
+			}
+		}
+	})
+	t.Run("users do not see each other's records", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_b", consent.Analytics, true, 1, t0))
+		st, _ := s.Current(ctx, "user_a")
+		if _, leaked := st[consent.Analytics]; leaked || len(collect(t, s, "user_b")) != 1 {
+			t.Errorf("state of user_a = %v", st)
+		}
+		st, _ = s.Current(ctx, "user_nobody")
+		if len(st) != 0 {
+			t.Errorf("a user with no records must have an empty state, got %v", st)
+		}
+	})
+	t.Run("Append of an invalid record stores nothing of the batch", func(t *testing.T) {
+		s := newStore(t)
+		bad := rec("user_a", "Not A Purpose", true, 1, t0)
+		err := s.Append(ctx, rec("user_a", consent.Marketing, true, 1, t0), bad)
+		if err == nil {
+			t.Fatal("Append accepted an invalid purpose")
+		}
+		if n := len(collect(t, s, "user_a")); n != 0 {
+			t.Errorf("a failed batch left %d records", n)
+		}
+		for _, r := range []consent.Record{
+			{Purpose: consent.Marketing, Time: t0},
+			{UserID: "user_a", Purpose: consent.Marketing},
+		} {
+			if err := s.Append(ctx, r); !errors.Is(err, consent.ErrInvalidRecord) {
+				t.Errorf("Append(%+v) = %v, want ErrInvalidRecord", r, err)
+			}
+		}
+	})
+	t.Run("Erase removes every record of the user and only theirs", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_a", consent.Analytics, true, 1, t0), rec("user_b", consent.Marketing, true, 1, t0))
+		n, err := s.Erase(ctx, "user_a")
+		if err != nil || n != 2 {
+			t.Fatalf("Erase = %d, %v; want 2", n, err)
+		}
+		if got := collect(t, s, "user_a"); len(got) != 0 {
+			t.Errorf("records left: %v", got)
+		}
+		if n, err := s.Erase(ctx, "user_a"); err != nil || n != 0 {
+			t.Errorf("a second Erase = %d, %v; want 0, nil", n, err)
+		}
+		if len(collect(t, s, "user_b")) != 1 {
+			t.Error("Erase touched another user")
+		}
+	})
+	t.Run("concurrent appends lose nothing", func(t *testing.T) {
+		s := newStore(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8*10)
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					errs <- s.Append(ctx, rec("user_a", consent.Marketing, i%2 == 0, g, t0.Add(time.Duration(g*10+i)*time.Second)))
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(collect(t, s, "user_a")); n != 80 {
+			t.Errorf("%d records after 80 concurrent appends", n)
+		}
+	})
+	t.Run("a cancelled context gives an error", func(t *testing.T) {
+		s := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Append(cctx, rec("user_a", consent.Marketing, true, 1, t0)); err == nil {
+			t.Error("Append with a cancelled context succeeded")
+		}
+		if _, err := s.Current(cctx, "user_a"); err == nil {
+			t.Error("Current with a cancelled context succeeded")
+		}
+	})
+	t.Run("Outbox", func(t *testing.T) {
+		if _, ok := newStore(t).(consent.Outbox); !ok {
+			t.Skip("the store is not an Outbox")
+		}
+		runOutbox(t, func(t *testing.T) consent.Outbox { return newStore(t).(consent.Outbox) })
+	})
+}
+
+func runOutbox(t *testing.T, newOutbox func(t *testing.T) consent.Outbox) {
+	ctx := context.Background()
+	t.Run("a user is queued once; a later Enqueue supersedes the earlier", func(t *testing.T) {
+		o := newOutbox(t)
+		tok1, err := o.Enqueue(ctx, "user_a", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok2, _ := o.Enqueue(ctx, "user_a", t0.Add(time.Second))
+		if tok1 == tok2 {
+			t.Error("Enqueue returned the same token twice")
+		}
+		due, _ := o.Due(ctx, t0.Add(time.Minute), 10)
+		if len(due) != 1 || due[0].Token != tok2 {
+			t.Fatalf("Due = %+v, want one entry with the second token", due)
+		}
+		if err := o.Done(ctx, "user_a", tok1); err != nil {
+			t.Fatal(err)
+		}
+		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 1 {
+			t.Error("Done with a stale token removed a newer entry")
+		}
+		_ = o.Done(ctx, "user_a", tok2)
+		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 0 {
+			t.Errorf("Done with the current token left %+v", due)
+		}
+	})
+	t.Run("Due returns only entries due by now, oldest first, up to the limit", func(t *testing.T) {
+		o := newOutbox(t)
+		for i, u := range []string{"user_c", "user_a", "user_b"} {
+			if _, err := o.Enqueue(ctx, u, t0.Add(time.Duration(i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		due, err := o.Due(ctx, t0.Add(time.Minute), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range due {
+			got = append(got, p.UserID)
+		}
+		if diff := cmp.Diff([]string{"user_c", "user_a"}, got); diff != "" {
+			t.Errorf("Due (-want +got):\n%s", diff)
+		}
+		if due, _ := o.Due(ctx, t0.Add(time.Hour), 2); len(due) != 2 {
+			t.Errorf("Due with limit 2 returned %d", len(due))
+		}
+	})
+	t.Run("Retry counts attempts and postpones, unless superseded", func(t *testing.T) {
+		o := newOutbox(t)
+		tok, _ := o.Enqueue(ctx, "user_a", t0)
+		if err := o.Retry(ctx, "user_a", tok, t0.Add(time.Hour), "boom"); err != nil {
+			t.Fatal(err)
+		}
+		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 0 {
+			t.Errorf("a postponed entry is due early: %+v", due)
+		}
+		due, _ := o.Due(ctx, t0.Add(time.Hour), 10)
+		if len(due) != 1 || due[0].Attempts != 1 || due[0].LastErr != "boom" {
+			t.Fatalf("after Retry: %+v", due)
+		}
+		tok2, _ := o.Enqueue(ctx, "user_a", t0)
+		_ = o.Retry(ctx, "user_a", tok, t0.Add(48*time.Hour), "stale")
+		due, _ = o.Due(ctx, t0, 10)
+		if len(due) != 1 || due[0].Token != tok2 || due[0].Attempts != 0 {
+			t.Errorf("a stale Retry changed a newer entry: %+v", due)
+		}
+	})
+}
+
+func mustAppend(t *testing.T, s consent.Store, rs ...consent.Record) {
+	t.Helper()
+	if err := s.Append(context.Background(), rs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func collect(t *testing.T, s consent.Store, user string) []consent.Record {
+	t.Helper()
+	var out []consent.Record
+	for r, err := range s.History(context.Background(), user) {
+		if err != nil {
+			t.Fatal(fmt.Errorf("History: %w", err))
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+package consent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	"github.com/stewardlabs/steward/rbac"
+)
+
+// wireName is a purpose's JSON key on the wire: the guide's camelCase
+// "thirdParty" for third_party, the purpose's own name otherwise.
+func wireName(p Purpose) string {
+	if p == ThirdParty {
+		return "thirdParty"
+	}
+	return string(p)
+}
+
+// Handler serves the signed-in principal's consent (see rbac.WithPrincipal):
+//
+//	GET  → 200 {"marketing": false, "analytics": true, "thirdParty": false, "updatedAt": "..."}
+//	PUT  {"marketing": true} → 200 with the new state in the same shape
+//
+// Every registered purpose appears in GET; PUT changes only the purposes
+// it names ("thirdParty" and "third_party" both work). A PUT may also
+// carry "policyVersion" (number) and "source" (string). Errors: 401
+// {"error":"Unauthorized"} without a principal, 400 {"error": ...} naming
+// an unknown purpose or a value that is not a boolean, 405 for other
+// methods.
+func (m *Manager) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := rbac.PrincipalFrom(r.Context())
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Unauthorized"})
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			st, err := m.Current(r.Context(), p.UserID)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Could not read consent"})
+				return
+			}
+			writeJSON(w, http.StatusOK, m.wire(st))
+		case http.MethodPut:
+			changes, meta, err := m.decodeChanges(r.Body)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+				return
+			}
+			meta.Actor = p.UserID
+			st, err := m.Update(r.Context(), p.UserID, changes, meta)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Could not record consent"})
+				return
+			}
+			writeJSON(w, http.StatusOK, m.wire(st))
+		default:
+			w.Header().Set("Allow", "GET, PUT")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "Method not allowed"})
+		}
+	})
+}
+
+func (m *Manager) wire(st State) map[string]any {
+	out := map[string]any{"updatedAt": nil}
+	for p, minVersion := range m.purposes {
+		out[wireName(p)] = st.Granted(p, minVersion)
+	}
+	if t := st.UpdatedAt(); !t.IsZero() {
+		out["updatedAt"] = t.UTC().Format("2006-01-02T15:04:05Z07:00")
+	}
+	return out
+}
+
+func (m *Manager) decodeChanges(body io.Reader) (map[Purpose]bool, Meta, error) {
+	var raw map[string]json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&raw); err != nil {
+		return nil, Meta{}, fmt.Errorf("body must be a JSON object of purpose: boolean (%v)", err)
+	}
+	byWire := make(map[string]Purpose, len(m.purposes))
+	for p := range m.purposes {
+		byWire[wireName(p)] = p
+		byWire[string(p)] = p
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	changes := map[Purpose]bool{}
+	var meta Meta
+	for _, k := range keys {
+		v := raw[k]
+		switch k {
+		case "policyVersion":
+			if err := json.Unmarshal(v, &meta.PolicyVersion); err != nil || meta.PolicyVersion < 0 {
+				return nil, Meta{}, errors.New("policyVersion must be a non-negative integer")
+			}
+			continue
+		case "source":
+			if err := json.Unmarshal(v, &meta.Source); err != nil {
+				return nil, Meta{}, errors.New("source must be a string")
+			}
+			continue
+		case "updatedAt":
+			continue // echoed back from a GET; the server sets it
+		}
+		p, ok := byWire[k]
+		if !ok {
+			return nil, Meta{}, fmt.Errorf("unknown purpose %q", k)
+		}
+		var granted bool
+		if err := json.Unmarshal(v, &granted); err != nil {
+			return nil, Meta{}, fmt.Errorf("purpose %q must be true or false, not %s", k, truncate(string(v)))
+		}
+		changes[p] = granted
+	}
+	if len(changes) == 0 {
+		return nil, Meta{}, errors.New("no purposes to change")
+	}
+	return changes, meta, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
