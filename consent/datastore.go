@@ -10,8 +10,9 @@ import (
 )
 
 // DataStore returns the user's consent history as a privacy.DataStore
-// named "consent", so it appears in data exports (category "consent") and
-// is erased with the user.
+// named "consent", so it appears in data exports (one category per
+// purpose, "consent.<purpose>", each record a decision in the order made)
+// and is erased with the user.
 //
 // Erasure deletes every record. A controller that must keep proof of
 // consent after erasure (for instance to defend a marketing complaint
@@ -42,7 +43,7 @@ func (h historyStore) Export(ctx context.Context, userID string) iter.Seq2[priva
 			if r.Actor != "" && r.Actor != userID {
 				recordedBy = "operator" // never another person's ID in an export
 			}
-			if !yield(privacy.Record{Category: "consent", Data: map[string]any{
+			if !yield(privacy.Record{Category: "consent." + string(r.Purpose), Data: map[string]any{
 				"purpose":       string(r.Purpose),
 				"granted":       r.Granted,
 				"policyVersion": r.PolicyVersion,
