@@ -61,7 +61,9 @@ type Record struct {
 	Seq int64 `json:"seq"`
 }
 
-func (r Record) validate() error {
+// Validate reports a missing or malformed field, wrapping
+// ErrInvalidRecord. Stores call it before appending.
+func (r Record) Validate() error {
 	switch {
 	case r.UserID == "":
 		return fmt.Errorf("%w: UserID is empty", ErrInvalidRecord)
@@ -142,9 +144,10 @@ type Pending struct {
 	LastErr  string
 }
 
-// latest folds records (in append order) into a state, keeping for each
-// purpose the record with the greatest (Time, Seq) not after limit.
-func latest(records []Record, limit time.Time) State {
+// Latest folds records into a state, keeping for each purpose the record
+// with the greatest (Time, Seq) not after limit; a zero limit keeps all.
+// Stores use it to answer At and Current.
+func Latest(records []Record, limit time.Time) State {
 	s := State{}
 	for _, r := range records {
 		if !limit.IsZero() && r.Time.After(limit) {

@@ -32,7 +32,7 @@ func (m *MemoryStore) Append(ctx context.Context, records ...Record) error {
 		return err
 	}
 	for _, r := range records {
-		if err := r.validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
@@ -79,7 +79,7 @@ func (m *MemoryStore) At(ctx context.Context, userID string, t time.Time) (State
 	if t.IsZero() {
 		return State{}, nil
 	}
-	return latest(m.snapshot(userID), t), nil
+	return Latest(m.snapshot(userID), t), nil
 }
 
 // Current implements Store.
@@ -87,7 +87,7 @@ func (m *MemoryStore) Current(ctx context.Context, userID string) (State, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return latest(m.snapshot(userID), time.Time{}), nil
+	return Latest(m.snapshot(userID), time.Time{}), nil
 }
 
 // Erase implements Store. It also drops the user's outbox entry.
