@@ -1,0 +1,275 @@
+package useradmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/rbac"
+)
+
+// Sentinel errors. Check them with errors.Is.
+var (
+	// ErrForbidden: the acting principal lacks admin:users.
+	ErrForbidden = errors.New("useradmin: forbidden")
+	// ErrUnknownRole: the role is not declared by the policy.
+	ErrUnknownRole = errors.New("useradmin: unknown role")
+	// ErrLastAdmin: the action would leave no active administrator.
+	ErrLastAdmin = errors.New("useradmin: would remove the last active admin")
+	// ErrSelfAction: an administrator acting on their own account, which
+	// is refused unless AllowSelf permits the action.
+	ErrSelfAction = errors.New("useradmin: action on one's own account not allowed")
+	// ErrUnsupported: the identity provider cannot ban or lock (it does
+	// not implement steward.Moderator).
+	ErrUnsupported = errors.New("useradmin: the identity provider cannot ban or lock accounts")
+)
+
+// Action names what an administrator does; it appears in audit details.
+type Action string
+
+// The actions.
+const (
+	AssignRole Action = "assign_role"
+	Ban        Action = "ban"
+	Unban      Action = "unban"
+	Lock       Action = "lock"
+	Unlock     Action = "unlock"
+)
+
+// AuditLogger records audit events; *audit.Logger satisfies it.
+type AuditLogger interface {
+	Log(ctx context.Context, e audit.Event) error
+}
+
+// RoleCache forgets what it knows of a user's role and account state;
+// clerkadapter.LiveRoles satisfies it, so a change takes effect on the
+// user's next request without a new session token.
+type RoleCache interface {
+	Invalidate(userID string)
+}
+
+// Manager assigns roles and bans or locks accounts through an
+// IdentityProvider, guarded by the compiled policy. It is safe for
+// concurrent use.
+type Manager struct {
+	idp   steward.IdentityProvider
+	authz *rbac.Authorizer
+	audit AuditLogger
+	cache RoleCache
+	self  map[Action]bool
+	// mu serialises changes in this Manager so two concurrent demotions
+	// cannot both see another admin and leave none.
+	mu sync.Mutex
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithAudit writes a role_change event for every change.
+func WithAudit(l AuditLogger) Option { return func(m *Manager) { m.audit = l } }
+
+// WithRoleCache invalidates c after every change.
+func WithRoleCache(c RoleCache) Option { return func(m *Manager) { m.cache = c } }
+
+// AllowSelf lets an administrator perform these actions on their own
+// account. By default none is allowed: nobody demotes, bans or locks
+// themselves by mistake.
+func AllowSelf(actions ...Action) Option {
+	return func(m *Manager) {
+		for _, a := range actions {
+			m.self[a] = true
+		}
+	}
+}
+
+// New returns a Manager over idp, checking roles and permissions with
+// authz.
+func New(idp steward.IdentityProvider, authz *rbac.Authorizer, opts ...Option) (*Manager, error) {
+	if idp == nil {
+		return nil, errors.New("useradmin: New: identity provider is nil")
+	}
+	if authz == nil {
+		return nil, errors.New("useradmin: New: authorizer is nil")
+	}
+	m := &Manager{idp: idp, authz: authz, self: map[Action]bool{}}
+	for _, o := range opts {
+		o(m)
+	}
+	return m, nil
+}
+
+// Role returns the user's effective role: the public metadata "role"
+// validated against the policy, the default role otherwise.
+func (m *Manager) Role(ctx context.Context, userID string) (rbac.Role, error) {
+	u, err := m.idp.GetUser(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return m.authz.ParseRole(u.PublicMetadata["role"]), nil
+}
+
+// Principal builds the principal of u under the Manager's policy.
+func (m *Manager) Principal(u steward.User) rbac.Principal {
+	return rbac.Principal{UserID: u.ID, Role: m.authz.ParseRole(u.PublicMetadata["role"]),
+		EmailVerified: u.EmailVerified(), Banned: u.Banned, Locked: u.Locked}
+}
+
+// UsersWithRole yields the users whose effective role is role, lazily.
+func (m *Manager) UsersWithRole(ctx context.Context, role rbac.Role) iter.Seq2[steward.User, error] {
+	return func(yield func(steward.User, error) bool) {
+		for u, err := range m.idp.ListUsers(ctx, steward.UserQuery{}) {
+			if err != nil {
+				yield(steward.User{}, err)
+				return
+			}
+			if m.authz.ParseRole(u.PublicMetadata["role"]) == role && !yield(u, nil) {
+				return
+			}
+		}
+	}
+}
+
+// isAdmin: a role that may manage users.
+func (m *Manager) isAdmin(r rbac.Role) bool { return m.authz.Can(r, rbac.AdminUsers) }
+
+// activeAdmins counts users who could still manage users: an admin role,
+// not banned, not locked. It stops counting at limit.
+func (m *Manager) activeAdmins(ctx context.Context, limit int) (int, error) {
+	n := 0
+	for u, err := range m.idp.ListUsers(ctx, steward.UserQuery{}) {
+		if err != nil {
+			return 0, err
+		}
+		if m.isAdmin(m.authz.ParseRole(u.PublicMetadata["role"])) && !u.Banned && !u.Locked {
+			if n++; n >= limit {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// guard checks the actor and the self-action rule.
+func (m *Manager) guard(actor rbac.Principal, userID string, a Action) error {
+	if !m.authz.Allowed(actor, rbac.AdminUsers) {
+		return fmt.Errorf("%w: %s needs %s", ErrForbidden, a, rbac.AdminUsers)
+	}
+	if err := steward.ValidateUserID(userID); err != nil {
+		return err
+	}
+	if actor.UserID == userID && !m.self[a] {
+		return fmt.Errorf("%w: %s", ErrSelfAction, a)
+	}
+	return nil
+}
+
+// AssignRole sets the user's role (public metadata "role") and returns
+// the role they had. The role must be declared by the policy; demoting
+// the last active admin is refused. The change is audited and the role
+// cache invalidated, so it applies on the user's next request.
+func (m *Manager) AssignRole(ctx context.Context, actor rbac.Principal, userID string, role rbac.Role) (rbac.Role, error) {
+	if err := m.guard(actor, userID, AssignRole); err != nil {
+		return "", err
+	}
+	if !m.authz.HasRole(role) {
+		return "", fmt.Errorf("%w: %q (the policy declares %v)", ErrUnknownRole, role, m.authz.Roles())
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.idp.GetUser(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	old := m.authz.ParseRole(u.PublicMetadata["role"])
+	if old == role && u.PublicMetadata["role"] == string(role) {
+		return old, nil
+	}
+	if m.isAdmin(old) && !m.isAdmin(role) && !u.Banned && !u.Locked {
+		if err := m.keepAnAdmin(ctx); err != nil {
+			return "", err
+		}
+	}
+	if err := m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{"role": string(role)}}); err != nil {
+		return "", err
+	}
+	return old, m.after(ctx, actor, userID, AssignRole, map[string]any{"oldRole": string(old), "newRole": string(role)})
+}
+
+func (m *Manager) keepAnAdmin(ctx context.Context) error {
+	n, err := m.activeAdmins(ctx, 2)
+	if err != nil {
+		return err
+	}
+	if n < 2 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// SetBanned bans (true) or unbans the user. Banning the last active admin
+// is refused. It needs a provider implementing steward.Moderator.
+func (m *Manager) SetBanned(ctx context.Context, actor rbac.Principal, userID string, banned bool) error {
+	a, call := Unban, (steward.Moderator).Unban
+	if banned {
+		a, call = Ban, (steward.Moderator).Ban
+	}
+	return m.moderate(ctx, actor, userID, a, banned, call)
+}
+
+// SetLocked locks (true) or unlocks the user, like SetBanned.
+func (m *Manager) SetLocked(ctx context.Context, actor rbac.Principal, userID string, locked bool) error {
+	a, call := Unlock, (steward.Moderator).Unlock
+	if locked {
+		a, call = Lock, (steward.Moderator).Lock
+	}
+	return m.moderate(ctx, actor, userID, a, locked, call)
+}
+
+func (m *Manager) moderate(ctx context.Context, actor rbac.Principal, userID string, a Action, restricting bool,
+	call func(steward.Moderator, context.Context, string) error) error {
+	if err := m.guard(actor, userID, a); err != nil {
+		return err
+	}
+	mod, ok := m.idp.(steward.Moderator)
+	if !ok {
+		return ErrUnsupported
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.idp.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if restricting && m.isAdmin(m.authz.ParseRole(u.PublicMetadata["role"])) && !u.Banned && !u.Locked {
+		if err := m.keepAnAdmin(ctx); err != nil {
+			return err
+		}
+	}
+	if err := call(mod, ctx, userID); err != nil {
+		return err
+	}
+	return m.after(ctx, actor, userID, a, nil)
+}
+
+// after invalidates the role cache and audits a change that was made.
+func (m *Manager) after(ctx context.Context, actor rbac.Principal, userID string, a Action, details map[string]any) error {
+	if m.cache != nil {
+		m.cache.Invalidate(userID)
+	}
+	if m.audit == nil {
+		return nil
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["action"] = string(a)
+	err := m.audit.Log(ctx, audit.Event{Type: audit.RoleChange, Subject: userID, Actor: actor.UserID, Details: details})
+	if err != nil {
+		return fmt.Errorf("useradmin: %s was made but its audit event was not recorded: %w", a, err)
+	}
+	return nil
+}
