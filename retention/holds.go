@@ -1,0 +1,183 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/privacy"
+)
+
+// Hold keeps a user's data from retention sweeps and erasure: a
+// litigation hold, an investigation, a legal retention duty.
+type Hold struct {
+	UserID string `json:"userId"`
+	// Reason is shown in erasure results and reports; it must not hold
+	// personal data.
+	Reason   string    `json:"reason"`
+	PlacedBy string    `json:"placedBy"`
+	PlacedAt time.Time `json:"placedAt"`
+}
+
+// ErrInvalidHold is wrapped by errors about a malformed Hold.
+var ErrInvalidHold = errors.New("retention: invalid hold")
+
+// Validate reports a missing field, naming it.
+func (h Hold) Validate() error {
+	if err := steward.ValidateUserID(h.UserID); err != nil {
+		return fmt.Errorf("%w: UserID: %w", ErrInvalidHold, err)
+	}
+	switch {
+	case strings.TrimSpace(h.Reason) == "":
+		return fmt.Errorf("%w: Reason is empty", ErrInvalidHold)
+	case h.PlacedBy == "":
+		return fmt.Errorf("%w: PlacedBy is empty", ErrInvalidHold)
+	case h.PlacedAt.IsZero():
+		return fmt.Errorf("%w: PlacedAt is zero", ErrInvalidHold)
+	}
+	return nil
+}
+
+// HoldStore keeps legal holds. Implementations must be safe for
+// concurrent use and pass the suite in package retentiontest.
+type HoldStore interface {
+	// Place puts a hold on the user, replacing any hold they had.
+	Place(ctx context.Context, h Hold) error
+	// Release lifts the user's hold; releasing a user with none is not
+	// an error.
+	Release(ctx context.Context, userID string) error
+	// Get returns the user's hold and whether there is one.
+	Get(ctx context.Context, userID string) (Hold, bool, error)
+	// List returns every hold, ordered by user ID.
+	List(ctx context.Context) ([]Hold, error)
+}
+
+// Checker adapts a HoldStore to privacy.HoldChecker, so erasure refuses
+// held users: privacy.WithHoldChecker(retention.Checker{Holds: holds}).
+type Checker struct{ Holds HoldStore }
+
+var _ privacy.HoldChecker = Checker{}
+
+// Held implements privacy.HoldChecker.
+func (c Checker) Held(ctx context.Context, userID string) (bool, string, error) {
+	h, ok, err := c.Holds.Get(ctx, userID)
+	if err != nil || !ok {
+		return false, "", err
+	}
+	return true, h.Reason, nil
+}
+
+// MemoryHolds is an in-process HoldStore and Lease. The zero value is
+// ready to use.
+type MemoryHolds struct {
+	mu     sync.Mutex
+	holds  map[string]Hold
+	leases map[string]memLease
+}
+
+type memLease struct {
+	owner   string
+	expires time.Time
+}
+
+var (
+	_ HoldStore = (*MemoryHolds)(nil)
+	_ Lease     = (*MemoryHolds)(nil)
+)
+
+// Place implements HoldStore.
+func (m *MemoryHolds) Place(ctx context.Context, h Hold) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.holds == nil {
+		m.holds = map[string]Hold{}
+	}
+	h.PlacedAt = h.PlacedAt.UTC()
+	m.holds[h.UserID] = h
+	return nil
+}
+
+// Release implements HoldStore.
+func (m *MemoryHolds) Release(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.holds, userID)
+	return nil
+}
+
+// Get implements HoldStore.
+func (m *MemoryHolds) Get(ctx context.Context, userID string) (Hold, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Hold{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ok := m.holds[userID]
+	return h, ok, nil
+}
+
+// List implements HoldStore.
+func (m *MemoryHolds) List(ctx context.Context) ([]Hold, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Hold, 0, len(m.holds))
+	for _, h := range m.holds {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b Hold) int { return strings.Compare(a.UserID, b.UserID) })
+	return out, nil
+}
+
+// Lease lets one runner at a time sweep: a second concurrent Engine.Run
+// with the same lease name finds it taken and does nothing.
+type Lease interface {
+	// AcquireLease takes the named lease for owner until now+ttl, if it
+	// is free, expired, or already owner's; it reports whether it did.
+	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease frees the lease if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+// AcquireLease implements Lease.
+func (m *MemoryHolds) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leases == nil {
+		m.leases = map[string]memLease{}
+	}
+	if l, ok := m.leases[name]; ok && l.owner != owner && now.Before(l.expires) {
+		return false, nil
+	}
+	m.leases[name] = memLease{owner: owner, expires: now.Add(ttl)}
+	return true, nil
+}
+
+// ReleaseLease implements Lease.
+func (m *MemoryHolds) ReleaseLease(ctx context.Context, name, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.leases[name]; ok && l.owner == owner {
+		delete(m.leases, name)
+	}
+	return nil
+}
