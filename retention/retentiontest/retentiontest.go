@@ -1,0 +1,290 @@
+// Package retentiontest holds the conformance suites every
+// retention.Target and retention.HoldStore must pass. A store runs them in
+// three lines:
+//
+//	func TestHolds(t *testing.T) {
+//		retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return newHolds(t) })
+//	}
+//
+// Each case is named by the rule it checks. Lease cases run when the hold
+// store also implements retention.Lease; anonymisation cases when the
+// target implements retention.Anonymiser.
+package retentiontest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stewardlabs/steward/retention"
+)
+
+var t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// TargetHarness connects the Target suite to one instance of a target.
+type TargetHarness interface {
+	// Target returns the target under test, empty at first.
+	Target() retention.Target
+	// Add stores a record of subject (a user ID, or "" for none) made at.
+	Add(ctx context.Context, subject string, at time.Time) error
+}
+
+// RunTargetConformance runs every Target case against fresh harnesses.
+func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarness) {
+	ctx := context.Background()
+	seed := func(t *testing.T) TargetHarness {
+		h := newHarness(t)
+		// 10 expired records of user_a, 5 of user_held, 3 without a
+		// subject, and 4 recent ones; one exactly at the cutoff.
+		add := func(subject string, at time.Time, n int) {
+			for i := 0; i < n; i++ {
+				if err := h.Add(ctx, subject, at.Add(-time.Duration(i)*time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		add("user_a", t0.Add(-time.Hour), 10)
+		add("user_held", t0.Add(-time.Hour), 5)
+		add("", t0.Add(-time.Hour), 3)
+		add("user_a", t0.Add(time.Hour), 3)
+		add("user_a", t0, 1)
+		return h
+	}
+	exclude := []string{"user_held"}
+	t.Run("Count counts records strictly older than the cutoff, leaving out excluded users", func(t *testing.T) {
+		h := seed(t)
+		n, err := h.Target().Count(ctx, t0, exclude)
+		if err != nil || n != 13 {
+			t.Errorf("Count = %d, %v; want 13", n, err)
+		}
+		if n, _ := h.Target().Count(ctx, t0, nil); n != 18 {
+			t.Errorf("Count without exclusions = %d, want 18", n)
+		}
+	})
+	t.Run("Purge deletes at most limit records per call until none is left", func(t *testing.T) {
+		h := seed(t)
+		var batches []int
+		for i := 0; i < 20; i++ {
+			n, err := h.Target().Purge(ctx, t0, 4, exclude)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches = append(batches, n)
+			if n == 0 {
+				break
+			}
+		}
+		if diff := cmp.Diff([]int{4, 4, 4, 1, 0}, batches); diff != "" {
+			t.Errorf("batch sizes (-want +got):\n%s", diff)
+		}
+		if n, _ := h.Target().Count(ctx, t0, nil); n != 5 {
+			t.Errorf("%d expired records left, want the 5 held ones", n)
+		}
+		if n, _ := h.Target().Count(ctx, t0.Add(2*time.Hour), nil); n != 9 {
+			t.Errorf("%d records left in all, want 9 (5 held, 3 recent, 1 at the cutoff)", n)
+		}
+	})
+	t.Run("concurrent purges delete every expired record once", func(t *testing.T) {
+		h := seed(t)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n, err := h.Target().Purge(ctx, t0, 2, exclude)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if n == 0 {
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if total != 13 {
+			t.Errorf("purged %d in all, want 13", total)
+		}
+	})
+	t.Run("a cancelled context gives an error", func(t *testing.T) {
+		h := seed(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := h.Target().Purge(cctx, t0, 10, nil); err == nil {
+			t.Error("Purge with a cancelled context succeeded")
+		}
+	})
+	t.Run("Anonymise strips expired records once and keeps them", func(t *testing.T) {
+		h := seed(t)
+		an, ok := h.Target().(retention.Anonymiser)
+		if !ok {
+			t.Skip("the target is not an Anonymiser")
+		}
+		if n, err := an.CountIdentified(ctx, t0, exclude); err != nil || n != 10 {
+			t.Fatalf("CountIdentified = %d, %v; want 10", n, err)
+		}
+		done := 0
+		for {
+			n, err := an.Anonymise(ctx, t0, 3, exclude)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			done += n
+		}
+		if done != 10 {
+			t.Errorf("anonymised %d, want 10", done)
+		}
+		if n, _ := an.CountIdentified(ctx, t0, exclude); n != 0 {
+			t.Errorf("%d identified records left", n)
+		}
+		if n, _ := an.Count(ctx, t0, nil); n != 18 {
+			t.Errorf("anonymised records were deleted: %d left, want 18", n)
+		}
+	})
+}
+
+// RunHoldStoreConformance runs every HoldStore case (and Lease case, when
+// the store is a Lease) against fresh stores.
+func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention.HoldStore) {
+	ctx := context.Background()
+	hold := func(id string) retention.Hold {
+		return retention.Hold{UserID: id, Reason: "litigation 2026-17", PlacedBy: "user_counsel", PlacedAt: t0}
+	}
+	t.Run("a placed hold is returned by Get and List with all fields", func(t *testing.T) {
+		s := newStore(t)
+		for _, id := range []string{"user_b", "user_a"} {
+			if err := s.Place(ctx, hold(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, ok, err := s.Get(ctx, "user_a")
+		if err != nil || !ok {
+			t.Fatalf("Get = %v, %v", ok, err)
+		}
+		if diff := cmp.Diff(hold("user_a"), got); diff != "" {
+			t.Errorf("Get (-want +got):\n%s", diff)
+		}
+		all, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]retention.Hold{hold("user_a"), hold("user_b")}, all); diff != "" {
+			t.Errorf("List (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t *testing.T) {
+		s := newStore(t)
+		_ = s.Place(ctx, hold("user_a"))
+		h2 := hold("user_a")
+		h2.Reason = "regulator inquiry"
+		if err := s.Place(ctx, h2); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := s.Get(ctx, "user_a"); got.Reason != "regulator inquiry" {
+			t.Errorf("reason = %q", got.Reason)
+		}
+		for i := 0; i < 2; i++ {
+			if err := s.Release(ctx, "user_a"); err != nil {
+				t.Fatalf("Release #%d: %v", i+1, err)
+			}
+		}
+		if _, ok, _ := s.Get(ctx, "user_a"); ok {
+			t.Error("hold still there after Release")
+		}
+		if all, _ := s.List(ctx); len(all) != 0 {
+			t.Errorf("List = %v", all)
+		}
+	})
+	t.Run("an invalid hold is refused naming the field", func(t *testing.T) {
+		s := newStore(t)
+		for field, h := range map[string]retention.Hold{
+			"UserID":   {Reason: "r", PlacedBy: "p", PlacedAt: t0},
+			"Reason":   {UserID: "user_a", PlacedBy: "p", PlacedAt: t0},
+			"PlacedBy": {UserID: "user_a", Reason: "r", PlacedAt: t0},
+			"PlacedAt": {UserID: "user_a", Reason: "r", PlacedBy: "p"},
+		} {
+			err := s.Place(ctx, h)
+			if !errors.Is(err, retention.ErrInvalidHold) || !strings.Contains(err.Error(), field) {
+				t.Errorf("Place without %s = %v", field, err)
+			}
+		}
+	})
+	t.Run("Lease", func(t *testing.T) {
+		if _, ok := newStore(t).(retention.Lease); !ok {
+			t.Skip("the store is not a Lease")
+		}
+		t.Run("one owner at a time until the lease expires", func(t *testing.T) {
+			l := newStore(t).(retention.Lease)
+			acquire := func(owner string, at time.Time) bool {
+				ok, err := l.AcquireLease(ctx, "retention", owner, at, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			if !acquire("a", t0) {
+				t.Fatal("a free lease was not granted")
+			}
+			if acquire("b", t0.Add(30*time.Minute)) {
+				t.Error("a held lease was granted to another owner")
+			}
+			if !acquire("a", t0.Add(30*time.Minute)) {
+				t.Error("the owner could not renew its lease")
+			}
+			if !acquire("b", t0.Add(91*time.Minute)) {
+				t.Error("an expired lease was not granted")
+			}
+			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
+				t.Fatal(err)
+			}
+			if acquire("c", t0.Add(92*time.Minute)) {
+				t.Error("a release by a former owner freed the current owner's lease")
+			}
+			_ = l.ReleaseLease(ctx, "retention", "b")
+			if !acquire("c", t0.Add(92*time.Minute)) {
+				t.Error("a released lease was not granted")
+			}
+		})
+		t.Run("of 8 concurrent acquirers exactly one wins", func(t *testing.T) {
+			l := newStore(t).(retention.Lease)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			wins := 0
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ok, err := l.AcquireLease(ctx, "retention", fmt.Sprint("owner", g), t0, time.Hour)
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						mu.Lock()
+						wins++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if wins != 1 {
+				t.Errorf("%d owners got the lease", wins)
+			}
+		})
+	})
+}
