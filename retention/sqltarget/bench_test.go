@@ -58,7 +58,7 @@ func BenchmarkPurge(b *testing.B) {
 		}
 		var longest, last time.Duration
 		mark := time.Now()
-		engine, err := retention.NewEngine([]retention.Policy{{Name: "activity_logs", Target: tg, MaxAge: retention.ActivityLogRetention, Action: retention.Delete, BatchSize: 5000}},
+		engine, err := retention.NewEngine([]retention.Policy{{Name: "activity_logs", Target: tg, MaxAge: retention.ActivityLogRetention, Action: retention.Delete, BatchSize: 2000}},
 			retention.WithNow(func() time.Time { return now }))
 		if err != nil {
 			b.Fatal(err)
