@@ -1,0 +1,224 @@
+// Command gdprserver is a small HTTP service exposing a user's GDPR rights
+// and an admin view, behind Clerk session authentication and rbac:
+//
+//	go run ./examples/gdprserver            # fake Clerk, SQLite in a temp dir
+//
+//	GET    /api/user/data          export (Art. 15/20), as an attachment
+//	DELETE /api/user/delete        erasure (Art. 17), needs X-Confirm-Delete: true
+//	GET    /api/user/consent       current consent
+//	PUT    /api/user/consent       change consent, e.g. {"marketing": true}
+//	GET    /api/admin/requests     pending and overdue requests (admin:users)
+//	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
+//
+// With no environment it starts an in-process fake Clerk with two demo
+// users and prints their session tokens and a ready-to-paste curl
+// command. CLERK_SECRET_KEY switches to a real Clerk instance and
+// STEWARD_POSTGRES_DSN stores audit events, consent and requests in
+// PostgreSQL instead of SQLite. SIGINT or SIGTERM shuts it down
+// gracefully.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	clerk "github.com/clerk/clerk-sdk-go/v2"
+
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/clerkadapter"
+	"github.com/stewardlabs/steward/clerkadapter/clerktest"
+	"github.com/stewardlabs/steward/consent"
+	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/rbac"
+	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/useradmin"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *addr); err != nil {
+		fmt.Fprintln(os.Stderr, "gdprserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, w io.Writer, addr string) error {
+	idp, cfg, demo, closeIdP, err := identity()
+	if err != nil {
+		return err
+	}
+	defer closeIdP()
+
+	db, dialect, err := database()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := sqlstore.New(db, dialect)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey("gdprserver-1", key))
+	if err != nil {
+		return err
+	}
+	authz := rbac.Default()
+	consents, err := consent.NewManager(store.Consent(), idp, consent.WithAudit(log))
+	if err != nil {
+		return err
+	}
+	svc, err := privacy.NewService(idp,
+		privacy.WithStores(consents.DataStore()),
+		privacy.WithAudit(log),
+		privacy.WithRequestStore(store.Requests()),
+		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}))
+	if err != nil {
+		return err
+	}
+	live := clerkadapter.NewLiveRoles(idp, nil)
+	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live))
+	if err != nil {
+		return err
+	}
+	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/user/data", svc.ExportHandler())
+	mux.Handle("DELETE /api/user/delete", svc.DeleteHandler())
+	mux.Handle("/api/user/consent", consents.Handler())
+	mux.Handle("GET /api/admin/requests", rbac.Require(rbac.AdminUsers, rbac.WithAuthorizer(authz), rbac.WithAudit(log))(requestsView(svc)))
+	mux.Handle("/api/admin/users/", http.StripPrefix("/api/admin", admin.Handler()))
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: auth.Handler(mux), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelError)}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintln(w, "listening on", base)
+	for _, d := range demo {
+		fmt.Fprintf(w, "token %s %s\n", d.name, d.token)
+	}
+	if len(demo) > 0 {
+		fmt.Fprintf(w, "try: curl -H 'Authorization: Bearer %s' %s/api/user/data\n", demo[0].token, base)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { // finish erasures a crash left partial
+		if _, err := svc.ResumePending(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "gdprserver: resuming pending erasures:", err)
+		}
+	}()
+	go func() { _ = consents.Run(ctx, 30*time.Second, nil) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(w, "shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := svc.Close(shutdown); err != nil {
+		return err
+	}
+	return log.Close(shutdown)
+}
+
+type demoUser struct{ name, token string }
+
+// identity returns the identity provider and the Clerk config the session
+// middleware verifies against: a real instance with CLERK_SECRET_KEY, or
+// an in-process fake with two demo users whose tokens it returns.
+func identity() (steward.IdentityProvider, *clerk.ClientConfig, []demoUser, func(), error) {
+	if key := os.Getenv("CLERK_SECRET_KEY"); key != "" {
+		cfg := &clerk.ClientConfig{}
+		cfg.Key = clerk.String(key)
+		return clerkadapter.New(cfg), cfg, nil, func() {}, nil
+	}
+	srv := clerktest.NewServer()
+	verified := func(a string) []steward.EmailAddress { return []steward.EmailAddress{{Address: a, Verified: true}} }
+	user := srv.AddUser(steward.User{FirstName: "Bob", EmailAddresses: verified("bob@example.com"), PublicMetadata: map[string]any{"role": "user"}})
+	admin := srv.AddUser(steward.User{FirstName: "Ada", EmailAddresses: verified("ada@example.com"), PublicMetadata: map[string]any{"role": "admin"}})
+	demo := []demoUser{
+		{"user", srv.SessionToken(user.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
+		{"admin", srv.SessionToken(admin.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
+	}
+	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), demo, srv.Close, nil
+}
+
+func database() (*sql.DB, sqlstore.Dialect, error) {
+	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
+		db, err := sqlstore.OpenPostgres(dsn)
+		return db, sqlstore.Postgres, err
+	}
+	dir, err := os.MkdirTemp("", "steward-gdprserver-")
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "steward.db"))
+	return db, sqlstore.SQLite, err
+}
+
+// requestsView lists erasure and export requests needing attention and
+// those past their legal deadline.
+func requestsView(svc *privacy.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		type item struct {
+			ID     string         `json:"id"`
+			Kind   privacy.Kind   `json:"kind"`
+			Status privacy.Status `json:"status"`
+			DueAt  time.Time      `json:"dueAt"`
+		}
+		collect := func(seq func(func(privacy.Request, error) bool)) ([]item, error) {
+			out := []item{}
+			for req, err := range seq {
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, item{req.ID, req.Kind, req.Status, req.DueAt})
+			}
+			return out, nil
+		}
+		attention, err1 := collect(svc.NeedsAttention(r.Context()))
+		overdue, err2 := collect(svc.Overdue(r.Context()))
+		w.Header().Set("Content-Type", "application/json")
+		if err := errors.Join(err1, err2); err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": "could not list requests"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"needsAttention": attention, "overdue": overdue})
+	})
+}
