@@ -1,0 +1,249 @@
+// Package examples_test builds every example and runs it as a user would,
+// checking its output and exit code; gdprserver is started and every
+// endpoint called over real HTTP.
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// build compiles ./<name> into a temporary directory.
+func build(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the example binaries")
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goTool(), "build", "-o", bin, "./"+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./%s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+func runExample(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), args, err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// cleanEnv drops the variables that switch examples to real services, so
+// the test always exercises the no-setup path.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CLERK_SECRET_KEY=") || strings.HasPrefix(kv, "STEWARD_POSTGRES_DSN=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func wantLines(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	out := runExample(t, build(t, "quickstart"), "-dir", t.TempDir())
+	wantLines(t, out, "1. Role checks", "2. Consent", "3. Export", "4. Erasure", `"success": true`, "5. Retention dry run", "6. Audit trail")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "audit chain verified: ") {
+		t.Errorf("the last line is %q, want the verified audit chain", last)
+	}
+}
+
+func TestRetentionJob(t *testing.T) {
+	t.Parallel()
+	bin := build(t, "retentionjob")
+	wantLines(t, runExample(t, bin), "dry run", `"dryRun": true`, "report:")
+	wantLines(t, runExample(t, bin, "-apply"), "applying", "activity_logs   batch of", "mail to Carol", `"erased": 1`)
+}
+
+func TestCustomStore(t *testing.T) {
+	t.Parallel()
+	wantLines(t, runExample(t, build(t, "customstore")), `"subject":"Invoice"`, `erased from: ["support_tickets","identity"] (success true)`)
+}
+
+func TestGDPRServer(t *testing.T) {
+	t.Parallel()
+	bin := build(t, "gdprserver")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
+	cmd.Env = cleanEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	lines := bufio.NewScanner(stdout)
+	var base string
+	tokens := map[string]string{}
+	for lines.Scan() {
+		f := strings.Fields(lines.Text())
+		switch {
+		case len(f) == 3 && f[0] == "listening" && f[1] == "on":
+			base = f[2]
+		case len(f) == 3 && f[0] == "token":
+			tokens[f[1]] = f[2]
+		}
+		if strings.HasPrefix(lines.Text(), "try: curl") {
+			break
+		}
+	}
+	if base == "" || tokens["user"] == "" || tokens["admin"] == "" {
+		t.Fatalf("startup output incomplete (base %q, tokens %v); stderr:\n%s", base, tokens, stderr.String())
+	}
+	rest := make(chan string)
+	go func() { b, _ := io.ReadAll(stdout); rest <- string(b) }()
+	userID := subject(t, tokens["user"])
+
+	calls := []struct {
+		name, method, path, token, body string
+		header                          map[string]string
+		wantStatus                      int
+		wantBody                        map[string]any // compared when set
+	}{
+		{"export without a token", "GET", "/api/user/data", "", "", nil, 401, map[string]any{"error": "Unauthorized"}},
+		{"export", "GET", "/api/user/data", "user", "", nil, 200, nil},
+		{"consent before any change", "GET", "/api/user/consent", "user", "", nil, 200,
+			map[string]any{"marketing": false, "analytics": false, "thirdParty": false, "updatedAt": nil}},
+		{"consent change", "PUT", "/api/user/consent", "user", `{"marketing":true}`, nil, 200, nil},
+		{"consent with an unknown purpose", "PUT", "/api/user/consent", "user", `{"newsletter":true}`, nil, 400,
+			map[string]any{"error": `unknown purpose "newsletter"`}},
+		{"admin view as a user", "GET", "/api/admin/requests", "user", "", nil, 403,
+			map[string]any{"error": "Forbidden", "permission": "admin:users"}},
+		{"admin view", "GET", "/api/admin/requests", "admin", "", nil, 200,
+			map[string]any{"needsAttention": []any{}, "overdue": []any{}}},
+		{"read a role", "GET", "/api/admin/users/" + userID + "/role", "admin", "", nil, 200, map[string]any{"role": "user"}},
+		{"assign a role", "PUT", "/api/admin/users/" + userID + "/role", "admin", `{"role":"admin"}`, nil, 200,
+			map[string]any{"role": "admin", "previousRole": "user"}},
+		{"the new role applies to the same token", "GET", "/api/admin/requests", "user", "", nil, 200, nil},
+		{"delete without confirmation", "DELETE", "/api/user/delete", "user", "", nil, 400,
+			map[string]any{"error": "Confirmation required", "requiresHeader": "X-Confirm-Delete: true"}},
+		{"delete", "DELETE", "/api/user/delete", "user", "", map[string]string{"X-Confirm-Delete": "true"}, 200, nil},
+	}
+	for _, c := range calls {
+		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tokens[c.token])
+		}
+		for k, v := range c.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.wantStatus {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.wantStatus, body)
+			continue
+		}
+		var got map[string]any
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Errorf("%s: body is not a JSON object: %s", c.name, body)
+			continue
+		}
+		if c.wantBody != nil {
+			if diff := cmp.Diff(c.wantBody, got); diff != "" {
+				t.Errorf("%s: body (-want +got):\n%s", c.name, diff)
+			}
+		}
+		switch c.name {
+		case "export":
+			if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename="user-data-`+userID+`.json"` {
+				t.Errorf("export Content-Disposition = %q", cd)
+			}
+			if got["identity"] == nil || got["formatVersion"] == nil {
+				t.Errorf("export document = %v", got)
+			}
+		case "consent change":
+			if got["marketing"] != true {
+				t.Errorf("consent after change = %v", got)
+			}
+		case "delete":
+			if got["message"] != "Account deleted successfully" {
+				t.Errorf("delete body = %v", got)
+			}
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("gdprserver did not exit cleanly: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if out := <-rest; !strings.Contains(out, "shutting down") {
+		t.Errorf("no graceful shutdown in output:\n%s", out)
+	}
+}
+
+// subject reads the user ID from a session token's payload.
+func subject(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.Sub
+}
