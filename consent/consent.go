@@ -113,8 +113,39 @@ type Store interface {
 	At(ctx context.Context, userID string, t time.Time) (State, error)
 	// Current returns the user's latest record per purpose.
 	Current(ctx context.Context, userID string) (State, error)
-	// Erase deletes all of a user's records and returns how many.
-	Erase(ctx context.Context, userID string) (int, error)
+	// Erase deletes all of a user's records and returns how many. When
+	// keep is not nil it is called with each deleted record in append
+	// order, and every record it returns with true is appended in the
+	// same transaction (validated, and under a UserID other than userID),
+	// so that minimal proof of consent can outlive the person's identity
+	// (see KeepProof). All or nothing; erasing a user with no records
+	// returns 0 and no error.
+	Erase(ctx context.Context, userID string, keep func(Record) (Record, bool)) (int, error)
+}
+
+// Kept applies keep to the records of userID being erased and validates
+// the results: what Store.Erase appends in their place. Stores call it
+// inside their erase transaction.
+func Kept(userID string, erased []Record, keep func(Record) (Record, bool)) ([]Record, error) {
+	if keep == nil {
+		return nil, nil
+	}
+	var out []Record
+	for _, r := range erased {
+		k, ok := keep(r)
+		if !ok {
+			continue
+		}
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("consent: a record kept on erasure: %w", err)
+		}
+		if k.UserID == userID {
+			return nil, fmt.Errorf("%w: a record kept on erasure still has the erased UserID", ErrInvalidRecord)
+		}
+		k.Seq = 0
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // Outbox keeps users whose consent still has to be mirrored to the

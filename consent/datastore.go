@@ -3,38 +3,76 @@ package consent
 import (
 	"context"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/privacy"
 )
+
+// Pseudonymizer turns an ID into a keyed pseudonym. *audit.Pseudonymizer
+// (from audit.Logger.Pseudonymizer) satisfies it; its pseudonyms contain
+// ':', which no valid user ID does, so kept proof never mixes with a live
+// user's records.
+type Pseudonymizer interface {
+	Pseudonym(id string) string
+}
+
+// DataStoreOption configures the DataStore returned by Manager.DataStore.
+type DataStoreOption func(*historyStore)
+
+// KeepProof makes erasure keep minimal proof of each consent decision
+// instead of deleting it: the record stays with its purpose, decision,
+// policy version, source and time, but its UserID (and an Actor that is a
+// person) becomes p's pseudonym. Whoever holds the key can find the proof
+// again when the person identifies themselves, with
+// store.History(ctx, p.Pseudonym(userID)); nobody else can link it to
+// them. A nil p keeps the default: delete.
+//
+// Pseudonymised data is still personal data (GDPR Recital 26). Keep proof
+// only where a legal basis requires it — typically Art. 17(3)(e), to
+// defend a legal claim such as a complaint about marketing sent "with
+// consent", for the applicable limitation period — and delete it when that
+// period ends (Store.Erase with the pseudonym as the user ID).
+func KeepProof(p Pseudonymizer) DataStoreOption {
+	return func(h *historyStore) { h.proof = p }
+}
 
 // DataStore returns the user's consent history as a privacy.DataStore
 // named "consent", so it appears in data exports (one category per
 // purpose, "consent.<purpose>", each record a decision in the order made)
 // and is erased with the user.
 //
-// Erasure deletes every record. A controller that must keep proof of
-// consent after erasure (for instance to defend a marketing complaint
-// within a limitation period) can rely on the consent_change audit
-// events instead: they are keyed pseudonyms, carry what changed and when,
-// and are no longer linkable to the person once the pseudonymisation key
-// is retired.
-func (m *Manager) DataStore() privacy.DataStore { return historyStore{m} }
+// By default erasure deletes every record, and the consent_change audit
+// events (keyed pseudonyms, what changed and when) remain as the trace.
+// Where a legal basis requires demonstrating a past consent after the
+// person asked to be erased, pass KeepProof to keep pseudonymised minimal
+// records instead.
+func (m *Manager) DataStore(opts ...DataStoreOption) privacy.DataStore {
+	h := &historyStore{store: m.store}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
-type historyStore struct{ m *Manager }
+type historyStore struct {
+	store Store
+	proof Pseudonymizer
+}
 
-var _ privacy.DataStore = historyStore{}
+var _ privacy.DataStore = (*historyStore)(nil)
 
-func (historyStore) Name() string { return "consent" }
+func (*historyStore) Name() string { return "consent" }
 
-func (h historyStore) Export(ctx context.Context, userID string) iter.Seq2[privacy.Record, error] {
+func (h *historyStore) Export(ctx context.Context, userID string) iter.Seq2[privacy.Record, error] {
 	return func(yield func(privacy.Record, error) bool) {
 		if err := steward.ValidateUserID(userID); err != nil {
 			yield(privacy.Record{}, err)
 			return
 		}
-		for r, err := range h.m.store.History(ctx, userID) {
+		for r, err := range h.store.History(ctx, userID) {
 			if err != nil {
 				yield(privacy.Record{}, err)
 				return
@@ -57,10 +95,24 @@ func (h historyStore) Export(ctx context.Context, userID string) iter.Seq2[priva
 	}
 }
 
-func (h historyStore) Erase(ctx context.Context, userID string) (privacy.Erased, error) {
+func (h *historyStore) Erase(ctx context.Context, userID string) (privacy.Erased, error) {
 	if err := steward.ValidateUserID(userID); err != nil {
 		return privacy.Erased{}, err
 	}
-	n, err := h.m.store.Erase(ctx, userID)
+	var keep func(Record) (Record, bool)
+	if h.proof != nil {
+		subject := h.proof.Pseudonym(userID)
+		keep = func(r Record) (Record, bool) {
+			switch {
+			case r.Actor == userID:
+				r.Actor = subject
+			case r.Actor != "" && !strings.HasPrefix(r.Actor, audit.SystemActorPrefix):
+				r.Actor = h.proof.Pseudonym(r.Actor)
+			}
+			r.UserID = subject
+			return r, true
+		}
+	}
+	n, err := h.store.Erase(ctx, userID, keep)
 	return privacy.Erased{Count: n}, err
 }

@@ -91,16 +91,26 @@ func (m *MemoryStore) Current(ctx context.Context, userID string) (State, error)
 }
 
 // Erase implements Store. It also drops the user's outbox entry.
-func (m *MemoryStore) Erase(ctx context.Context, userID string) (int, error) {
+func (m *MemoryStore) Erase(ctx context.Context, userID string, keep func(Record) (Record, bool)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := len(m.records[userID])
+	erased := m.records[userID]
+	kept, err := Kept(userID, erased, keep)
+	if err != nil {
+		return 0, err
+	}
 	delete(m.records, userID)
 	delete(m.outbox, userID)
-	return n, nil
+	for _, r := range kept {
+		m.seq++
+		r.Seq = m.seq
+		r.Time = r.Time.UTC()
+		m.records[r.UserID] = append(m.records[r.UserID], r)
+	}
+	return len(erased), nil
 }
 
 // Enqueue implements Outbox.

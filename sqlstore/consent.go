@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/stewardlabs/steward/consent"
@@ -54,20 +56,31 @@ func (c *Consent) Append(ctx context.Context, records ...consent.Record) error {
 		return fmt.Errorf("sqlstore: consent append: %w", err)
 	}
 	defer tx.Rollback()
+	if err := c.insert(ctx, tx, records); err != nil {
+		return fmt.Errorf("sqlstore: consent append: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: consent append: %w", err)
+	}
+	return nil
+}
+
+// insert appends validated records inside tx, in order.
+func (c *Consent) insert(ctx context.Context, tx *sql.Tx, records []consent.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
 	stmt, err := tx.PrepareContext(ctx, c.q(`INSERT INTO steward_consent_records
 		(user_id, purpose, granted, policy_version, source, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
-		return fmt.Errorf("sqlstore: consent append: %w", err)
+		return err
 	}
 	defer stmt.Close()
 	for _, r := range records {
 		if _, err := stmt.ExecContext(ctx, r.UserID, string(r.Purpose), r.Granted, r.PolicyVersion,
 			r.Source, r.Actor, timeArg(c.d, r.Time)); err != nil {
-			return fmt.Errorf("sqlstore: consent append: %w", err)
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: consent append: %w", err)
 	}
 	return nil
 }
@@ -115,21 +128,28 @@ func (c *Consent) page(ctx context.Context, userID string, after int64, until ti
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: consent history: %w", err)
 	}
+	out, err := scanRecords(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: consent history: %w", err)
+	}
+	return out, nil
+}
+
+// scanRecords reads and closes rows of (seq, user_id, purpose, granted,
+// policy_version, source, actor, at).
+func scanRecords(rows *sql.Rows) ([]consent.Record, error) {
 	defer rows.Close()
 	var out []consent.Record
 	for rows.Next() {
 		var r consent.Record
 		var purpose string
 		if err := rows.Scan(&r.Seq, &r.UserID, &purpose, &r.Granted, &r.PolicyVersion, &r.Source, &r.Actor, scanTime{&r.Time}); err != nil {
-			return nil, fmt.Errorf("sqlstore: consent history: %w", err)
+			return nil, err
 		}
 		r.Purpose = consent.Purpose(purpose)
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: consent history: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func (c *Consent) fold(ctx context.Context, userID string, until time.Time) (consent.State, error) {
@@ -157,24 +177,39 @@ func (c *Consent) Current(ctx context.Context, userID string) (consent.State, er
 }
 
 // Erase implements consent.Store; it also drops the user's outbox entry.
-func (c *Consent) Erase(ctx context.Context, userID string) (int, error) {
+// DELETE ... RETURNING hands back exactly the rows removed, so a record
+// appended concurrently is either erased with its proof kept or not
+// touched at all.
+func (c *Consent) Erase(ctx context.Context, userID string, keep func(consent.Record) (consent.Record, bool)) (int, error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, c.q(`DELETE FROM steward_consent_records WHERE user_id = ?`), userID)
+	rows, err := tx.QueryContext(ctx, c.q(`DELETE FROM steward_consent_records WHERE user_id = ?
+		RETURNING seq, user_id, purpose, granted, policy_version, source, actor, at`), userID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
 	}
-	n, _ := res.RowsAffected()
+	erased, err := scanRecords(rows)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
+	}
+	slices.SortFunc(erased, func(a, b consent.Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	kept, err := consent.Kept(userID, erased, keep)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.insert(ctx, tx, kept); err != nil {
+		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, c.q(`DELETE FROM steward_consent_outbox WHERE user_id = ?`), userID); err != nil {
 		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
 	}
-	return int(n), nil
+	return len(erased), nil
 }
 
 func (c *Consent) nextToken(ctx context.Context, tx *sql.Tx) (int64, error) {

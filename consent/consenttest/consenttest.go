@@ -150,18 +150,134 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("Erase removes every record of the user and only theirs", func(t *testing.T) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_a", consent.Analytics, true, 1, t0), rec("user_b", consent.Marketing, true, 1, t0))
-		n, err := s.Erase(ctx, "user_a")
+		n, err := s.Erase(ctx, "user_a", nil)
 		if err != nil || n != 2 {
 			t.Fatalf("Erase = %d, %v; want 2", n, err)
 		}
 		if got := collect(t, s, "user_a"); len(got) != 0 {
 			t.Errorf("records left: %v", got)
 		}
-		if n, err := s.Erase(ctx, "user_a"); err != nil || n != 0 {
+		if n, err := s.Erase(ctx, "user_a", nil); err != nil || n != 0 {
 			t.Errorf("a second Erase = %d, %v; want 0, nil", n, err)
 		}
 		if len(collect(t, s, "user_b")) != 1 {
 			t.Error("Erase touched another user")
+		}
+	})
+	t.Run("Erase with keep replaces the user's records by the kept ones in one step", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s,
+			rec("user_a", consent.Marketing, true, 1, t0),
+			rec("user_b", consent.Marketing, true, 1, t0),
+			rec("user_a", consent.Analytics, true, 1, t0.Add(time.Minute)),
+			rec("user_a", consent.Marketing, false, 2, t0.Add(2*time.Minute)))
+		var seen []consent.Purpose
+		n, err := s.Erase(ctx, "user_a", func(r consent.Record) (consent.Record, bool) {
+			seen = append(seen, r.Purpose)
+			if r.Purpose == consent.Analytics {
+				return r, false
+			}
+			r.UserID, r.Actor = "proof:a", "proof:a"
+			return r, true
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("Erase = %d, %v; want 3", n, err)
+		}
+		if diff := cmp.Diff([]consent.Purpose{consent.Marketing, consent.Analytics, consent.Marketing}, seen); diff != "" {
+			t.Errorf("keep saw (-want +got), want the erased records in append order:\n%s", diff)
+		}
+		if got := collect(t, s, "user_a"); len(got) != 0 {
+			t.Errorf("records left under the erased ID: %v", got)
+		}
+		want := []consent.Record{
+			rec("proof:a", consent.Marketing, true, 1, t0),
+			rec("proof:a", consent.Marketing, false, 2, t0.Add(2*time.Minute)),
+		}
+		if diff := cmp.Diff(want, collect(t, s, "proof:a"), ignoreSeq); diff != "" {
+			t.Errorf("kept records (-want +got):\n%s", diff)
+		}
+		if n, err := s.Erase(ctx, "user_a", func(r consent.Record) (consent.Record, bool) { return r, true }); err != nil || n != 0 {
+			t.Errorf("a second Erase = %d, %v; want 0, nil", n, err)
+		}
+		if len(collect(t, s, "user_b")) != 1 {
+			t.Error("Erase touched another user")
+		}
+	})
+	t.Run("Erase whose keep returns an invalid record or the erased user ID changes nothing", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_a", consent.Analytics, true, 1, t0))
+		for name, keep := range map[string]func(consent.Record) (consent.Record, bool){
+			"same user ID":  func(r consent.Record) (consent.Record, bool) { return r, true },
+			"empty user ID": func(r consent.Record) (consent.Record, bool) { r.UserID = ""; return r, true },
+		} {
+			if _, err := s.Erase(ctx, "user_a", keep); !errors.Is(err, consent.ErrInvalidRecord) {
+				t.Errorf("%s: Erase = %v, want ErrInvalidRecord", name, err)
+			}
+			if n := len(collect(t, s, "user_a")); n != 2 {
+				t.Errorf("%s: a failed Erase left %d of 2 records", name, n)
+			}
+		}
+	})
+	t.Run("Time, Source and Actor round-trip; Time to the microsecond in UTC", func(t *testing.T) {
+		s := newStore(t)
+		at := time.Date(2026, 3, 1, 13, 30, 15, 123456000, time.FixedZone("CET", 3600))
+		want := []consent.Record{
+			{UserID: "user_a", Purpose: "app_defined_9", Granted: true, PolicyVersion: 7, Source: "bänner ✓", Actor: "system:import", Time: at},
+			{UserID: "user_a", Purpose: consent.Analytics, Time: at.Add(time.Microsecond)},
+		}
+		mustAppend(t, s, want...)
+		got := collect(t, s, "user_a")
+		for i := range want {
+			want[i].Time = want[i].Time.UTC()
+		}
+		if diff := cmp.Diff(want, got, ignoreSeq); diff != "" {
+			t.Errorf("history (-want +got):\n%s", diff)
+		}
+		for _, r := range got {
+			if r.Time.Location() != time.UTC {
+				t.Errorf("Time %v is not in UTC", r.Time)
+			}
+		}
+	})
+	t.Run("At the zero time is the empty state", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
+		if st, err := s.At(ctx, "user_a", time.Time{}); err != nil || len(st) != 0 {
+			t.Errorf("At(zero) = %v, %v; want an empty state", st, err)
+		}
+	})
+	t.Run("History streams a long history in order and stops when the caller stops", func(t *testing.T) {
+		s := newStore(t)
+		const n = 1234
+		batch := make([]consent.Record, n)
+		for i := range batch {
+			batch[i] = rec("user_a", consent.Marketing, i%2 == 0, i, t0.Add(time.Duration(i)*time.Second))
+		}
+		mustAppend(t, s, batch...)
+		got := collect(t, s, "user_a")
+		if len(got) != n {
+			t.Fatalf("History yielded %d of %d records", len(got), n)
+		}
+		for i, r := range got {
+			if r.PolicyVersion != i {
+				t.Fatalf("record %d has policy version %d: out of order", i, r.PolicyVersion)
+			}
+		}
+		seen := 0
+		for _, err := range s.History(ctx, "user_a") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen++; seen == 3 {
+				break
+			}
+		}
+		if seen != 3 {
+			t.Errorf("iteration went on to %d after the caller stopped", seen)
+		}
+		st, err := s.Current(ctx, "user_a")
+		if err != nil || st[consent.Marketing].PolicyVersion != n-1 {
+			t.Errorf("Current after a long history = %+v, %v", st[consent.Marketing], err)
 		}
 	})
 	t.Run("concurrent appends lose nothing", func(t *testing.T) {
@@ -254,6 +370,22 @@ func runOutbox(t *testing.T, newOutbox func(t *testing.T) consent.Outbox) {
 		}
 		if due, _ := o.Due(ctx, t0.Add(time.Hour), 2); len(due) != 2 {
 			t.Errorf("Due with limit 2 returned %d", len(due))
+		}
+	})
+	t.Run("Erase of a user drops their pending sync", func(t *testing.T) {
+		o := newOutbox(t)
+		if _, err := o.Enqueue(ctx, "user_a", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.Enqueue(ctx, "user_b", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.(consent.Store).Erase(ctx, "user_a", nil); err != nil {
+			t.Fatal(err)
+		}
+		due, _ := o.Due(ctx, t0, 10)
+		if len(due) != 1 || due[0].UserID != "user_b" {
+			t.Errorf("Due after erasing user_a = %+v, want only user_b", due)
 		}
 	})
 	t.Run("Retry counts attempts and postpones, unless superseded", func(t *testing.T) {
