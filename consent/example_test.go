@@ -3,6 +3,7 @@ package consent_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stewardlabs/steward"
@@ -35,4 +36,49 @@ func ExampleManager_Update() {
 	// analytics false
 	// third_party false
 	// map[analytics:false marketing:true thirdParty:false updatedAt:2026-03-01T12:00:00Z]
+}
+
+// Allowed answers from the recorded history: no record means no, and
+// consent given under an older policy version than a purpose requires
+// does not count.
+func ExampleManager_Allowed() {
+	ctx := context.Background()
+	idp := steward.NewMemoryIdentity()
+	idp.Put(steward.User{ID: "user_123"})
+
+	// Version 2 of the privacy policy changed what marketing covers, and
+	// the application asks for consent to product research too.
+	m, _ := consent.NewManager(consent.NewMemoryStore(), idp,
+		consent.WithPurpose(consent.Marketing, 2),
+		consent.WithPurpose("product_research", 1))
+
+	allowed := func() {
+		var line []string
+		for _, p := range []consent.Purpose{consent.Marketing, "product_research", consent.Analytics} {
+			ok, _ := m.Allowed(ctx, "user_123", p)
+			line = append(line, fmt.Sprintf("%s=%v", p, ok))
+		}
+		fmt.Println(strings.Join(line, " "))
+	}
+	allowed()
+
+	_, _ = m.Update(ctx, "user_123", map[consent.Purpose]bool{consent.Marketing: true, "product_research": true},
+		consent.Meta{PolicyVersion: 1, Source: "banner"})
+	allowed() // marketing was agreed to under version 1 only
+
+	_, _ = m.Update(ctx, "user_123", map[consent.Purpose]bool{consent.Marketing: true},
+		consent.Meta{PolicyVersion: 2, Source: "banner"})
+	allowed()
+
+	_, _ = m.WithdrawAll(ctx, "user_123", consent.Meta{PolicyVersion: 2, Source: "settings"})
+	allowed()
+
+	_, err := m.Allowed(ctx, "user_123", "newsletter")
+	fmt.Println(err)
+	// Output:
+	// marketing=false product_research=false analytics=false
+	// marketing=false product_research=true analytics=false
+	// marketing=true product_research=true analytics=false
+	// marketing=false product_research=false analytics=false
+	// consent: unknown purpose: "newsletter"
 }

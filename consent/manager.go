@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"iter"
 	"sync"
 	"time"
@@ -47,7 +48,7 @@ type Manager struct {
 	retryTries             uint
 	batch                  int
 
-	locks sync.Map // userID → *sync.Mutex: one sync per user at a time
+	locks [64]sync.Mutex // one sync per user at a time; see lock
 }
 
 // Option configures a Manager.
@@ -179,7 +180,7 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 	if actor == "" {
 		actor = userID
 	}
-	now := m.now().UTC()
+	now := m.now().UTC().Truncate(time.Microsecond)
 	records := make([]Record, 0, len(changes))
 	details := make(map[string]any, len(changes))
 	for _, p := range sortedPurposes(changes) {
@@ -187,7 +188,14 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 			PolicyVersion: meta.PolicyVersion, Source: meta.Source, Actor: actor, Time: now})
 		details[string(p)] = changes[p]
 	}
+	// Queue the sync before appending: a crash in between leaves at worst
+	// a sync of an unchanged state, never a change that is not mirrored.
+	token, err := m.outbox.Enqueue(ctx, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("consent: queueing the sync, nothing recorded: %w", err)
+	}
 	if err := m.store.Append(ctx, records...); err != nil {
+		_ = m.outbox.Done(context.WithoutCancel(ctx), userID, token)
 		return nil, fmt.Errorf("consent: recording the change: %w", err)
 	}
 	if m.audit != nil {
@@ -196,12 +204,9 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 			Details: map[string]any{"changes": details, "policyVersion": meta.PolicyVersion, "source": meta.Source},
 		})
 		if err != nil {
+			// The sync stays queued, so the mirror still follows.
 			return nil, fmt.Errorf("consent: the change is recorded but its audit event is not: %w", err)
 		}
-	}
-	token, err := m.outbox.Enqueue(ctx, userID, now)
-	if err != nil {
-		return nil, fmt.Errorf("consent: the change is recorded but could not be queued for sync: %w", err)
 	}
 	if err := m.sync(ctx, userID); err != nil {
 		_ = m.outbox.Retry(ctx, userID, token, now.Add(m.retryInitial), err.Error())
@@ -280,31 +285,56 @@ func (m *Manager) Mirror(st State) map[string]any {
 	}
 }
 
+// lock returns the mutex that serialises syncs of userID: one of a fixed
+// set, so memory stays bounded however many users there are.
+func (m *Manager) lock(userID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return &m.locks[h.Sum32()%uint32(len(m.locks))]
+}
+
 // sync writes the user's current state to the identity provider. One
 // sync per user runs at a time, and it reads the state inside the lock,
 // so an older state can never overwrite a newer one from this Manager.
+// A user with no records (erased) has the mirror removed.
 func (m *Manager) sync(ctx context.Context, userID string) error {
-	mu, _ := m.locks.LoadOrStore(userID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	mu := m.lock(userID)
+	mu.Lock()
+	defer mu.Unlock()
 	st, err := m.store.Current(ctx, userID)
 	if err != nil {
 		return err
 	}
-	err = m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{MetadataKey: m.Mirror(st)}})
+	var value any // nil removes the key
+	if len(st) > 0 {
+		value = m.Mirror(st)
+	}
+	err = m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{MetadataKey: value}})
 	if errors.Is(err, steward.ErrUserNotFound) {
 		return nil // the account is gone: nothing left to mirror to
 	}
 	return err
 }
 
+// permanent reports whether err says retrying cannot help: an error with
+// a Temporary method (such as clerkadapter.APIError) that answers false.
+func permanent(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && !t.Temporary()
+}
+
 // SyncPending mirrors every user whose sync is due, each retried with
 // exponential backoff (see WithRetry). Users that still fail stay in the
-// outbox with a later due time. It returns how many were synced and an
-// error joining the failures.
+// outbox with a later due time, growing exponentially with their failed
+// attempts. Once a user has failed every try, the rest of the round get
+// one try each until one succeeds, so an outage costs one backoff, not
+// one per user; an error whose Temporary method answers false is not
+// retried within the round either. It returns how many users were synced
+// and an error joining the failures.
 func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 	synced := 0
 	var errs []error
+	tries := m.retryTries
 	for {
 		due, err := m.outbox.Due(ctx, m.now(), m.batch)
 		if err != nil {
@@ -313,19 +343,27 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 		progressed := false
 		for _, p := range due {
 			_, err := backoff.Retry(ctx, func() (struct{}, error) {
-				return struct{}{}, m.sync(ctx, p.UserID)
-			}, backoff.WithBackOff(m.expBackoff()), backoff.WithMaxTries(m.retryTries), backoff.WithMaxElapsedTime(0))
+				err := m.sync(ctx, p.UserID)
+				if err != nil && permanent(err) {
+					return struct{}{}, backoff.Permanent(err)
+				}
+				return struct{}{}, err
+			}, backoff.WithBackOff(m.expBackoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0))
 			if err != nil {
 				if ctx.Err() != nil {
 					return synced, errors.Join(append(errs, ctx.Err())...)
 				}
 				errs = append(errs, err)
+				if !permanent(err) {
+					tries = 1 // the provider looks down: do not back off per user
+				}
 				next := m.now().Add(m.delay(p.Attempts + 1))
 				if rerr := m.outbox.Retry(ctx, p.UserID, p.Token, next, err.Error()); rerr != nil {
 					errs = append(errs, rerr)
 				}
 				continue
 			}
+			tries = m.retryTries
 			if err := m.outbox.Done(ctx, p.UserID, p.Token); err != nil {
 				errs = append(errs, err)
 				continue

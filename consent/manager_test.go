@@ -19,8 +19,6 @@ import (
 	"github.com/stewardlabs/steward/clerkadapter"
 	"github.com/stewardlabs/steward/clerkadapter/clerktest"
 	"github.com/stewardlabs/steward/consent"
-	"github.com/stewardlabs/steward/privacy"
-	"github.com/stewardlabs/steward/privacy/privacytest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -327,29 +325,4 @@ func TestSyncThroughClerkSurvives429And5xx(t *testing.T) {
 	if c["marketing"] != true || c["analytics"] != false || c["thirdParty"] != false || c["updatedAt"] == nil {
 		t.Errorf("Clerk metadata consent = %v", c)
 	}
-}
-
-func TestConsentDataStoreConformance(t *testing.T) {
-	privacytest.RunDataStoreConformance(t, func(_ context.Context, t *testing.T) (privacytest.DataStoreHarness, error) {
-		return &dsHarness{w: newWorld(t)}, nil
-	})
-}
-
-type dsHarness struct{ w *world }
-
-func (h *dsHarness) Store() privacy.DataStore { return h.w.m.DataStore() }
-func (h *dsHarness) Capabilities() privacytest.DataStoreCapabilities {
-	return privacytest.DataStoreCapabilities{Ordered: true, ExactCount: true}
-}
-func (h *dsHarness) Close() {}
-func (h *dsHarness) Seed(ctx context.Context, userID string) ([]privacy.Record, error) {
-	if _, err := h.w.m.Update(ctx, userID, map[consent.Purpose]bool{consent.Marketing: true, consent.Analytics: false}, consent.Meta{PolicyVersion: 2, Source: "banner"}); err != nil {
-		return nil, err
-	}
-	at := h.w.clock.Now().UTC().Format(time.RFC3339Nano)
-	rec := func(p consent.Purpose, granted bool) privacy.Record {
-		return privacy.Record{Category: "consent." + string(p), Data: map[string]any{
-			"purpose": string(p), "granted": granted, "policyVersion": 2, "source": "banner", "recordedBy": "you", "time": at}}
-	}
-	return []privacy.Record{rec(consent.Analytics, false), rec(consent.Marketing, true)}, nil
 }
