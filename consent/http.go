@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,12 +99,12 @@ func (m *Manager) decodeChanges(body io.Reader) (map[Purpose]bool, Meta, error) 
 		v := raw[k]
 		switch k {
 		case "policyVersion":
-			if err := json.Unmarshal(v, &meta.PolicyVersion); err != nil || meta.PolicyVersion < 0 {
+			if isNull(v) || json.Unmarshal(v, &meta.PolicyVersion) != nil || meta.PolicyVersion < 0 {
 				return nil, Meta{}, errors.New("policyVersion must be a non-negative integer")
 			}
 			continue
 		case "source":
-			if err := json.Unmarshal(v, &meta.Source); err != nil {
+			if isNull(v) || json.Unmarshal(v, &meta.Source) != nil {
 				return nil, Meta{}, errors.New("source must be a string")
 			}
 			continue
@@ -115,7 +116,7 @@ func (m *Manager) decodeChanges(body io.Reader) (map[Purpose]bool, Meta, error) 
 			return nil, Meta{}, fmt.Errorf("unknown purpose %q", k)
 		}
 		var granted bool
-		if err := json.Unmarshal(v, &granted); err != nil {
+		if isNull(v) || json.Unmarshal(v, &granted) != nil {
 			return nil, Meta{}, fmt.Errorf("purpose %q must be true or false, not %s", k, truncate(string(v)))
 		}
 		changes[p] = granted
@@ -125,6 +126,10 @@ func (m *Manager) decodeChanges(body io.Reader) (map[Purpose]bool, Meta, error) 
 	}
 	return changes, meta, nil
 }
+
+// isNull reports whether v is JSON null, which json.Unmarshal would
+// silently read as false or 0.
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
 func truncate(s string) string {
 	if len(s) > 20 {
