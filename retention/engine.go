@@ -16,10 +16,22 @@ import (
 // told about their inactivity (RFC 3339), so nobody is notified twice.
 const NotifiedKey = "notifiedAboutInactivity"
 
+// Actor is the audit actor of everything the Engine does, and the
+// requester of the erasures it starts.
+const Actor = "system:retention"
+
 // Notifier tells an inactive user that their account will be erased at
 // eraseAt unless they come back.
 type Notifier interface {
 	NotifyInactive(ctx context.Context, u steward.User, eraseAt time.Time) error
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, u steward.User, eraseAt time.Time) error
+
+// NotifyInactive implements Notifier.
+func (f NotifierFunc) NotifyInactive(ctx context.Context, u steward.User, eraseAt time.Time) error {
+	return f(ctx, u, eraseAt)
 }
 
 // Eraser erases a user; *privacy.Service satisfies it.
@@ -32,6 +44,9 @@ type AuditLogger interface {
 	Log(ctx context.Context, e audit.Event) error
 }
 
+var _ AuditLogger = (*audit.Logger)(nil)
+var _ Eraser = (*privacy.Service)(nil)
+
 // Engine runs retention policies. It is safe for concurrent use; a Lease
 // keeps concurrent runs (in this process or others) from doing the same
 // work twice.
@@ -43,6 +58,7 @@ type Engine struct {
 	notifier Notifier
 	audit    AuditLogger
 	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
 	lease    Lease
 	owner    string
 	leaseTTL time.Duration
@@ -66,11 +82,23 @@ func WithNotifier(n Notifier) Option { return func(e *Engine) { e.notifier = n }
 // WithAudit writes retention_purge events.
 func WithAudit(l AuditLogger) Option { return func(e *Engine) { e.audit = l } }
 
-// WithNow sets the clock.
+// WithNow sets the clock Run reads (default time.Now).
 func WithNow(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
-// WithLease makes Run take the lease "retention" as owner for ttl first;
-// a run that finds it held elsewhere returns ErrLeaseHeld.
+// WithAfter sets how Schedule waits between runs (default time.After), so
+// a fake clock can drive it in tests.
+func WithAfter(after func(time.Duration) <-chan time.Time) Option {
+	return func(e *Engine) { e.after = after }
+}
+
+// LeaseName is the name of the lease an Engine takes.
+const LeaseName = "retention"
+
+// WithLease makes Run take the lease LeaseName as owner for ttl first and
+// renew it as it goes (every third of ttl); a run that finds it held by
+// another owner returns ErrLeaseHeld, one that loses it midway stops with
+// ErrLeaseLost. Dry runs take no lease. Give every process its own owner
+// (a host name plus a process ID) and a ttl well above the longest batch.
 func WithLease(l Lease, owner string, ttl time.Duration) Option {
 	return func(e *Engine) { e.lease, e.owner, e.leaseTTL = l, owner, ttl }
 }
@@ -78,9 +106,16 @@ func WithLease(l Lease, owner string, ttl time.Duration) Option {
 // ErrLeaseHeld reports that another runner holds the retention lease.
 var ErrLeaseHeld = errors.New("retention: another run holds the lease")
 
-// NewEngine validates the policies and returns an Engine.
+// ErrLeaseLost reports that a run lost its lease midway (it expired and
+// another runner took it); the run stopped, and what it did stays done.
+var ErrLeaseLost = errors.New("retention: the lease was lost during the run")
+
+// NewEngine validates the policies and returns an Engine. It fails with
+// ErrInvalidPolicy for a malformed policy, two policies of one name, or a
+// NotifyThenErase policy without WithIdentity, WithNotifier and
+// WithEraser.
 func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
-	e := &Engine{policies: append([]Policy(nil), policies...), now: time.Now}
+	e := &Engine{policies: append([]Policy(nil), policies...), now: time.Now, after: time.After}
 	for _, o := range opts {
 		o(e)
 	}
@@ -97,7 +132,12 @@ func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("%w: policy %q: %s needs WithIdentity, WithNotifier and WithEraser", ErrInvalidPolicy, p.Name, p.Action)
 		}
 	}
-	if e.lease != nil && (e.owner == "" || e.leaseTTL <= 0) {
+	switch {
+	case e.now == nil:
+		return nil, errors.New("retention: WithNow: nil clock")
+	case e.after == nil:
+		return nil, errors.New("retention: WithAfter: nil function")
+	case e.lease != nil && (e.owner == "" || e.leaseTTL <= 0):
 		return nil, errors.New("retention: WithLease needs an owner and a positive ttl")
 	}
 	return e, nil
@@ -105,20 +145,29 @@ func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 
 // RunOptions configure one Run.
 type RunOptions struct {
-	// DryRun reports what would happen and changes nothing.
+	// DryRun reports what would happen and changes nothing: no record,
+	// user, metadata, lease or audit event is written and nobody is
+	// notified.
 	DryRun bool
-	// Progress, when set, is called after every batch.
+	// Progress, when set, is called after every batch, on the goroutine
+	// that called Run.
 	Progress func(Progress)
 }
 
-// Progress describes one finished batch.
+// Progress describes one finished batch: for Delete and Anonymise one
+// purge statement; for NotifyThenErase one page of users scanned, then
+// each batch of erasures. A dry run reports each Delete or Anonymise
+// policy as one batch.
 type Progress struct {
 	Policy string
 	Action Action
-	// Batch is what this batch did (or, in a dry run, would do).
+	// Batch is how many records or users this batch acted on (or, in a
+	// dry run, would).
 	Batch int
-	// Done is the policy's running total.
+	// Done is the policy's running total of records or users acted on.
 	Done int
+	// Scanned is how many users NotifyThenErase has looked at so far.
+	Scanned int
 }
 
 // Report is what a Run did, or in a dry run would do, per policy.
@@ -135,9 +184,13 @@ type PolicyReport struct {
 	Cutoff time.Time `json:"cutoff"`
 	// Purged counts records deleted or anonymised (Delete, Anonymise).
 	Purged int `json:"purged"`
+	// Scanned counts users last active before Cutoff (NotifyThenErase).
+	Scanned int `json:"scanned"`
 	// Notified, Erased, Waiting and Reactivated count users
 	// (NotifyThenErase): told now, erased now, notified and within the
-	// grace period, active again since their notice (notice renewed).
+	// grace period, and active again after their notice (their notice
+	// no longer counts: it is cleared, or renewed if they have been
+	// inactive for MaxAge again).
 	Notified    int `json:"notified"`
 	Erased      int `json:"erased"`
 	Waiting     int `json:"waiting"`
@@ -150,23 +203,32 @@ type PolicyReport struct {
 	Failed int `json:"failed"`
 }
 
-// Run applies every policy once, in order. On error it returns the
-// report so far: what was done stays done, and the next run continues.
+// Run applies every policy once, in order: Delete and Anonymise in
+// batches of the policy's BatchSize until no expired record is left;
+// NotifyThenErase by scanning the users last active before now−MaxAge
+// (paged, never all in memory), notifying those not yet notified and
+// erasing, after the scan, those whose grace period has passed. Users
+// under legal hold are skipped by all three.
+//
+// A policy that fails does not stop the next; Run returns the report so
+// far and the policies' errors joined. What was done stays done, and the
+// next run continues where this one stopped.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	now := e.now().UTC()
-	rep := Report{DryRun: opts.DryRun, At: now}
+	rep := Report{DryRun: opts.DryRun, At: now, Policies: []PolicyReport{}}
+	r := &run{e: e, opts: opts, now: now}
 	if e.lease != nil && !opts.DryRun {
-		ok, err := e.lease.AcquireLease(ctx, "retention", e.owner, now, e.leaseTTL)
+		ok, err := e.lease.AcquireLease(ctx, LeaseName, e.owner, now, e.leaseTTL)
 		if err != nil {
 			return rep, fmt.Errorf("retention: taking the lease: %w", err)
 		}
 		if !ok {
 			return rep, ErrLeaseHeld
 		}
-		defer e.lease.ReleaseLease(context.WithoutCancel(ctx), "retention", e.owner)
+		r.leased = now
+		defer func() { _ = e.lease.ReleaseLease(context.WithoutCancel(ctx), LeaseName, e.owner) }()
 	}
-	held, err := e.heldIDs(ctx)
-	if err != nil {
+	if err := r.loadHolds(ctx); err != nil {
 		return rep, err
 	}
 	var errs []error
@@ -175,126 +237,228 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 		var err error
 		switch p.Action {
 		case Delete, Anonymise:
-			err = e.purge(ctx, p, &pr, held, opts)
+			err = r.purge(ctx, p, &pr)
 		case NotifyThenErase:
-			err = e.inactive(ctx, p, &pr, held, now, opts)
+			err = r.inactive(ctx, p, &pr)
 		}
 		rep.Policies = append(rep.Policies, pr)
 		if err != nil {
-			if ctx.Err() != nil {
-				return rep, err
+			errs = append(errs, fmt.Errorf("retention: policy %q: %w", p.Name, err))
+			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+				break
 			}
-			errs = append(errs, fmt.Errorf("policy %q: %w", p.Name, err))
 		}
 	}
 	return rep, errors.Join(errs...)
 }
 
-func (e *Engine) heldIDs(ctx context.Context) ([]string, error) {
-	if e.holds == nil {
-		return nil, nil
-	}
-	hs, err := e.holds.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("retention: listing holds: %w", err)
-	}
-	ids := make([]string, len(hs))
-	for i, h := range hs {
-		ids[i] = h.UserID
-	}
-	return ids, nil
+// run is the state of one Run.
+type run struct {
+	e       *Engine
+	opts    RunOptions
+	now     time.Time
+	held    map[string]bool
+	heldIDs []string
+	leased  time.Time // when the lease was last taken or renewed; zero without one
 }
 
-func (e *Engine) purge(ctx context.Context, p Policy, pr *PolicyReport, held []string, opts RunOptions) error {
-	an, _ := p.Target.(Anonymiser)
-	if opts.DryRun {
-		var n int
-		var err error
-		if p.Action == Anonymise {
-			n, err = an.CountIdentified(ctx, pr.Cutoff, held)
-		} else {
-			n, err = p.Target.Count(ctx, pr.Cutoff, held)
-		}
-		pr.Purged = n
-		if err == nil && opts.Progress != nil {
-			opts.Progress(Progress{Policy: p.Name, Action: p.Action, Batch: n, Done: n})
-		}
-		return err
+func (r *run) loadHolds(ctx context.Context) error {
+	if r.e.holds == nil {
+		return nil
 	}
-	for {
+	hs, err := r.e.holds.List(ctx)
+	if err != nil {
+		return fmt.Errorf("retention: listing holds: %w", err)
+	}
+	r.held = make(map[string]bool, len(hs))
+	r.heldIDs = make([]string, len(hs))
+	for i, h := range hs {
+		r.held[h.UserID] = true
+		r.heldIDs[i] = h.UserID
+	}
+	return nil
+}
+
+// renew extends the lease when a third of its ttl has passed since it was
+// last taken, and reports ErrLeaseLost when another runner has it.
+func (r *run) renew(ctx context.Context) error {
+	if r.leased.IsZero() {
+		return nil
+	}
+	t := r.e.now().UTC()
+	if t.Sub(r.leased) < r.e.leaseTTL/3 {
+		return nil
+	}
+	ok, err := r.e.lease.AcquireLease(ctx, LeaseName, r.e.owner, t, r.e.leaseTTL)
+	if err != nil {
+		return fmt.Errorf("renewing the lease: %w", err)
+	}
+	if !ok {
+		return ErrLeaseLost
+	}
+	r.leased = t
+	return nil
+}
+
+func (r *run) progress(p Policy, batch, done, scanned int) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(Progress{Policy: p.Name, Action: p.Action, Batch: batch, Done: done, Scanned: scanned})
+	}
+}
+
+func (r *run) purge(ctx context.Context, p Policy, pr *PolicyReport) error {
+	an, _ := p.Target.(Anonymiser)
+	if r.opts.DryRun {
 		var n int
 		var err error
 		if p.Action == Anonymise {
-			n, err = an.Anonymise(ctx, pr.Cutoff, p.batch(), held)
+			n, err = an.CountIdentified(ctx, pr.Cutoff, r.heldIDs)
 		} else {
-			n, err = p.Target.Purge(ctx, pr.Cutoff, p.batch(), held)
+			n, err = p.Target.Count(ctx, pr.Cutoff, r.heldIDs)
 		}
 		if err != nil {
-			e.summary(ctx, p, pr)
 			return err
 		}
-		if n == 0 {
+		pr.Purged = n
+		r.progress(p, n, n, 0)
+		return nil
+	}
+	limit := p.batch()
+	for {
+		if err := r.renew(ctx); err != nil {
+			return errors.Join(err, r.summary(ctx, p, pr))
+		}
+		var n int
+		var err error
+		if p.Action == Anonymise {
+			n, err = an.Anonymise(ctx, pr.Cutoff, limit, r.heldIDs)
+		} else {
+			n, err = p.Target.Purge(ctx, pr.Cutoff, limit, r.heldIDs)
+		}
+		if err != nil {
+			return errors.Join(err, r.summary(ctx, p, pr))
+		}
+		if n > 0 {
+			pr.Purged += n
+			pr.Batches++
+			r.progress(p, n, pr.Purged, 0)
+		}
+		if n < limit {
+			// A short batch took everything that was left.
 			break
 		}
-		pr.Purged += n
-		pr.Batches++
-		if opts.Progress != nil {
-			opts.Progress(Progress{Policy: p.Name, Action: p.Action, Batch: n, Done: pr.Purged})
-		}
 	}
-	return e.summary(ctx, p, pr)
+	return r.summary(ctx, p, pr)
 }
 
 // summary audits a bulk purge: one event with counts and no user IDs.
-func (e *Engine) summary(ctx context.Context, p Policy, pr *PolicyReport) error {
-	if e.audit == nil || pr.Purged == 0 {
+func (r *run) summary(ctx context.Context, p Policy, pr *PolicyReport) error {
+	if r.e.audit == nil || pr.Purged == 0 {
 		return nil
 	}
-	return e.audit.Log(ctx, audit.Event{Type: audit.RetentionPurge, Subject: "system:retention", Actor: "system:retention",
+	err := r.e.audit.Log(ctx, audit.Event{Type: audit.RetentionPurge, Actor: Actor,
 		Details: map[string]any{"policy": p.Name, "action": string(p.Action), "purged": pr.Purged,
-			"cutoff": pr.Cutoff.Format(time.RFC3339), "batches": pr.Batches}})
-}
-
-func (e *Engine) inactive(ctx context.Context, p Policy, pr *PolicyReport, held []string, now time.Time, opts RunOptions) error {
-	heldSet := make(map[string]bool, len(held))
-	for _, id := range held {
-		heldSet[id] = true
-	}
-	q := steward.UserQuery{LastActiveBefore: pr.Cutoff, PageSize: p.batch()}
-	batch := 0
-	for u, err := range e.idp.ListUsers(ctx, q) {
-		if err != nil {
-			return err
-		}
-		before := pr.Notified + pr.Erased
-		if heldSet[u.ID] {
-			pr.Held++
-			continue
-		}
-		if err := e.inactiveUser(ctx, p, pr, u, now, opts.DryRun); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			pr.Failed++
-		}
-		if pr.Notified+pr.Erased > before {
-			batch++
-		}
-		if batch == p.batch() {
-			pr.Batches++
-			if opts.Progress != nil {
-				opts.Progress(Progress{Policy: p.Name, Action: p.Action, Batch: batch, Done: pr.Notified + pr.Erased})
-			}
-			batch = 0
-		}
-	}
-	if batch > 0 {
-		pr.Batches++
-		if opts.Progress != nil {
-			opts.Progress(Progress{Policy: p.Name, Action: p.Action, Batch: batch, Done: pr.Notified + pr.Erased})
-		}
+			"cutoff": pr.Cutoff.Format(time.RFC3339), "batches": pr.Batches, "held": len(r.heldIDs)}})
+	if err != nil {
+		return fmt.Errorf("auditing the purge: %w", err)
 	}
 	return nil
+}
+
+// due is a user to erase once the scan is over.
+type due struct {
+	id         string
+	notifiedAt time.Time
+}
+
+// failures keeps the first error of the users that failed.
+type failures struct {
+	n     int
+	first error
+}
+
+func (f *failures) add(pr *PolicyReport, err error) {
+	pr.Failed++
+	f.n++
+	if f.first == nil {
+		f.first = err
+	}
+}
+
+func (f *failures) err() error {
+	if f.n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d users failed and are retried on the next run; the first: %w", f.n, f.first)
+}
+
+func (r *run) inactive(ctx context.Context, p Policy, pr *PolicyReport) error {
+	q := steward.UserQuery{LastActiveBefore: pr.Cutoff, PageSize: p.batch()}
+	var (
+		dues  []due // erased after the scan, so no provider's paging is disturbed
+		fails failures
+		acted int // users notified (or due, in a dry run) in the current page
+	)
+	page := func() {
+		pr.Batches++
+		r.progress(p, acted, pr.Notified+pr.Erased, pr.Scanned)
+		acted = 0
+	}
+	for u, err := range r.e.idp.ListUsers(ctx, q) {
+		if err != nil {
+			return errors.Join(fmt.Errorf("listing users: %w", err), fails.err())
+		}
+		if err := r.renew(ctx); err != nil {
+			return errors.Join(err, fails.err())
+		}
+		pr.Scanned++
+		if r.held[u.ID] {
+			pr.Held++
+		} else {
+			d, out, err := r.inactiveUser(ctx, p, pr, u)
+			switch {
+			case ctx.Err() != nil:
+				return errors.Join(ctx.Err(), fails.err())
+			case err != nil:
+				fails.add(pr, err)
+			case out == notified:
+				acted++
+			case out == overdue:
+				dues = append(dues, d)
+				if r.opts.DryRun {
+					pr.Erased++
+					acted++
+				}
+			}
+		}
+		if pr.Scanned%p.batch() == 0 {
+			page()
+		}
+	}
+	if pr.Scanned%p.batch() != 0 {
+		page()
+	}
+	if r.opts.DryRun {
+		return fails.err()
+	}
+	erased := 0
+	for i, d := range dues {
+		if err := r.renew(ctx); err != nil {
+			return errors.Join(err, fails.err())
+		}
+		if err := r.erase(ctx, p, pr, d); err != nil {
+			if ctx.Err() != nil {
+				return errors.Join(ctx.Err(), fails.err())
+			}
+			fails.add(pr, err)
+		}
+		if erased++; erased == p.batch() || i == len(dues)-1 {
+			pr.Batches++
+			r.progress(p, erased, pr.Notified+pr.Erased, pr.Scanned)
+			erased = 0
+		}
+	}
+	return fails.err()
 }
 
 func lastActive(u steward.User) time.Time {
@@ -304,44 +468,108 @@ func lastActive(u steward.User) time.Time {
 	return u.CreatedAt
 }
 
-func (e *Engine) inactiveUser(ctx context.Context, p Policy, pr *PolicyReport, u steward.User, now time.Time, dry bool) error {
-	notifiedAt, notified := parseNotified(u.PrivateMetadata[NotifiedKey])
-	if notified && lastActive(u).After(notifiedAt) {
-		// Active again after the notice, inactive again since: the old
-		// notice no longer counts; start over.
+// outcome is what inactiveUser did with a user.
+type outcome int
+
+const (
+	waiting  outcome = iota // notified, within the grace period
+	notified                // told now (or, in a dry run, would be)
+	overdue                 // notified and the grace period has passed
+)
+
+// inactiveUser handles one user last active before the cutoff: it
+// notifies them if they have no current notice, and reports them overdue
+// once their notice's grace period has passed.
+func (r *run) inactiveUser(ctx context.Context, p Policy, pr *PolicyReport, u steward.User) (due, outcome, error) {
+	notifiedAt, ok := parseNotified(u.PrivateMetadata[NotifiedKey])
+	if ok && lastActive(u).After(notifiedAt) {
+		// Active after the notice, inactive for MaxAge again since: the
+		// old notice no longer counts.
 		pr.Reactivated++
-		notified = false
+		ok = false
 	}
-	if !notified {
+	switch {
+	case !ok:
+		if !r.opts.DryRun {
+			if err := r.notify(ctx, p, u); err != nil {
+				return due{}, waiting, err
+			}
+		}
 		pr.Notified++
-		if dry {
+		return due{}, notified, nil
+	case r.now.Before(notifiedAt.Add(p.GracePeriod)):
+		pr.Waiting++
+		return due{}, waiting, nil
+	}
+	return due{id: u.ID, notifiedAt: notifiedAt}, overdue, nil
+}
+
+func (r *run) notify(ctx context.Context, p Policy, u steward.User) error {
+	eraseAt := r.now.Add(p.GracePeriod)
+	if err := r.e.notifier.NotifyInactive(ctx, u, eraseAt); err != nil {
+		return fmt.Errorf("notifying: %w", err)
+	}
+	// Told but not recorded means told again next run: the notice is
+	// at least once, never lost.
+	patch := steward.MetadataPatch{Private: map[string]any{NotifiedKey: r.now.Format(time.RFC3339)}}
+	if err := r.e.idp.UpdateMetadata(ctx, u.ID, patch); err != nil {
+		return fmt.Errorf("recording the notice: %w", err)
+	}
+	return r.auditUser(ctx, p, u.ID, "notify_inactive", map[string]any{"eraseAfter": eraseAt.Format(time.RFC3339)})
+}
+
+// erase re-reads the user (they may have come back since the scan read
+// them), then erases them through the Eraser.
+func (r *run) erase(ctx context.Context, p Policy, pr *PolicyReport, d due) error {
+	u, err := r.e.idp.GetUser(ctx, d.id)
+	if errors.Is(err, steward.ErrUserNotFound) {
+		return nil // erased already, by someone else
+	}
+	if err != nil {
+		return fmt.Errorf("re-reading the user before erasure: %w", err)
+	}
+	if lastActive(u).After(d.notifiedAt) || !lastActive(u).Before(r.now.Add(-p.MaxAge)) {
+		pr.Reactivated++
+		patch := steward.MetadataPatch{Private: map[string]any{NotifiedKey: nil}}
+		if err := r.e.idp.UpdateMetadata(ctx, d.id, patch); err != nil {
+			return fmt.Errorf("clearing the notice of a user active again: %w", err)
+		}
+		return nil
+	}
+	if r.e.holds != nil {
+		if _, held, err := r.e.holds.Get(ctx, d.id); err != nil {
+			return fmt.Errorf("checking for a legal hold: %w", err)
+		} else if held {
+			pr.Held++ // placed during the run
 			return nil
 		}
-		if err := e.notifier.NotifyInactive(ctx, u, now.Add(p.GracePeriod)); err != nil {
-			pr.Notified--
-			return err
-		}
-		return e.idp.UpdateMetadata(ctx, u.ID, steward.MetadataPatch{Private: map[string]any{NotifiedKey: now.Format(time.RFC3339)}})
 	}
-	if now.Before(notifiedAt.Add(p.GracePeriod)) {
-		pr.Waiting++
+	res, err := r.e.eraser.Erase(ctx, d.id, privacy.RequestedBy(Actor))
+	if errors.Is(err, privacy.ErrLegalHold) {
+		pr.Held++ // placed during the run
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("erasing: %w", err)
+	}
+	if !res.Success {
+		return fmt.Errorf("erasing: incomplete, request %s is queued for retry", res.RequestID)
 	}
 	pr.Erased++
-	if dry {
+	return r.auditUser(ctx, p, d.id, "erase_inactive", map[string]any{
+		"notifiedAt": d.notifiedAt.Format(time.RFC3339), "requestId": res.RequestID})
+}
+
+// auditUser writes a retention_purge event about one user, whose ID the
+// audit logger pseudonymises.
+func (r *run) auditUser(ctx context.Context, p Policy, userID, action string, details map[string]any) error {
+	if r.e.audit == nil {
 		return nil
 	}
-	res, err := e.eraser.Erase(ctx, u.ID, privacy.RequestedBy("system:retention"))
-	if err != nil || !res.Success {
-		pr.Erased--
-		if err == nil {
-			err = errors.New("erasure incomplete")
-		}
-		return err
-	}
-	if e.audit != nil {
-		return e.audit.Log(ctx, audit.Event{Type: audit.RetentionPurge, Subject: u.ID, Actor: "system:retention",
-			Details: map[string]any{"policy": p.Name, "action": "erase_inactive", "notifiedAt": notifiedAt.Format(time.RFC3339)}})
+	details["policy"] = p.Name
+	details["action"] = action
+	if err := r.e.audit.Log(ctx, audit.Event{Type: audit.RetentionPurge, Subject: userID, Actor: Actor, Details: details}); err != nil {
+		return fmt.Errorf("auditing %s: %w", action, err)
 	}
 	return nil
 }
@@ -355,25 +583,34 @@ func parseNotified(v any) (time.Time, bool) {
 	return t, err == nil
 }
 
-// Schedule calls Run every interval, plus up to jitter at random so
-// several instances do not start together, until ctx ends; it returns
-// ctx.Err(). Each run's report and error go to onRun when it is set.
+// Schedule runs the policies until ctx ends, and then returns ctx.Err():
+// the first run after a random delay below jitter, each next one interval
+// plus a random delay below jitter after the last ended, so instances
+// started together spread out. Each run's report and error go to onRun
+// when it is set; a run that finds the lease held (ErrLeaseHeld) is an
+// ordinary outcome when several instances schedule. WithAfter sets how it
+// waits.
 func (e *Engine) Schedule(ctx context.Context, interval, jitter time.Duration, opts RunOptions, onRun func(Report, error)) error {
-	for {
-		wait := interval
-		if jitter > 0 {
-			wait += rand.N(jitter)
+	if interval <= 0 || jitter < 0 {
+		return fmt.Errorf("retention: Schedule: interval must be positive (got %v) and jitter not negative (got %v)", interval, jitter)
+	}
+	spread := func() time.Duration {
+		if jitter == 0 {
+			return 0
 		}
-		t := time.NewTimer(wait)
+		return rand.N(jitter)
+	}
+	wait := spread()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-e.after(wait):
 		}
 		rep, err := e.Run(ctx, opts)
 		if onRun != nil {
 			onRun(rep, err)
 		}
+		wait = interval + spread()
 	}
 }

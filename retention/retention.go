@@ -106,8 +106,10 @@ func (p Policy) batch() int {
 }
 
 // Target is time-partitioned data a policy purges: activity logs,
-// sessions, events. Implementations must be safe for concurrent use and
-// pass the suite in package retentiontest.
+// sessions, events. Records older than the cutoff (strictly) expire;
+// records of the user IDs in exclude (users under legal hold) are left
+// alone, records that belong to nobody never are. Implementations must be
+// safe for concurrent use and pass the suite in package retentiontest.
 type Target interface {
 	// Count returns how many records are older than olderThan, leaving
 	// out records of the users in exclude (under legal hold).
@@ -118,8 +120,9 @@ type Target interface {
 }
 
 // Anonymiser is a Target that can strip personal data from expired
-// records instead of deleting them. Anonymised records no longer count
-// as expired.
+// records instead of deleting them. Anonymised records stay (Count still
+// counts them) but are no longer identified: CountIdentified and
+// Anonymise leave them alone, so anonymising twice changes nothing.
 type Anonymiser interface {
 	Target
 	// CountIdentified counts expired records that still carry personal
