@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/stewardlabs/steward/rbac"
 )
@@ -55,6 +56,10 @@ func (m *Manager) Handler() http.Handler {
 			}
 			meta.Actor = p.UserID
 			st, err := m.Update(r.Context(), p.UserID, changes, meta)
+			if errors.Is(err, ErrInvalidRecord) {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": strings.TrimPrefix(err.Error(), "consent: ")})
+				return
+			}
 			if err != nil {
 				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Could not record consent"})
 				return

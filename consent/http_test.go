@@ -47,6 +47,8 @@ func TestHandler(t *testing.T) {
 			http.StatusBadRequest, map[string]any{"error": "policyVersion must be a non-negative integer"}},
 		{"PUT of a non-string source is 400", http.MethodPut, `{"marketing":true,"source":null}`, alice,
 			http.StatusBadRequest, map[string]any{"error": "source must be a string"}},
+		{"PUT of an overlong source is 400 naming it", http.MethodPut, `{"marketing":true,"source":"` + strings.Repeat("x", 65) + `"}`, alice,
+			http.StatusBadRequest, map[string]any{"error": "invalid record: Source is 65 bytes long (max 64)"}},
 		{"PUT of a non-object is 400", http.MethodPut, `[true]`, alice,
 			http.StatusBadRequest, nil},
 		{"PUT with no purpose is 400", http.MethodPut, `{"source":"banner"}`, alice,

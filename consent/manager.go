@@ -21,6 +21,9 @@ type AuditLogger interface {
 	Log(ctx context.Context, e audit.Event) error
 }
 
+// MaxSourceLen is the longest Meta.Source that Update accepts, in bytes.
+const MaxSourceLen = 64
+
 // Meta describes a change: under which policy version, from where, by
 // whom.
 type Meta struct {
@@ -165,13 +168,16 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 	if len(changes) == 0 {
 		return nil, fmt.Errorf("%w: no purposes to change", ErrInvalidRecord)
 	}
-	for p := range changes {
+	for _, p := range sortedPurposes(changes) {
 		if err := m.checkPurpose(p); err != nil {
 			return nil, err
 		}
 	}
 	if meta.PolicyVersion < 0 {
 		return nil, fmt.Errorf("%w: PolicyVersion is negative", ErrInvalidRecord)
+	}
+	if len(meta.Source) > MaxSourceLen {
+		return nil, fmt.Errorf("%w: Source is %d bytes long (max %d)", ErrInvalidRecord, len(meta.Source), MaxSourceLen)
 	}
 	if meta.Source == "" {
 		meta.Source = "api"
@@ -399,8 +405,12 @@ func (m *Manager) delay(attempts int) time.Duration {
 }
 
 // Run calls SyncPending every interval until ctx ends, and returns
-// ctx.Err(). Errors of single runs go to onError when it is not nil.
+// ctx.Err(). Errors of single runs go to onError when it is not nil;
+// they never stop the loop. Start it in its own goroutine, in one process.
 func (m *Manager) Run(ctx context.Context, interval time.Duration, onError func(error)) error {
+	if interval <= 0 {
+		return fmt.Errorf("consent: Run: interval %v is not positive", interval)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

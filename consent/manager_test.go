@@ -161,6 +161,8 @@ func TestUpdateRejectsBadInput(t *testing.T) {
 		{"empty user ID", "", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{}, steward.ErrInvalidUserID, "empty"},
 		{"malformed user ID", "user'; DROP", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{}, steward.ErrInvalidUserID, "character"},
 		{"no changes", "user_alice", nil, consent.Meta{}, consent.ErrInvalidRecord, "no purposes"},
+		{"overlong source", "user_alice", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{Source: strings.Repeat("s", 65)}, consent.ErrInvalidRecord, "Source"},
+		{"first unknown purpose in name order", "user_alice", map[consent.Purpose]bool{"zeta": true, "alpha": true, consent.Marketing: true}, consent.Meta{}, consent.ErrUnknownPurpose, `"alpha"`},
 		{"negative policy version", "user_alice", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{PolicyVersion: -1}, consent.ErrInvalidRecord, "PolicyVersion"},
 	}
 	for _, tt := range tests {

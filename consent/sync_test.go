@@ -291,3 +291,10 @@ func TestRunRetriesUntilTheMirrorIsWritten(t *testing.T) {
 		t.Error("the failed rounds were not reported to onError")
 	}
 }
+
+func TestRunRejectsANonPositiveInterval(t *testing.T) {
+	w := newWorld(t)
+	if err := w.m.Run(context.Background(), 0, nil); err == nil || !strings.Contains(err.Error(), "interval") {
+		t.Errorf("Run(0) = %v, want an error naming the interval", err)
+	}
+}
