@@ -2,9 +2,12 @@ package retention_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/retention"
 )
 
@@ -30,4 +33,37 @@ func ExampleEngine_Run() {
 	// Output:
 	// would purge: 1 rows left: 3
 	// purged: 1 rows left: 2
+}
+
+// Users inactive for a year are told once, and erased through privacy
+// when the grace period has passed without them coming back.
+func ExampleEngine_Run_inactiveUsers() {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	idp := steward.NewMemoryIdentity(steward.WithNow(clock))
+	idp.Put(steward.User{ID: "user_quiet", FirstName: "Quinn", CreatedAt: now.AddDate(-3, 0, 0), LastActiveAt: now.AddDate(-1, -1, 0)})
+	idp.Put(steward.User{ID: "user_busy", FirstName: "Bea", CreatedAt: now.AddDate(-3, 0, 0), LastActiveAt: now.AddDate(0, 0, -2)})
+	svc, _ := privacy.NewService(idp, privacy.WithNow(clock), privacy.WithRequestStore(privacy.NewMemoryRequestStore()))
+	mail := retention.NotifierFunc(func(_ context.Context, u steward.User, eraseAt time.Time) error {
+		fmt.Printf("to %s: sign in before %s to keep your account\n", u.FirstName, eraseAt.Format(time.DateOnly))
+		return nil
+	})
+	engine, _ := retention.NewEngine(retention.DefaultPolicies(&retention.MemoryTarget{}, &retention.MemoryTarget{}),
+		retention.WithIdentity(idp), retention.WithNotifier(mail), retention.WithEraser(svc),
+		retention.WithNow(clock))
+
+	for _, days := range []int{0, 1, 30} {
+		now = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, days)
+		rep, _ := engine.Run(context.Background(), retention.RunOptions{})
+		u := rep.Policies[2]
+		fmt.Printf("day %d: notified %d, waiting %d, erased %d\n", days, u.Notified, u.Waiting, u.Erased)
+	}
+	_, err := idp.GetUser(context.Background(), "user_quiet")
+	fmt.Println(errors.Is(err, steward.ErrUserNotFound))
+	// Output:
+	// to Quinn: sign in before 2026-07-01 to keep your account
+	// day 0: notified 1, waiting 0, erased 0
+	// day 1: notified 0, waiting 1, erased 0
+	// day 30: notified 0, waiting 0, erased 1
+	// true
 }
