@@ -302,29 +302,39 @@ func TestSyncThroughClerkSurvives429And5xx(t *testing.T) {
 	srv := clerktest.NewServer()
 	defer srv.Close()
 	u := srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "alice@example.com", Verified: true}}})
+	// One attempt per call, so every fault reaches the Manager.
 	prov := clerkadapter.New(srv.ClientConfig(), clerkadapter.WithMaxAttempts(1))
-	m, err := consent.NewManager(consent.NewMemoryStore(), prov, consent.WithRetry(time.Millisecond, 5*time.Millisecond, 5))
+	clk := &clock{now: t0}
+	m, err := consent.NewManager(consent.NewMemoryStore(), prov, consent.WithNow(clk.Now), consent.WithRetry(time.Millisecond, 5*time.Millisecond, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	srv.FailNext(1, http.StatusTooManyRequests, 0)
 	srv.FailNext(2, http.StatusServiceUnavailable, 0)
-	if _, err := m.Update(ctx, u.ID, map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{}); err != nil {
+	if _, err := m.Update(ctx, u.ID, map[consent.Purpose]bool{consent.Marketing: true, consent.ThirdParty: true}, consent.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := srv.User(u.ID); got.PublicMetadata["consent"] != nil {
 		t.Fatal("the mirror was written through a 429")
 	}
+	// A later change supersedes the pending one while Clerk still fails.
+	clk.Add(time.Second)
+	if _, err := m.Update(ctx, u.ID, map[consent.Purpose]bool{consent.ThirdParty: false}, consent.Meta{}); err != nil {
+		t.Fatal(err)
+	}
 	// The retry is due one backoff interval later; SyncPending's backoff
-	// rides out the remaining 503s.
-	time.Sleep(2 * time.Millisecond)
+	// rides out the remaining 503.
+	clk.Add(time.Second)
 	if n, err := m.SyncPending(ctx); n != 1 || err != nil {
 		t.Fatalf("SyncPending = %d, %v", n, err)
 	}
 	got, _ := srv.User(u.ID)
-	c, _ := got.PublicMetadata["consent"].(map[string]any)
-	if c["marketing"] != true || c["analytics"] != false || c["thirdParty"] != false || c["updatedAt"] == nil {
-		t.Errorf("Clerk metadata consent = %v", c)
+	want := map[string]any{"marketing": true, "analytics": false, "thirdParty": false, "updatedAt": "2026-03-01T12:00:01Z"}
+	if diff := cmp.Diff(want, got.PublicMetadata["consent"]); diff != "" {
+		t.Errorf("Clerk public metadata consent (-want +got):\n%s", diff)
+	}
+	if n, err := m.SyncPending(ctx); n != 0 || err != nil {
+		t.Errorf("a second SyncPending = %d, %v; want nothing left", n, err)
 	}
 }
