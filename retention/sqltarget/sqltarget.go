@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardlabs/steward/privacy/sqldata"
@@ -53,6 +54,15 @@ type Target struct {
 	d     sqlstore.Dialect
 	table Table
 	q     struct{ table, time, subject, key string }
+
+	// mu guards cursors: per cutoff, the newest time a purge batch has
+	// reached. Later batches of the same sweep start there instead of
+	// walking again over the index entries of rows already deleted,
+	// which would make each batch slower than the last. It is only a
+	// hint: a short batch clears it and the next call scans from the
+	// start, so rows inserted behind the cursor are not missed.
+	mu      sync.Mutex
+	cursors map[time.Time]time.Time
 }
 
 var _ retention.Anonymiser = (*Target)(nil)
@@ -148,8 +158,16 @@ func (t *Target) batch(ctx context.Context, verb string, olderThan time.Time, li
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqltarget: %s %s: limit must be positive", verb, t.table.Name)
 	}
+	olderThan = olderThan.UTC()
 	cond, args := t.where(olderThan, exclude, identified)
-	sub := fmt.Sprintf("SELECT %s FROM %s WHERE %s LIMIT %d", t.q.key, t.q.table, cond, limit)
+	t.mu.Lock()
+	from, hasCursor := t.cursors[olderThan]
+	t.mu.Unlock()
+	if hasCursor {
+		cond += " AND " + t.q.time + " >= ?"
+		args = append(args, from)
+	}
+	sub := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d", t.q.key, t.q.table, cond, t.q.time, limit)
 	var stmt string
 	if verb == "purge" {
 		stmt = "DELETE FROM " + t.q.table + " WHERE " + t.q.key + " IN (" + sub + ")"
@@ -160,15 +178,75 @@ func (t *Target) batch(ctx context.Context, verb string, olderThan time.Time, li
 		}
 		stmt = "UPDATE " + t.q.table + " SET " + strings.Join(sets, ", ") + " WHERE " + t.q.key + " IN (" + sub + ")"
 	}
-	res, err := t.db.ExecContext(ctx, t.d.Rebind(stmt), args...)
+	rows, err := t.db.QueryContext(ctx, t.d.Rebind(stmt+" RETURNING "+t.q.time), args...)
 	if err != nil {
 		return 0, fmt.Errorf("sqltarget: %s %s: %w", verb, t.table.Name, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("sqltarget: %s %s: %w", verb, t.table.Name, err)
+	n := 0
+	var newest time.Time
+	for rows.Next() {
+		var at scanTime
+		if err := rows.Scan(&at); err != nil {
+			rows.Close()
+			return n, fmt.Errorf("sqltarget: %s %s: %w", verb, t.table.Name, err)
+		}
+		n++
+		if at.t.After(newest) {
+			newest = at.t
+		}
 	}
-	return int(n), nil
+	if err := rows.Close(); err != nil {
+		return n, fmt.Errorf("sqltarget: %s %s: %w", verb, t.table.Name, err)
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("sqltarget: %s %s: %w", verb, t.table.Name, err)
+	}
+	t.mu.Lock()
+	if t.cursors == nil {
+		t.cursors = map[time.Time]time.Time{}
+	}
+	if n == limit && !newest.IsZero() {
+		t.cursors[olderThan] = newest
+	} else {
+		delete(t.cursors, olderThan)
+	}
+	t.mu.Unlock()
+	if n == 0 && hasCursor {
+		// Nothing left past the cursor: scan once more from the start
+		// before reporting that nothing is left at all.
+		return t.batch(ctx, verb, olderThan, limit, exclude, identified)
+	}
+	return n, nil
+}
+
+// scanTime reads a time column as either driver returns it: time.Time,
+// or text on SQLite.
+type scanTime struct{ t time.Time }
+
+func (s *scanTime) Scan(v any) error {
+	switch x := v.(type) {
+	case time.Time:
+		s.t = x.UTC()
+		return nil
+	case string:
+		return s.parse(x)
+	case []byte:
+		return s.parse(string(x))
+	case nil:
+		s.t = time.Time{}
+		return nil
+	}
+	return fmt.Errorf("cannot read %T as a time", v)
+}
+
+func (s *scanTime) parse(x string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, x); err == nil {
+			s.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot parse time %q", x)
 }
 
 // Purge implements retention.Target: one DELETE of at most limit rows.

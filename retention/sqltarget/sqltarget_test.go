@@ -103,3 +103,43 @@ func TestExcludedIDsAreBindParameters(t *testing.T) {
 		}
 	})
 }
+
+// TestRowsBehindTheCursorAreNotMissed: batches continue from where the
+// last one ended, but a row inserted behind that point is still purged
+// before Purge reports that nothing is left.
+func TestRowsBehindTheCursorAreNotMissed(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+		createEvents(t, db, d)
+		ctx := context.Background()
+		tg, err := sqltarget.New(ctx, db, d, sqltarget.Table{Name: "events", TimeColumn: "created_at", SubjectColumn: "user_id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := harness{db, d, tg}
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		for i := 0; i < 6; i++ {
+			_ = h.Add(ctx, "user_a", now.Add(-time.Duration(10-i)*time.Hour))
+		}
+		if n, err := tg.Purge(ctx, now, 2, nil); err != nil || n != 2 {
+			t.Fatalf("first batch = %d, %v", n, err)
+		}
+		_ = h.Add(ctx, "user_b", now.Add(-100*time.Hour)) // a late backfill, older than everything
+		total := 2
+		for {
+			n, err := tg.Purge(ctx, now, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			total += n
+		}
+		if total != 7 {
+			t.Errorf("purged %d rows, want 7", total)
+		}
+		if n, _ := tg.Count(ctx, now, nil); n != 0 {
+			t.Errorf("%d expired rows left", n)
+		}
+	})
+}
