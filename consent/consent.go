@@ -119,7 +119,8 @@ type Store interface {
 	// same transaction (validated, and under a UserID other than userID),
 	// so that minimal proof of consent can outlive the person's identity
 	// (see KeepProof). All or nothing; erasing a user with no records
-	// returns 0 and no error.
+	// returns 0 and no error. keep must not call the store. The user's
+	// outbox entry, if the store is also the Outbox, goes too.
 	Erase(ctx context.Context, userID string, keep func(Record) (Record, bool)) (int, error)
 }
 
