@@ -7,10 +7,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +25,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqlstore/sqltest"
 )
 
 func goTool() string {
@@ -102,13 +109,68 @@ func TestCustomStore(t *testing.T) {
 	wantLines(t, runExample(t, build(t, "customstore")), `"subject":"Invoice"`, `erased from: ["support_tickets","identity"] (success true)`)
 }
 
+// TestGDPRServer starts gdprserver on SQLite and, when
+// STEWARD_TEST_POSTGRES_DSN is set, on PostgreSQL (STEWARD_POSTGRES_DSN
+// pointing at a fresh schema), and calls every endpoint over HTTP.
 func TestGDPRServer(t *testing.T) {
 	t.Parallel()
 	bin := build(t, "gdprserver")
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		exerciseGDPRServer(t, bin, nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := os.Getenv(sqltest.PostgresDSNEnv)
+		if dsn == "" {
+			t.Skipf("%s is not set", sqltest.PostgresDSNEnv)
+		}
+		db, schema, serverDSN := freshSchema(t, dsn)
+		exerciseGDPRServer(t, bin, []string{"STEWARD_POSTGRES_DSN=" + serverDSN})
+		var n int
+		if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+schema+".steward_audit_events").Scan(&n); err != nil || n == 0 {
+			t.Errorf("the server's audit events in PostgreSQL: count %d, error %v", n, err)
+		}
+	})
+}
+
+// freshSchema creates a schema dropped when t ends and returns a
+// connection to the database, the schema's name, and dsn with that schema
+// as its search_path.
+func freshSchema(t *testing.T, dsn string) (*sql.DB, string, string) {
+	t.Helper()
+	db, err := sqlstore.OpenPostgres(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := "steward_e2e_" + hex.EncodeToString(b)
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("creating schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return db, schema, u.String()
+	}
+	return db, schema, dsn + " search_path=" + schema
+}
+
+func exerciseGDPRServer(t *testing.T, bin string, env []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -121,13 +183,16 @@ func TestGDPRServer(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	lines := bufio.NewScanner(stdout)
+	lines.Buffer(nil, 1<<20)
 	var base string
 	tokens := map[string]string{}
-	for lines.Scan() {
+	for n := 0; lines.Scan(); n++ {
 		f := strings.Fields(lines.Text())
 		switch {
 		case len(f) == 3 && f[0] == "listening" && f[1] == "on":
 			base = f[2]
+		case n == 0:
+			t.Errorf("the first line is %q, want listening on http://ADDR", lines.Text())
 		case len(f) == 3 && f[0] == "token":
 			tokens[f[1]] = f[2]
 		}
@@ -136,6 +201,8 @@ func TestGDPRServer(t *testing.T) {
 		}
 	}
 	if base == "" || tokens["user"] == "" || tokens["admin"] == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
 		t.Fatalf("startup output incomplete (base %q, tokens %v); stderr:\n%s", base, tokens, stderr.String())
 	}
 	rest := make(chan string)
@@ -149,24 +216,37 @@ func TestGDPRServer(t *testing.T) {
 		wantBody                        map[string]any // compared when set
 	}{
 		{"export without a token", "GET", "/api/user/data", "", "", nil, 401, map[string]any{"error": "Unauthorized"}},
+		{"export with a forged token", "GET", "/api/user/data", "forged", "", nil, 401, map[string]any{"error": "Unauthorized"}},
 		{"export", "GET", "/api/user/data", "user", "", nil, 200, nil},
 		{"consent before any change", "GET", "/api/user/consent", "user", "", nil, 200,
 			map[string]any{"marketing": false, "analytics": false, "thirdParty": false, "updatedAt": nil}},
 		{"consent change", "PUT", "/api/user/consent", "user", `{"marketing":true}`, nil, 200, nil},
+		{"consent after the change", "GET", "/api/user/consent", "user", "", nil, 200, nil},
 		{"consent with an unknown purpose", "PUT", "/api/user/consent", "user", `{"newsletter":true}`, nil, 400,
 			map[string]any{"error": `unknown purpose "newsletter"`}},
+		{"admin view without a token", "GET", "/api/admin/requests", "", "", nil, 401, map[string]any{"error": "Unauthorized"}},
 		{"admin view as a user", "GET", "/api/admin/requests", "user", "", nil, 403,
 			map[string]any{"error": "Forbidden", "permission": "admin:users"}},
 		{"admin view", "GET", "/api/admin/requests", "admin", "", nil, 200,
 			map[string]any{"needsAttention": []any{}, "overdue": []any{}}},
+		{"role as a user", "GET", "/api/admin/users/" + userID + "/role", "user", "", nil, 403, nil},
 		{"read a role", "GET", "/api/admin/users/" + userID + "/role", "admin", "", nil, 200, map[string]any{"role": "user"}},
+		{"assign an unknown role", "PUT", "/api/admin/users/" + userID + "/role", "admin", `{"role":"owner"}`, nil, 400, nil},
 		{"assign a role", "PUT", "/api/admin/users/" + userID + "/role", "admin", `{"role":"admin"}`, nil, 200,
 			map[string]any{"role": "admin", "previousRole": "user"}},
 		{"the new role applies to the same token", "GET", "/api/admin/requests", "user", "", nil, 200, nil},
+		{"ban", "POST", "/api/admin/users/" + userID + "/ban", "admin", "", nil, 200, map[string]any{"action": "ban"}},
+		{"a banned admin is refused", "GET", "/api/admin/requests", "user", "", nil, 403, nil},
+		{"unban", "POST", "/api/admin/users/" + userID + "/unban", "admin", "", nil, 200, map[string]any{"action": "unban"}},
+		{"lock", "POST", "/api/admin/users/" + userID + "/lock", "admin", "", nil, 200, map[string]any{"action": "lock"}},
+		{"unlock", "POST", "/api/admin/users/" + userID + "/unlock", "admin", "", nil, 200, map[string]any{"action": "unlock"}},
+		{"the unbanned admin is back", "GET", "/api/admin/requests", "user", "", nil, 200, nil},
 		{"delete without confirmation", "DELETE", "/api/user/delete", "user", "", nil, 400,
 			map[string]any{"error": "Confirmation required", "requiresHeader": "X-Confirm-Delete: true"}},
 		{"delete", "DELETE", "/api/user/delete", "user", "", map[string]string{"X-Confirm-Delete": "true"}, 200, nil},
+		{"the deleted user's role", "GET", "/api/admin/users/" + userID + "/role", "admin", "", nil, 404, nil},
 	}
+	tokens["forged"] = forge(tokens["user"])
 	for _, c := range calls {
 		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		if err != nil {
@@ -203,16 +283,18 @@ func TestGDPRServer(t *testing.T) {
 			if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename="user-data-`+userID+`.json"` {
 				t.Errorf("export Content-Disposition = %q", cd)
 			}
-			if got["identity"] == nil || got["formatVersion"] == nil {
-				t.Errorf("export document = %v", got)
+			data, _ := got["data"].(map[string]any)
+			if got["identity"] == nil || got["formatVersion"] == nil || data["application_database"] == nil {
+				t.Errorf("export document lacks the identity or the application's data: %s", body)
 			}
-		case "consent change":
-			if got["marketing"] != true {
-				t.Errorf("consent after change = %v", got)
+		case "consent after the change":
+			if got["marketing"] != true || got["updatedAt"] == nil {
+				t.Errorf("consent after the change = %v", got)
 			}
 		case "delete":
-			if got["message"] != "Account deleted successfully" {
-				t.Errorf("delete body = %v", got)
+			res, _ := got["result"].(map[string]any)
+			if got["message"] != "Account deleted successfully" || res["success"] != true {
+				t.Errorf("delete body = %s", body)
 			}
 		}
 	}
@@ -226,6 +308,20 @@ func TestGDPRServer(t *testing.T) {
 	if out := <-rest; !strings.Contains(out, "shutting down") {
 		t.Errorf("no graceful shutdown in output:\n%s", out)
 	}
+}
+
+// forge returns token with its signature's bytes changed.
+func forge(token string) string {
+	i := strings.LastIndex(token, ".")
+	sig := []byte(token[i+1:])
+	for j := range sig[:8] {
+		if sig[j] == 'A' {
+			sig[j] = 'B'
+		} else {
+			sig[j] = 'A'
+		}
+	}
+	return token[:i+1] + string(sig)
 }
 
 // subject reads the user ID from a session token's payload.

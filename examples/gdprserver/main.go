@@ -10,12 +10,20 @@
 //	GET    /api/admin/requests     pending and overdue requests (admin:users)
 //	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
 //
-// With no environment it starts an in-process fake Clerk with two demo
-// users and prints their session tokens and a ready-to-paste curl
-// command. CLERK_SECRET_KEY switches to a real Clerk instance and
-// STEWARD_POSTGRES_DSN stores audit events, consent and requests in
-// PostgreSQL instead of SQLite. SIGINT or SIGTERM shuts it down
-// gracefully.
+// Every route sits behind Clerk session authentication (no valid session
+// token: 401). The admin routes also need the admin:users permission
+// (rbac.Require: 403 without it). A user's own export, erasure and consent
+// need no particular role: data-protection rights belong to every account.
+//
+// The first line printed is "listening on http://ADDR". With no
+// environment it starts an in-process fake Clerk with two demo users, Bob
+// (role user) and Ada (role admin), seeds the example application's
+// tables with their data, and prints their session tokens, one
+// "token <user|admin> <jwt>" line each, and a ready-to-paste curl
+// command. CLERK_SECRET_KEY switches to a real Clerk instance, and
+// STEWARD_POSTGRES_DSN keeps the application tables, audit events,
+// consent and requests in PostgreSQL instead of SQLite. SIGINT or SIGTERM
+// shuts it down gracefully.
 package main
 
 import (
@@ -44,6 +52,8 @@ import (
 	"github.com/stewardlabs/steward/clerkadapter/clerktest"
 	"github.com/stewardlabs/steward/consent"
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/privacy/sqldata"
+	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
 	"github.com/stewardlabs/steward/sqlstore"
@@ -68,16 +78,29 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	}
 	defer closeIdP()
 
-	db, dialect, err := database()
+	db, dialect, closeDB, err := database()
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB()
 	store, err := sqlstore.New(db, dialect)
 	if err != nil {
 		return err
 	}
 	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	// The application's own tables, declared for export and erasure.
+	if err := exampleschema.Create(ctx, db, dialect); err != nil {
+		return err
+	}
+	for _, d := range demo {
+		if _, err := exampleschema.Seed(ctx, db, dialect, d.id, 20, time.Now()); err != nil {
+			return err
+		}
+	}
+	appData, err := sqldata.New(ctx, db, dialect, exampleschema.Tables())
+	if err != nil {
 		return err
 	}
 	key := make([]byte, 32)
@@ -94,7 +117,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		return err
 	}
 	svc, err := privacy.NewService(idp,
-		privacy.WithStores(consents.DataStore()),
+		privacy.WithStores(appData, consents.DataStore()),
 		privacy.WithAudit(log),
 		privacy.WithRequestStore(store.Requests()),
 		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}))
@@ -156,7 +179,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	return log.Close(shutdown)
 }
 
-type demoUser struct{ name, token string }
+type demoUser struct{ name, id, token string }
 
 // identity returns the identity provider and the Clerk config the session
 // middleware verifies against: a real instance with CLERK_SECRET_KEY, or
@@ -172,23 +195,33 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []demoUser, func
 	user := srv.AddUser(steward.User{FirstName: "Bob", EmailAddresses: verified("bob@example.com"), PublicMetadata: map[string]any{"role": "user"}})
 	admin := srv.AddUser(steward.User{FirstName: "Ada", EmailAddresses: verified("ada@example.com"), PublicMetadata: map[string]any{"role": "admin"}})
 	demo := []demoUser{
-		{"user", srv.SessionToken(user.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
-		{"admin", srv.SessionToken(admin.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
+		{"user", user.ID, srv.SessionToken(user.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
+		{"admin", admin.ID, srv.SessionToken(admin.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
 	}
 	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), demo, srv.Close, nil
 }
 
-func database() (*sql.DB, sqlstore.Dialect, error) {
+// database opens PostgreSQL when STEWARD_POSTGRES_DSN is set (its
+// run-time parameters, such as search_path, apply to every connection),
+// and otherwise an SQLite file in a temporary directory removed on close.
+func database() (*sql.DB, sqlstore.Dialect, func(), error) {
 	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
 		db, err := sqlstore.OpenPostgres(dsn)
-		return db, sqlstore.Postgres, err
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return db, sqlstore.Postgres, func() { db.Close() }, nil
 	}
 	dir, err := os.MkdirTemp("", "steward-gdprserver-")
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "steward.db"))
-	return db, sqlstore.SQLite, err
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	return db, sqlstore.SQLite, func() { db.Close(); os.RemoveAll(dir) }, nil
 }
 
 // requestsView lists erasure and export requests needing attention and
