@@ -338,15 +338,12 @@ func (r *run) purge(ctx context.Context, p Policy, pr *PolicyReport) error {
 		if err != nil {
 			return errors.Join(err, r.summary(ctx, p, pr))
 		}
-		if n > 0 {
-			pr.Purged += n
-			pr.Batches++
-			r.progress(p, n, pr.Purged, 0)
-		}
-		if n < limit {
-			// A short batch took everything that was left.
+		if n == 0 {
 			break
 		}
+		pr.Purged += n
+		pr.Batches++
+		r.progress(p, n, pr.Purged, 0)
 	}
 	return r.summary(ctx, p, pr)
 }
