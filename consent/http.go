@@ -85,8 +85,12 @@ func (m *Manager) wire(st State) map[string]any {
 
 func (m *Manager) decodeChanges(body io.Reader) (map[Purpose]bool, Meta, error) {
 	var raw map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&raw); err != nil {
-		return nil, Meta{}, fmt.Errorf("body must be a JSON object of purpose: boolean (%v)", err)
+	dec := json.NewDecoder(io.LimitReader(body, 64<<10))
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return nil, Meta{}, errors.New("body must be a JSON object of purpose: boolean")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Meta{}, errors.New("body must be a single JSON object of purpose: boolean")
 	}
 	byWire := make(map[string]Purpose, len(m.purposes))
 	for p := range m.purposes {

@@ -57,7 +57,7 @@ type world struct {
 	m     *consent.Manager
 }
 
-func newWorld(t *testing.T, opts ...consent.Option) *world {
+func newWorld(t testing.TB, opts ...consent.Option) *world {
 	t.Helper()
 	w := &world{clock: &clock{now: t0}, store: consent.NewMemoryStore(), sink: audit.NewMemorySink()}
 	w.idp = steward.NewMemoryIdentity(steward.WithNow(w.clock.Now))
