@@ -11,8 +11,18 @@ import (
 )
 
 // TestTicketStoreConformance runs Steward's DataStore suite on the
-// team's store. This is all it takes for your own store too: a harness
-// that hands the suite a store and seeds a user's data.
+// team's store. For your own store it is the same three lines:
+//
+//	func TestMyStore(t *testing.T) {
+//		privacytest.RunDataStoreConformance(t, newMyHarness)
+//	}
+//
+// where newMyHarness returns a fresh store wrapped in a
+// privacytest.DataStoreHarness: Store, Seed (give a user some records and
+// return what Export should yield for them), Capabilities (what the store
+// promises beyond the port: here, export order and exact erase counts)
+// and Close. Each case of the suite is a subtest named after the rule it
+// checks, so a failure says which promise the store broke.
 func TestTicketStoreConformance(t *testing.T) {
 	privacytest.RunDataStoreConformance(t, func(ctx context.Context, t *testing.T) (privacytest.DataStoreHarness, error) {
 		return &harness{store: NewTicketStore()}, nil // the suite's cases each get a fresh store
