@@ -103,7 +103,7 @@ func (m *MemoryHolds) Place(ctx context.Context, h Hold) error {
 	if m.holds == nil {
 		m.holds = map[string]Hold{}
 	}
-	h.PlacedAt = h.PlacedAt.UTC()
+	h.PlacedAt = h.PlacedAt.UTC().Truncate(time.Microsecond) // as SQL stores keep it
 	m.holds[h.UserID] = h
 	return nil
 }

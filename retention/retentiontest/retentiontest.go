@@ -119,6 +119,20 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("purged %d in all, want 13", total)
 		}
 	})
+	t.Run("a record exactly at the cutoff is kept; one a microsecond older is not", func(t *testing.T) {
+		h := newHarness(t)
+		for _, at := range []time.Time{t0, t0.Add(-time.Microsecond)} {
+			if err := h.Add(ctx, "user_a", at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := h.Target().Purge(ctx, t0, 10, nil); err != nil || n != 1 {
+			t.Errorf("Purge = %d, %v; want 1", n, err)
+		}
+		if n, _ := h.Target().Count(ctx, t0.Add(time.Second), nil); n != 1 {
+			t.Errorf("%d records left, want the one at the cutoff", n)
+		}
+	})
 	t.Run("a cancelled context gives an error", func(t *testing.T) {
 		h := seed(t)
 		cctx, cancel := context.WithCancel(ctx)
@@ -186,6 +200,30 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 		}
 		if diff := cmp.Diff([]retention.Hold{hold("user_a"), hold("user_b")}, all); diff != "" {
 			t.Errorf("List (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("Get of a user without a hold reports none, and an empty store lists none", func(t *testing.T) {
+		s := newStore(t)
+		if _, ok, err := s.Get(ctx, "user_nobody"); err != nil || ok {
+			t.Errorf("Get = %v, %v; want no hold", ok, err)
+		}
+		if all, err := s.List(ctx); err != nil || len(all) != 0 {
+			t.Errorf("List = %v, %v; want none", all, err)
+		}
+	})
+	t.Run("PlacedAt is kept to the microsecond and read back in UTC", func(t *testing.T) {
+		s := newStore(t)
+		h := hold("user_a")
+		h.PlacedAt = time.Date(2026, 6, 1, 14, 30, 15, 123456789, time.FixedZone("CEST", 2*60*60))
+		if err := s.Place(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.Get(ctx, "user_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Date(2026, 6, 1, 12, 30, 15, 123456000, time.UTC); !got.PlacedAt.Equal(want) || got.PlacedAt.Location() != time.UTC {
+			t.Errorf("PlacedAt = %v, want %v", got.PlacedAt, want)
 		}
 	})
 	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t *testing.T) {
@@ -259,6 +297,20 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			_ = l.ReleaseLease(ctx, "retention", "b")
 			if !acquire("c", t0.Add(92*time.Minute)) {
 				t.Error("a released lease was not granted")
+			}
+		})
+		t.Run("releasing a lease nobody holds is not an error", func(t *testing.T) {
+			l := newStore(t).(retention.Lease)
+			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
+				t.Errorf("ReleaseLease = %v", err)
+			}
+		})
+		t.Run("leases of different names are independent", func(t *testing.T) {
+			l := newStore(t).(retention.Lease)
+			for _, name := range []string{"retention", "retention-eu"} {
+				if ok, err := l.AcquireLease(ctx, name, "owner-"+name, t0, time.Hour); err != nil || !ok {
+					t.Errorf("AcquireLease(%s) = %v, %v", name, ok, err)
+				}
 			}
 		})
 		t.Run("of 8 concurrent acquirers exactly one wins", func(t *testing.T) {
