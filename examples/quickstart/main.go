@@ -70,6 +70,7 @@ type world struct {
 	privacy  *privacy.Service
 	engine   *retention.Engine
 	subject  string // the user whose data is exported and erased
+	who      string // how the output names the subject
 	users    []steward.User
 	readOnly bool
 }
@@ -123,6 +124,7 @@ func setup(ctx context.Context, w io.Writer, cfg config, dir string) (*world, fu
 		wd.idp = clerkadapter.NewFromSecretKey(cfg.secretKey, clerkadapter.WithRateLimit(90, 10*time.Second))
 		wd.readOnly = !cfg.allowDelete
 		wd.subject = cfg.user
+		wd.who = "the user"
 		fmt.Fprintln(w, "   identity: your Clerk instance (CLERK_SECRET_KEY)", map[bool]string{true: "read-only", false: "with -allow-delete"}[wd.readOnly])
 		for u, err := range wd.idp.ListUsers(ctx, steward.UserQuery{Limit: 3}) {
 			if err != nil {
@@ -146,6 +148,7 @@ func setup(ctx context.Context, w io.Writer, cfg config, dir string) (*world, fu
 				CreatedAt: now.AddDate(-2, 0, 0), LastActiveAt: now.AddDate(-1, -1, 0)}),
 		}
 		wd.subject = wd.users[1].ID
+		wd.who = "Bob"
 		fmt.Fprintln(w, "   identity: in-process fake Clerk at", srv.URL, "with 3 users (Ada admin, Bob user, Carol unverified and inactive)")
 	}
 
@@ -263,7 +266,7 @@ func consentChange(ctx context.Context, w io.Writer, wd *world) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "   Bob allows %s: %v\n", p, ok)
+		fmt.Fprintf(w, "   %s allows %s: %v\n", wd.who, p, ok)
 	}
 	u, err := wd.idp.GetUser(ctx, wd.subject)
 	if err != nil {
@@ -323,7 +326,7 @@ func erase(ctx context.Context, w io.Writer, wd *world) error {
 	if _, err := wd.idp.GetUser(ctx, wd.subject); err == nil {
 		return fmt.Errorf("the user still exists after erasure")
 	}
-	fmt.Fprintln(w, "   Bob is gone from Clerk and the app tables (orders kept, anonymised)")
+	fmt.Fprintf(w, "   %s is gone from Clerk and the app tables (orders kept, anonymised)\n", wd.who)
 	return nil
 }
 
