@@ -65,6 +65,10 @@ var _ privacy.HoldChecker = Checker{}
 
 // Held implements privacy.HoldChecker.
 func (c Checker) Held(ctx context.Context, userID string) (bool, string, error) {
+	if c.Holds == nil {
+		// Fail closed: an unconfigured checker must not let erasure through.
+		return false, "", errors.New("retention: Checker has no HoldStore")
+	}
 	h, ok, err := c.Holds.Get(ctx, userID)
 	if err != nil || !ok {
 		return false, "", err

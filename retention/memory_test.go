@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/stewardlabs/steward/retention"
 	"github.com/stewardlabs/steward/retention/retentiontest"
 )
@@ -26,3 +28,35 @@ func TestMemoryTargetConformance(t *testing.T) {
 func TestMemoryHoldsConformance(t *testing.T) {
 	retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return &retention.MemoryHolds{} })
 }
+
+func TestCheckerReportsHoldsToPrivacy(t *testing.T) {
+	ctx := context.Background()
+	holds := &retention.MemoryHolds{}
+	if err := holds.Place(ctx, retention.Hold{UserID: "user_a", Reason: "litigation 2026-17", PlacedBy: "user_counsel", PlacedAt: t0()}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Held   bool
+		Reason string
+		Err    bool
+	}
+	for _, tt := range []struct {
+		name    string
+		checker retention.Checker
+		user    string
+		want    result
+	}{
+		{"a held user is held, with the hold's reason", retention.Checker{Holds: holds}, "user_a", result{true, "litigation 2026-17", false}},
+		{"a user without a hold is not held", retention.Checker{Holds: holds}, "user_b", result{}},
+		{"a checker without a store fails rather than let erasure through", retention.Checker{}, "user_a", result{Err: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			held, reason, err := tt.checker.Held(ctx, tt.user)
+			if diff := cmp.Diff(tt.want, result{held, reason, err != nil}); diff != "" {
+				t.Errorf("Held (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func t0() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
