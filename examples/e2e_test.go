@@ -100,8 +100,43 @@ func TestQuickstart(t *testing.T) {
 func TestRetentionJob(t *testing.T) {
 	t.Parallel()
 	bin := build(t, "retentionjob")
-	wantLines(t, runExample(t, bin), "dry run", `"dryRun": true`, "report:")
-	wantLines(t, runExample(t, bin, "-apply"), "applying", "activity_logs   batch of", "mail to Carol", `"erased": 1`)
+	dry := runExample(t, bin)
+	wantLines(t, dry, "dry run", "activity_logs   batch of", "inactive_users  batch of")
+	if strings.Contains(dry, "mail to") {
+		t.Errorf("a dry run notified someone:\n%s", dry)
+	}
+	applied := runExample(t, bin, "-apply")
+	wantLines(t, applied, "applying", "activity_logs   batch of 25 (25 so far)", "mail to Carol")
+	type policy struct {
+		Name                     string
+		Purged, Notified, Erased int
+	}
+	for _, c := range []struct {
+		out    string
+		dryRun bool
+	}{{dry, true}, {applied, false}} {
+		_, raw, ok := strings.Cut(c.out, "report:\n")
+		var rep struct {
+			DryRun   bool
+			Policies []policy
+		}
+		if !ok || json.Unmarshal([]byte(raw), &rep) != nil {
+			t.Errorf("no JSON report after \"report:\":\n%s", c.out)
+			continue
+		}
+		if rep.DryRun != c.dryRun || len(rep.Policies) != 3 {
+			t.Errorf("report: dryRun %v with %d policies, want %v with 3", rep.DryRun, len(rep.Policies), c.dryRun)
+			continue
+		}
+		// Either way: last year's activity past 90 days, Carol notified,
+		// Dan (notified two months ago) erased.
+		if p := rep.Policies[0]; p.Name != "activity_logs" || p.Purged == 0 {
+			t.Errorf("activity_logs: %+v", p)
+		}
+		if p := rep.Policies[2]; p.Name != "inactive_users" || p.Notified != 1 || p.Erased != 1 {
+			t.Errorf("inactive_users: %+v", p)
+		}
+	}
 }
 
 func TestCustomStore(t *testing.T) {
