@@ -167,16 +167,27 @@ func (t *Target) batch(ctx context.Context, verb string, olderThan time.Time, li
 		cond += " AND " + t.q.time + " >= ?"
 		args = append(args, from)
 	}
-	sub := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d", t.q.key, t.q.table, cond, t.q.time, limit)
+	// On PostgreSQL rows are picked by ctid, which the executor fetches
+	// directly (a TID scan) instead of probing the key's index again; a
+	// row that moved meanwhile is simply left for a later batch.
+	key, pick := t.q.key, " IN ("
+	if t.d == sqlstore.Postgres {
+		key, pick = "ctid", " = ANY(ARRAY("
+	}
+	sub := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d", key, t.q.table, cond, t.q.time, limit)
+	closing := ")"
+	if t.d == sqlstore.Postgres {
+		closing = "))"
+	}
 	var stmt string
 	if verb == "purge" {
-		stmt = "DELETE FROM " + t.q.table + " WHERE " + t.q.key + " IN (" + sub + ")"
+		stmt = "DELETE FROM " + t.q.table + " WHERE " + key + pick + sub + closing
 	} else {
 		sets := []string{t.q.subject + " = NULL"}
 		for _, c := range t.table.Anonymise {
 			sets = append(sets, sqldata.QuoteIdent(t.d, c)+" = NULL")
 		}
-		stmt = "UPDATE " + t.q.table + " SET " + strings.Join(sets, ", ") + " WHERE " + t.q.key + " IN (" + sub + ")"
+		stmt = "UPDATE " + t.q.table + " SET " + strings.Join(sets, ", ") + " WHERE " + key + pick + sub + closing
 	}
 	rows, err := t.db.QueryContext(ctx, t.d.Rebind(stmt+" RETURNING "+t.q.time), args...)
 	if err != nil {
