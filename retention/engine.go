@@ -320,6 +320,7 @@ func (r *run) purge(ctx context.Context, p Policy, pr *PolicyReport) error {
 			return err
 		}
 		pr.Purged = n
+		pr.Batches = (n + p.batch() - 1) / p.batch() // the batches a real run would take
 		r.progress(p, n, n, 0)
 		return nil
 	}

@@ -406,6 +406,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dry-run report (-want +got):\n%s", diff)
 	}
+	if got := rep["activity_logs"].Batches; got != 1 {
+		t.Errorf("the dry run predicts %d batches for one expired log, want 1", got)
+	}
 	// The real run does what the dry run said.
 	w.holds.ReleaseLease(ctx, retention.LeaseName, "other")
 	real := map[string]counts{}
