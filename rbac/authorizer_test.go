@@ -403,3 +403,48 @@ func FuzzParseRole(f *testing.F) {
 		}
 	})
 }
+
+// TestCanEveryNameLength checks Can against the policy's own grants for
+// roles and permissions of every length from 1 to 24 bytes, since Can
+// reads short, medium and long names differently, and for absent names
+// of each length.
+func TestCanEveryNameLength(t *testing.T) {
+	const maxLen = 24
+	name := func(prefix string, n int) string { return (prefix + strings.Repeat("x", n))[:n] }
+	var p rbac.Policy
+	for n := 1; n <= maxLen; n++ {
+		p.Permissions = append(p.Permissions, rbac.Permission(name("p", n)))
+	}
+	want := map[[2]string]bool{}
+	for n := 1; n <= maxLen; n++ {
+		role := rbac.RoleSpec{Name: rbac.Role(name("r", n))}
+		for k, perm := range p.Permissions {
+			if (n+k)%3 == 0 {
+				role.Grants = append(role.Grants, perm)
+				want[[2]string{string(role.Name), string(perm)}] = true
+			}
+		}
+		p.Roles = append(p.Roles, role)
+	}
+	p.DefaultRole = p.Roles[0].Name
+	a := mustCompile(t, p)
+
+	got := map[[2]string]bool{}
+	for n := 1; n <= maxLen; n++ {
+		for _, role := range []string{name("r", n), name("q", n)} { // q…: not a role
+			for k := 1; k <= maxLen; k++ {
+				for _, perm := range []string{name("p", k), name("o", k)} { // o…: not a permission
+					if a.Can(rbac.Role(role), rbac.Permission(perm)) {
+						got[[2]string{role, perm}] = true
+					}
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Can differs from the grants (-want +got):\n%s", diff)
+	}
+	if a.Can("", "") || a.Can("", "px") || a.Can("rx", "") {
+		t.Error("Can allowed an empty name")
+	}
+}

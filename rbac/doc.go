@@ -12,8 +12,8 @@
 // inheritance is followed, wildcards such as "admin:*" are expanded
 // against the declared permissions, and explicit denies are removed, so
 // each role's permissions are one bit set. Authorizer.Can is the hot path
-// (two map lookups and a bit test, no allocation); Explain says which rule
-// decided. A Holder swaps compiled policies atomically for hot reload.
+// (two constant-time hash lookups and a bit test, no allocation); Explain
+// says which rule decided. A Holder swaps compiled policies atomically for hot reload.
 //
 // A Principal is who makes a request (user ID, role, email verified,
 // banned, locked, organization permissions). Authorizer.Allowed applies
