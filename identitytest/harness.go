@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // Harness connects the suite to one instance of the provider under test.
@@ -61,32 +62,15 @@ type config struct {
 
 var defaultConfig = config{blockTimeout: 30 * time.Second}
 
-// tb is the part of *testing.T the suite uses. Run takes a func(tb) so
-// that the suite's own tests can run it with a recorder instead of a
-// *testing.T.
-type tb interface {
-	Helper()
-	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Skipf(format string, args ...any)
-	Logf(format string, args ...any)
-	Cleanup(func())
-	Context() context.Context
-	Run(name string, f func(t tb)) bool
-}
-
-// realT adapts *testing.T to tb.
-type realT struct{ *testing.T }
-
-func (t realT) Run(name string, f func(t tb)) bool {
-	return t.T.Run(name, func(t *testing.T) { f(realT{t}) })
-}
+// tb is the part of *testing.T the suite uses, so that the suite's own
+// tests can run it with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
 
 // RunConformance runs every case of the suite as a subtest of t, each
 // with a fresh Harness from newHarness.
 func RunConformance(t *testing.T, newHarness HarnessMaker) {
 	t.Helper()
-	run(realT{t}, func(ctx context.Context, t tb) (Harness, error) {
-		return newHarness(ctx, t.(realT).T)
+	run(conformance.Wrap(t), func(ctx context.Context, t tb) (Harness, error) {
+		return newHarness(ctx, conformance.Testing(t))
 	}, defaultConfig)
 }

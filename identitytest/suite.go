@@ -15,84 +15,79 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // maker is HarnessMaker over tb.
 type maker func(ctx context.Context, t tb) (Harness, error)
 
-// testCase is one rule of the suite; name is the rule.
-type testCase struct {
-	name string
-	run  func(e *env)
-}
+// testCase is one rule of the suite.
+type testCase = conformance.Case[*env]
 
 // run runs every case as a subtest of t.
 func run(t tb, mk maker, cfg config) {
-	for _, c := range cases() {
-		t.Run(c.name, func(t tb) {
-			ctx := t.Context()
-			h, err := mk(ctx, t)
-			if err != nil {
-				t.Fatalf("making the harness: %v", err)
-			}
-			t.Cleanup(h.Close)
-			c.run(&env{tb: t, cfg: cfg, ctx: ctx, h: h, p: h.Provider(), caps: h.Capabilities()})
-		})
-	}
+	conformance.RunCases(t, cases(), func(ctx context.Context, t tb) *env {
+		h, err := mk(ctx, t)
+		if err != nil {
+			t.Fatalf("making the harness: %v", err)
+		}
+		t.Cleanup(h.Close)
+		return &env{tb: t, cfg: cfg, ctx: ctx, h: h, p: h.Provider(), caps: h.Capabilities()}
+	})
 }
 
 func cases() []testCase {
 	return []testCase{
 		// GetUser
-		{"GetUser returns the user as CreateUser stored it", getReturnsStored},
-		{"GetUser returns the fields the user was created with", getKeepsFields},
-		{"GetUser of an unknown ID returns ErrUserNotFound", getUnknown},
-		{"GetUser returns a copy: changing it changes nothing stored", getReturnsCopy},
-		{"GetUser with a cancelled context returns the context's error", getCancelled},
+		{Name: "GetUser returns the user as CreateUser stored it", Run: getReturnsStored},
+		{Name: "GetUser returns the fields the user was created with", Run: getKeepsFields},
+		{Name: "GetUser of an unknown ID returns ErrUserNotFound", Run: getUnknown},
+		{Name: "GetUser returns a copy: changing it changes nothing stored", Run: getReturnsCopy},
+		{Name: "GetUser with a cancelled context returns the context's error", Run: getCancelled},
 
 		// UpdateMetadata
-		{"UpdateMetadata adds keys and keeps the others", updateAddsKeys},
-		{"UpdateMetadata deep-merges nested objects key by key", updateDeepMerges},
-		{"a nil value removes a key, at the top level and inside nested objects", updateNilRemoves},
-		{"removing a key that does not exist changes nothing", updateRemoveMissing},
-		{"a non-object value replaces an object, and an object replaces a non-object", updateReplaces},
-		{"arrays are replaced, not merged", updateArraysReplaced},
-		{"a patch of public metadata leaves private metadata alone, and the reverse", updateSidesIndependent},
-		{"metadata reads back as JSON values: numbers are float64", updateJSONNumbers},
-		{"UpdateMetadata changes no other field and does not move UpdatedAt backwards", updateOtherFields},
-		{"UpdateMetadata keeps no reference to the patch", updateNoAliasing},
-		{"UpdateMetadata of an unknown ID returns ErrUserNotFound", updateUnknown},
-		{"an empty patch returns ErrInvalidPatch and changes nothing", updateEmptyPatch},
-		{"a patch that cannot be encoded as JSON returns ErrInvalidPatch and changes nothing", updateNonJSONPatch},
-		{"UpdateMetadata with a cancelled context returns the context's error and changes nothing", updateCancelled},
+		{Name: "UpdateMetadata adds keys and keeps the others", Run: updateAddsKeys},
+		{Name: "UpdateMetadata deep-merges nested objects key by key", Run: updateDeepMerges},
+		{Name: "a nil value removes a key, at the top level and inside nested objects", Run: updateNilRemoves},
+		{Name: "removing a key that does not exist changes nothing", Run: updateRemoveMissing},
+		{Name: "a non-object value replaces an object, and an object replaces a non-object", Run: updateReplaces},
+		{Name: "arrays are replaced, not merged", Run: updateArraysReplaced},
+		{Name: "a patch of public metadata leaves private metadata alone, and the reverse", Run: updateSidesIndependent},
+		{Name: "metadata reads back as JSON values: numbers are float64", Run: updateJSONNumbers},
+		{Name: "UpdateMetadata changes no other field and does not move UpdatedAt backwards", Run: updateOtherFields},
+		{Name: "UpdateMetadata keeps no reference to the patch", Run: updateNoAliasing},
+		{Name: "UpdateMetadata of an unknown ID returns ErrUserNotFound", Run: updateUnknown},
+		{Name: "an empty patch returns ErrInvalidPatch and changes nothing", Run: updateEmptyPatch},
+		{Name: "a patch that cannot be encoded as JSON returns ErrInvalidPatch and changes nothing", Run: updateNonJSONPatch},
+		{Name: "UpdateMetadata with a cancelled context returns the context's error and changes nothing", Run: updateCancelled},
 
 		// DeleteUser
-		{"DeleteUser removes the user from GetUser and ListUsers", deleteRemoves},
-		{"DeleteUser of a user that never existed is not an error", deleteMissing},
-		{"DeleteUser of an already deleted user is not an error", deleteTwice},
-		{"DeleteUser leaves other users untouched", deleteOthersUntouched},
-		{"DeleteUser with a cancelled context returns the context's error and deletes nothing", deleteCancelled},
+		{Name: "DeleteUser removes the user from GetUser and ListUsers", Run: deleteRemoves},
+		{Name: "DeleteUser of a user that never existed is not an error", Run: deleteMissing},
+		{Name: "DeleteUser of an already deleted user is not an error", Run: deleteTwice},
+		{Name: "DeleteUser leaves other users untouched", Run: deleteOthersUntouched},
+		{Name: "DeleteUser with a cancelled context returns the context's error and deletes nothing", Run: deleteCancelled},
 
 		// ListUsers
-		{"ListUsers of an empty provider yields nothing", listEmpty},
-		{"ListUsers yields every user once, oldest first, ties broken by ID, whatever the PageSize", listOrder},
-		{"ListUsers honours Limit", listLimit},
-		{"ListUsers stops when the consumer stops", listStops},
-		{"ListUsers can be ranged over more than once", listTwice},
-		{"ListUsers with CreatedBefore yields only users created strictly before it", listCreatedBefore},
-		{"ListUsers with LastActiveBefore counts a never-active user from its creation", listLastActiveBefore},
-		{"Limit counts matching users only", listFilterLimit},
-		{"ListUsers yields copies: changing them changes nothing stored", listReturnsCopies},
-		{"the consumer may update and delete each user while ListUsers yields", listConsumerCalls},
-		{"a negative Limit or PageSize yields ErrInvalidQuery", listInvalidQuery},
-		{"ListUsers with a cancelled context yields the context's error", listCancelled},
-		{"cancelling the context during ListUsers ends it with the context's error", listCancelledDuring},
+		{Name: "ListUsers of an empty provider yields nothing", Run: listEmpty},
+		{Name: "ListUsers yields every user once, oldest first, ties broken by ID, whatever the PageSize", Run: listOrder},
+		{Name: "ListUsers honours Limit", Run: listLimit},
+		{Name: "ListUsers stops when the consumer stops", Run: listStops},
+		{Name: "ListUsers can be ranged over more than once", Run: listTwice},
+		{Name: "ListUsers with CreatedBefore yields only users created strictly before it", Run: listCreatedBefore},
+		{Name: "ListUsers with LastActiveBefore counts a never-active user from its creation", Run: listLastActiveBefore},
+		{Name: "Limit counts matching users only", Run: listFilterLimit},
+		{Name: "ListUsers yields copies: changing them changes nothing stored", Run: listReturnsCopies},
+		{Name: "the consumer may update and delete each user while ListUsers yields", Run: listConsumerCalls},
+		{Name: "a negative Limit or PageSize yields ErrInvalidQuery", Run: listInvalidQuery},
+		{Name: "ListUsers with a cancelled context yields the context's error", Run: listCancelled},
+		{Name: "cancelling the context during ListUsers ends it with the context's error", Run: listCancelledDuring},
 
 		// Across methods
-		{"every method rejects a malformed ID with ErrInvalidUserID", invalidIDs},
-		{"errors never contain the user ID", errorsHideID},
-		{"concurrent UpdateMetadata calls on different keys are all applied", concurrentUpdates},
-		{"concurrent calls of every method are safe", concurrentMixed},
+		{Name: "every method rejects a malformed ID with ErrInvalidUserID", Run: invalidIDs},
+		{Name: "errors never contain the user ID", Run: errorsHideID},
+		{Name: "concurrent UpdateMetadata calls on different keys are all applied", Run: concurrentUpdates},
+		{Name: "concurrent calls of every method are safe", Run: concurrentMixed},
 	}
 }
 

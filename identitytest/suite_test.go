@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,110 +12,11 @@ import (
 	"time"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // These tests check the suite itself: it passes a correct provider and
 // catches providers that break a rule.
-
-// recorder is a tb that records failures instead of reporting them, so
-// the suite can be run on a broken provider without failing this test.
-type recorder struct {
-	name   string
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	failed   bool
-	msgs     []string
-	cleanups []func()
-	children []*recorder
-}
-
-func newRecorder(name string) *recorder {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &recorder{name: name, ctx: ctx, cancel: cancel}
-}
-
-func (r *recorder) Helper()                  {}
-func (r *recorder) Logf(string, ...any)      {}
-func (r *recorder) Context() context.Context { return r.ctx }
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failed = true
-	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.Errorf(format, args...)
-	runtime.Goexit()
-}
-
-func (r *recorder) Skipf(format string, args ...any) {
-	r.Errorf("unexpected skip: "+format, args...)
-	runtime.Goexit()
-}
-
-func (r *recorder) Cleanup(f func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cleanups = append(r.cleanups, f)
-}
-
-// Run runs f on its own goroutine, like testing.T.Run, so that Fatalf can
-// end it with runtime.Goexit.
-func (r *recorder) Run(name string, f func(t tb)) bool {
-	child := newRecorder(r.name + "/" + name)
-	r.mu.Lock()
-	r.children = append(r.children, child)
-	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer child.finish()
-		defer func() {
-			if p := recover(); p != nil {
-				child.Errorf("panic: %v", p)
-			}
-		}()
-		f(child)
-	}()
-	<-done
-	if child.isFailed() {
-		r.mu.Lock()
-		r.failed = true
-		r.mu.Unlock()
-	}
-	return !child.isFailed()
-}
-
-func (r *recorder) finish() {
-	r.cancel()
-	r.mu.Lock()
-	cleanups := r.cleanups
-	r.mu.Unlock()
-	for _, f := range slices.Backward(cleanups) {
-		f()
-	}
-}
-
-func (r *recorder) isFailed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failed
-}
-
-// failures maps each failed case's rule to its messages.
-func (r *recorder) failures() map[string][]string {
-	out := make(map[string][]string)
-	for _, c := range r.children {
-		if c.isFailed() {
-			out[strings.TrimPrefix(c.name, r.name+"/")] = c.msgs
-		}
-	}
-	return out
-}
 
 // harness serves any provider built over a MemoryIdentity.
 type harness struct {
@@ -137,13 +37,13 @@ func (h harness) CreateUser(ctx context.Context, u steward.User) (steward.User, 
 // runRecorded runs the suite on the provider wrap builds around a fresh
 // MemoryIdentity and returns the failed rules.
 func runRecorded(wrap func(*steward.MemoryIdentity) steward.IdentityProvider) map[string][]string {
-	r := newRecorder("suite")
+	r := conformance.NewRecorder("suite")
 	cfg := config{blockTimeout: 300 * time.Millisecond}
 	run(r, func(ctx context.Context, t tb) (Harness, error) {
 		m := steward.NewMemoryIdentity()
 		return harness{m: m, p: wrap(m)}, nil
 	}, cfg)
-	return r.failures()
+	return r.Failures()
 }
 
 func TestSuitePassesMemoryIdentity(t *testing.T) {

@@ -14,58 +14,53 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/privacy"
 )
 
 // dsMaker is DataStoreHarnessMaker over tb.
 type dsMaker func(ctx context.Context, t tb) (DataStoreHarness, error)
 
-// dsCase is one rule of the DataStore suite; name is the rule.
-type dsCase struct {
-	name string
-	run  func(e *dsEnv)
-}
+// dsCase is one rule of the DataStore suite.
+type dsCase = conformance.Case[*dsEnv]
 
 func runDataStore(t tb, mk dsMaker, cfg config) {
-	for _, c := range dataStoreCases() {
-		t.Run(c.name, func(t tb) {
-			ctx := t.Context()
-			h, err := mk(ctx, t)
-			if err != nil {
-				t.Fatalf("making the harness: %v", err)
-			}
-			t.Cleanup(h.Close)
-			c.run(&dsEnv{tb: t, cfg: cfg, ctx: ctx, h: h, s: h.Store(), caps: h.Capabilities()})
-		})
-	}
+	conformance.RunCases(t, dataStoreCases(), func(ctx context.Context, t tb) *dsEnv {
+		h, err := mk(ctx, t)
+		if err != nil {
+			t.Fatalf("making the harness: %v", err)
+		}
+		t.Cleanup(h.Close)
+		return &dsEnv{tb: t, cfg: cfg, ctx: ctx, h: h, s: h.Store(), caps: h.Capabilities()}
+	})
 }
 
 func dataStoreCases() []dsCase {
 	return []dsCase{
-		{"Name is non-empty and the same on every call", dsName},
+		{Name: "Name is non-empty and the same on every call", Run: dsName},
 
 		// Export
-		{"Export yields exactly the records Seed stored for the user", dsExportSeeded},
-		{"Export yields the records of one category together", dsExportGrouped},
-		{"every exported record has a category and data that encode as JSON", dsExportWellFormed},
-		{"Export of a user with no data yields nothing and no error", dsExportEmpty},
-		{"Export yields only the requested user's records", dsExportIsolated},
-		{"Export can be repeated and yields the same records", dsExportRepeatable},
-		{"Export stops when the consumer stops", dsExportStops},
-		{"changing an exported record changes nothing stored", dsExportCopies},
-		{"Export with a cancelled context yields the context's error, last", dsExportCancelled},
+		{Name: "Export yields exactly the records Seed stored for the user", Run: dsExportSeeded},
+		{Name: "Export yields the records of one category together", Run: dsExportGrouped},
+		{Name: "every exported record has a category and data that encode as JSON", Run: dsExportWellFormed},
+		{Name: "Export of a user with no data yields nothing and no error", Run: dsExportEmpty},
+		{Name: "Export yields only the requested user's records", Run: dsExportIsolated},
+		{Name: "Export can be repeated and yields the same records", Run: dsExportRepeatable},
+		{Name: "Export stops when the consumer stops", Run: dsExportStops},
+		{Name: "changing an exported record changes nothing stored", Run: dsExportCopies},
+		{Name: "Export with a cancelled context yields the context's error, last", Run: dsExportCancelled},
 
 		// Erase
-		{"after Erase, Export of the user yields nothing", dsEraseRemoves},
-		{"Erase of a user with data reports what it erased", dsEraseCount},
-		{"Erase is idempotent: a second Erase reports zero and no error", dsEraseTwice},
-		{"Erase of a user with no data reports zero and no error", dsEraseMissing},
-		{"Erase leaves other users' data untouched", dsEraseIsolated},
-		{"Erase with a cancelled context returns the context's error and erases nothing", dsEraseCancelled},
+		{Name: "after Erase, Export of the user yields nothing", Run: dsEraseRemoves},
+		{Name: "Erase of a user with data reports what it erased", Run: dsEraseCount},
+		{Name: "Erase is idempotent: a second Erase reports zero and no error", Run: dsEraseTwice},
+		{Name: "Erase of a user with no data reports zero and no error", Run: dsEraseMissing},
+		{Name: "Erase leaves other users' data untouched", Run: dsEraseIsolated},
+		{Name: "Erase with a cancelled context returns the context's error and erases nothing", Run: dsEraseCancelled},
 
 		// Both
-		{"errors never contain the user ID", dsErrorsRedacted},
-		{"concurrent Export and Erase of different users are safe and independent", dsConcurrent},
+		{Name: "errors never contain the user ID", Run: dsErrorsRedacted},
+		{Name: "concurrent Export and Erase of different users are safe and independent", Run: dsConcurrent},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/privacy"
 )
 
@@ -36,12 +37,12 @@ func (h memHarness) Seed(_ context.Context, userID string) ([]privacy.Record, er
 }
 
 func runDataStoreRecorded(wrap func(*privacy.MemoryStore) privacy.DataStore) map[string][]string {
-	r := newRecorder("suite")
+	r := conformance.NewRecorder("suite")
 	runDataStore(r, func(ctx context.Context, t tb) (DataStoreHarness, error) {
 		m := privacy.NewMemoryStore("app")
 		return memHarness{m: m, s: wrap(m)}, nil
 	}, config{blockTimeout: 300 * time.Millisecond})
-	return r.failures()
+	return r.Failures()
 }
 
 func TestDataStoreSuitePassesMemoryStore(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/privacy"
 )
 
@@ -58,26 +59,9 @@ type config struct {
 
 var defaultConfig = config{blockTimeout: 30 * time.Second}
 
-// tb is the part of *testing.T the suites use. Run takes a func(tb) so
-// that the suites' own tests can run them with a recorder instead of a
-// *testing.T.
-type tb interface {
-	Helper()
-	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Skipf(format string, args ...any)
-	Logf(format string, args ...any)
-	Cleanup(func())
-	Context() context.Context
-	Run(name string, f func(t tb)) bool
-}
-
-// realT adapts *testing.T to tb.
-type realT struct{ *testing.T }
-
-func (t realT) Run(name string, f func(t tb)) bool {
-	return t.T.Run(name, func(t *testing.T) { f(realT{t}) })
-}
+// tb is the part of *testing.T the suites use, so that the suites' own
+// tests can run them with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
 
 // RunDataStoreConformance runs every case of the DataStore suite as a
 // subtest of t, each with a fresh harness from newHarness:
@@ -89,7 +73,7 @@ func (t realT) Run(name string, f func(t tb)) bool {
 //	}
 func RunDataStoreConformance(t *testing.T, newHarness DataStoreHarnessMaker) {
 	t.Helper()
-	runDataStore(realT{t}, func(ctx context.Context, t tb) (DataStoreHarness, error) {
-		return newHarness(ctx, t.(realT).T)
+	runDataStore(conformance.Wrap(t), func(ctx context.Context, t tb) (DataStoreHarness, error) {
+		return newHarness(ctx, conformance.Testing(t))
 	}, defaultConfig)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/privacy"
 )
 
@@ -32,53 +33,48 @@ type RequestStoreMaker func(ctx context.Context, t *testing.T) (privacy.RequestS
 // with time.Time.Equal, so a store may return them in another location.
 func RunRequestStoreConformance(t *testing.T, newStore RequestStoreMaker) {
 	t.Helper()
-	runRequestStore(realT{t}, func(ctx context.Context, t tb) (privacy.RequestStore, error) {
-		return newStore(ctx, t.(realT).T)
+	runRequestStore(conformance.Wrap(t), func(ctx context.Context, t tb) (privacy.RequestStore, error) {
+		return newStore(ctx, conformance.Testing(t))
 	}, defaultConfig)
 }
 
 type rsMaker func(ctx context.Context, t tb) (privacy.RequestStore, error)
 
-type rsCase struct {
-	name string
-	run  func(e *rsEnv)
-}
+// rsCase is one rule of the RequestStore suite.
+type rsCase = conformance.Case[*rsEnv]
 
 func runRequestStore(t tb, mk rsMaker, cfg config) {
-	for _, c := range requestStoreCases() {
-		t.Run(c.name, func(t tb) {
-			ctx := t.Context()
-			s, err := mk(ctx, t)
-			if err != nil {
-				t.Fatalf("making the store: %v", err)
-			}
-			c.run(&rsEnv{tb: t, cfg: cfg, ctx: ctx, s: s, base: time.Date(2025, 1, 31, 9, 30, 0, 123456000, time.UTC)})
-		})
-	}
+	conformance.RunCases(t, requestStoreCases(), func(ctx context.Context, t tb) *rsEnv {
+		s, err := mk(ctx, t)
+		if err != nil {
+			t.Fatalf("making the store: %v", err)
+		}
+		return &rsEnv{tb: t, cfg: cfg, ctx: ctx, s: s, base: time.Date(2025, 1, 31, 9, 30, 0, 123456000, time.UTC)}
+	})
 }
 
 func requestStoreCases() []rsCase {
 	return []rsCase{
-		{"Get returns the request as Create stored it, with Version 1", rsCreateGet},
-		{"empty optional fields read back empty", rsEmptyFields},
-		{"Get of an unknown ID returns ErrRequestNotFound", rsGetUnknown},
-		{"Get returns a copy: changing it changes nothing stored", rsGetCopy},
-		{"Create of a taken ID returns ErrDuplicateRequest and changes nothing", rsCreateDuplicate},
-		{"a second open erasure request for a user returns ErrActiveRequest", rsCreateActive},
-		{"a held or partial erasure request is open too", rsHeldPartialOpen},
-		{"a user may have a new erasure request once the old one is completed", rsCreateAfterCompleted},
-		{"export requests and other users' erasures do not count as a user's open erasure", rsOpenScope},
-		{"Update stores the request and increments Version", rsUpdate},
-		{"Update with a stale Version returns ErrConflict and changes nothing", rsUpdateStale},
-		{"of concurrent Updates from one version exactly one succeeds", rsUpdateRace},
-		{"Update of an unknown ID returns ErrRequestNotFound", rsUpdateUnknown},
-		{"Update that would reopen a second erasure for a user returns ErrActiveRequest", rsUpdateReopen},
-		{"List of an empty store yields nothing", rsListEmpty},
-		{"List yields every request once, ordered by ReceivedAt then ID", rsListOrder},
-		{"List filters by Kind, UserID, Statuses, DueBefore and UpdatedBefore", rsListFilters},
-		{"List honours Limit", rsListLimit},
-		{"List stops when the consumer stops", rsListStops},
-		{"calls with a cancelled context return the context's error and change nothing", rsCancelled},
+		{Name: "Get returns the request as Create stored it, with Version 1", Run: rsCreateGet},
+		{Name: "empty optional fields read back empty", Run: rsEmptyFields},
+		{Name: "Get of an unknown ID returns ErrRequestNotFound", Run: rsGetUnknown},
+		{Name: "Get returns a copy: changing it changes nothing stored", Run: rsGetCopy},
+		{Name: "Create of a taken ID returns ErrDuplicateRequest and changes nothing", Run: rsCreateDuplicate},
+		{Name: "a second open erasure request for a user returns ErrActiveRequest", Run: rsCreateActive},
+		{Name: "a held or partial erasure request is open too", Run: rsHeldPartialOpen},
+		{Name: "a user may have a new erasure request once the old one is completed", Run: rsCreateAfterCompleted},
+		{Name: "export requests and other users' erasures do not count as a user's open erasure", Run: rsOpenScope},
+		{Name: "Update stores the request and increments Version", Run: rsUpdate},
+		{Name: "Update with a stale Version returns ErrConflict and changes nothing", Run: rsUpdateStale},
+		{Name: "of concurrent Updates from one version exactly one succeeds", Run: rsUpdateRace},
+		{Name: "Update of an unknown ID returns ErrRequestNotFound", Run: rsUpdateUnknown},
+		{Name: "Update that would reopen a second erasure for a user returns ErrActiveRequest", Run: rsUpdateReopen},
+		{Name: "List of an empty store yields nothing", Run: rsListEmpty},
+		{Name: "List yields every request once, ordered by ReceivedAt then ID", Run: rsListOrder},
+		{Name: "List filters by Kind, UserID, Statuses, DueBefore and UpdatedBefore", Run: rsListFilters},
+		{Name: "List honours Limit", Run: rsListLimit},
+		{Name: "List stops when the consumer stops", Run: rsListStops},
+		{Name: "calls with a cancelled context return the context's error and change nothing", Run: rsCancelled},
 	}
 }
 

@@ -7,15 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/privacy"
 )
 
 func runRequestStoreRecorded(wrap func(*privacy.MemoryRequestStore) privacy.RequestStore) map[string][]string {
-	r := newRecorder("suite")
+	r := conformance.NewRecorder("suite")
 	runRequestStore(r, func(ctx context.Context, t tb) (privacy.RequestStore, error) {
 		return wrap(privacy.NewMemoryRequestStore()), nil
 	}, config{blockTimeout: 300 * time.Millisecond})
-	return r.failures()
+	return r.Failures()
 }
 
 func TestRequestStoreSuitePassesMemoryRequestStore(t *testing.T) {
