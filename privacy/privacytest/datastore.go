@@ -90,12 +90,8 @@ func (e *dsEnv) seed() (string, []privacy.Record) {
 	if err != nil {
 		e.Fatalf("Seed: %v", err)
 	}
-	cats := map[string]bool{}
-	for _, r := range recs {
-		cats[r.Category] = true
-	}
-	if len(recs) < 2 || len(cats) < 2 {
-		e.Fatalf("Seed returned %d records in %d categories; the suite needs at least 2 of each", len(recs), len(cats))
+	if len(recs) < 2 {
+		e.Fatalf("Seed returned %d records; the suite needs at least 2", len(recs))
 	}
 	return id, recs
 }
