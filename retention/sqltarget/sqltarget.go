@@ -8,6 +8,16 @@
 // made (with privacy/sqldata's ValidateIdentifiers) and always quoted;
 // times, limits and user IDs are bind parameters.
 //
+// # Performance
+//
+// On PostgreSQL each batch picks its rows through an index on the time
+// column (create one) and deletes them by ctid, continuing where the last
+// batch ended. Purging 5,000,000 expired rows of a 10,000,000-row table
+// in batches of 2,000 ran at about a million rows a second with a median
+// batch of 1.5 ms (benchmarks/README.md). A batch that meets the sync
+// phase of a checkpoint can wait for it, about 100 ms on a small server;
+// a larger max_wal_size makes such checkpoints rarer.
+//
 // # Errors
 //
 // New returns sqldata's *DeclarationError for a missing table or column
