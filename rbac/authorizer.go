@@ -267,7 +267,7 @@ func (a *Authorizer) Can(role Role, perm Permission) bool {
 	if len(r) > 16 || len(p) > 16 { // the key of a long name needs a full hash
 		ri, rok := rt.get(r)
 		pi, pok := pt.get(p)
-		return rok && pok && a.allowed[ri*a.words+pi>>6]&(1<<(uint(pi)&63)) != 0
+		return rok && pok && a.has(ri, pi)
 	}
 	// words, spelled out for the usual lengths (a role of four to seven
 	// bytes, a permission of eight to sixteen) to save two calls.
@@ -295,7 +295,11 @@ func (a *Authorizer) Can(role Role, perm Permission) bool {
 			return false
 		}
 	}
-	ri, pi := int(rs.val), int(ps.val)
+	return a.has(int(rs.val), int(ps.val))
+}
+
+// has tests the bit of permission pi in role ri's row.
+func (a *Authorizer) has(ri, pi int) bool {
 	return a.allowed[ri*a.words+pi>>6]&(1<<(uint(pi)&63)) != 0
 }
 

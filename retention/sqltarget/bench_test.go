@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"flag"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
@@ -97,7 +96,8 @@ func BenchmarkPurge(b *testing.B) {
 		b.ReportMetric(float64(purged)/batched.Seconds(), "batched-rows/s")
 		b.ReportMetric(float64(deleted)/single.Seconds(), "single-rows/s")
 		slices.Sort(batches)
-		over := len(batches) - sort.Search(len(batches), func(i int) bool { return batches[i] >= 100*time.Millisecond })
+		under, _ := slices.BinarySearch(batches, 100*time.Millisecond)
+		over := len(batches) - under
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(ms(batches[len(batches)-1]), "batched-longest-ms")
 		b.ReportMetric(ms(batches[len(batches)*99/100]), "batched-p99-ms")
