@@ -120,11 +120,11 @@ func heapPeak(f func()) (growth uint64, elapsed time.Duration) {
 	start := time.Now()
 	f()
 	elapsed = time.Since(start)
+	close(stop)
+	wg.Wait() // the sampler owns sample and peak until it has stopped
 	if v := read(); v > peak {
 		peak = v
 	}
-	close(stop)
-	wg.Wait()
 	if peak < base {
 		return 0, elapsed
 	}
