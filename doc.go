@@ -111,6 +111,23 @@
 //     a value that cannot be stored as JSON.
 //   - ErrInvalidQuery: a UserQuery field is out of range; the message
 //     names the field.
+//   - ErrLeaseHeld: AcquireLease found the lease held and unexpired.
+//   - ErrLeaseLost: RenewLease (or RunLeased) found the lease no longer
+//     the holder's own: it expired and changed hands, or was released.
+//   - ErrInvalidLease: a lease name or owner is empty or too long, or its
+//     ttl is under a millisecond.
+//
+// # Leases
+//
+// Steward's users run several replicas on one database and restart them
+// at any moment. A duty that must run in one place at a time (a retention
+// sweep, forwarding the audit chain to one collector, the check that one
+// administrator stays) takes a Lease from a Leaser: named, held for a ttl
+// judged by the store's clock (never the holder's, so skewed clocks
+// agree), and fenced by a token that grows with every acquisition.
+// RunLeased holds a lease around a function, renewing it as it runs and
+// canceling the function's context if the lease is lost. NewOwner makes
+// an owner name unique to the process and call (host, pid, random).
 //
 // A call whose context is done returns an error wrapping ctx.Err(), so
 // errors.Is(err, context.Canceled) holds. No error text contains a user
