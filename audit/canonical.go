@@ -51,6 +51,11 @@ func appendDetails(b []byte, details map[string]any) ([]byte, error) {
 // appendCanonicalHead appends the part of the canonical event encoding
 // that the caller's input determines: everything up to the time.
 func appendCanonicalHead(b []byte, e *Event) ([]byte, error) {
+	return appendDetails(appendCanonicalPrefix(b, e), e.Details)
+}
+
+// appendCanonicalPrefix appends the head up to the details.
+func appendCanonicalPrefix(b []byte, e *Event) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"type":`...)
@@ -59,8 +64,7 @@ func appendCanonicalHead(b []byte, e *Event) ([]byte, error) {
 	b = appendString(b, e.Subject)
 	b = append(b, `,"actor":`...)
 	b = appendString(b, e.Actor)
-	b = append(b, `,"details":`...)
-	return appendDetails(b, e.Details)
+	return append(b, `,"details":`...)
 }
 
 // appendCanonicalTail appends the part the Logger assigns when it chains

@@ -51,29 +51,52 @@
 // hash kept in a second, independent sink (an HTTP collector) anchors it
 // against that too.
 //
-// A Logger continues the chain of its first sink when that sink is a
-// Reader (memory, SQL), so a restart does not break it; WithResume names
-// another Reader. One chain has one writing Logger at a time.
+// # Several Loggers, several processes
+//
+// A real deployment runs several replicas of the application on one
+// database, each with its own Logger, restarted at any moment. They share
+// one chain when the Logger's first sink is an Appender: the SQL sink of
+// package sqlstore (PostgreSQL and SQLite) assigns Sequence and PrevHash
+// and computes Hash inside its append transaction, holding the chain's
+// head only from reading it to the commit. No Log fails because another
+// writer exists, Verify over the table passes, and group commit still
+// batches each process's concurrent calls. MemorySink is an Appender too,
+// for Loggers in one process: it is memory, so it serves one process.
+//
+// A Logger whose first sink is not an Appender links the chain itself:
+// it continues the chain of that sink when it is a Reader (WithResume
+// names another Reader), and it must then be the chain's only writer.
+//
+// An event whose ID the caller set (EventID makes one from a name) is
+// stored by an Appender at most once: logging an outcome again after a
+// crash, before the caller could note that it was logged, changes
+// nothing.
 //
 // # Writing and failures
 //
-// Log is synchronous and concurrent calls share writes (group commit):
-// when Log returns nil, the event is in at least one sink. The default is
-// fail-closed: when no sink accepts a batch, every Log in it returns an
-// error matching ErrNotRecorded, the events leave the chain, and the
-// caller's operation should fail. WithFailOpen instead queues the batch
-// (bounded by WithQueueLimit) and retries it before the sink's next write
-// and on Flush; events that overflow the queue are counted in
-// Stats().Dropped and reported to WithOnDrop. With several sinks, a batch
-// one sink refuses while another accepts is queued for the refusing sink
-// in either mode, so each sink receives the chain in order.
+// Log is synchronous with the first sink, the record, and concurrent
+// calls share writes (group commit): when Log returns nil, the event is
+// in the first sink. The default is fail-closed: when the first sink does
+// not accept a batch, every Log in it returns an error matching
+// ErrNotRecorded, the events are not in the chain, and the caller's
+// operation should fail. WithFailOpen instead holds the batch (bounded by
+// WithQueueLimit) and retries it before the next write and on Flush; with
+// an Appender the held events are linked only when they are stored, so
+// the chain has no gap. Events that overflow a queue are counted in
+// Stats().Dropped and reported to WithOnDrop: no event Log accepted is
+// lost without being counted.
+//
+// The other sinks (WithSinks) receive the chain's events in order, from a
+// bounded queue, on a goroutine of their own: a copy that is slow or down
+// never delays Log, and Flush waits for the copies. That queue is in
+// memory. To feed a remote collector durably, so that it receives every
+// event even after the collector was down across a restart, run a
+// Forwarder, which reads the stored chain and keeps its position in a
+// CursorStore.
 //
 // An HTTP collector may have stored a batch whose request timed out. The
 // HTTP sink sends the same Idempotency-Key on every retry of a batch so
-// the collector can drop the copy; but when fail-closed takes such a batch
-// out of the chain, its sequence numbers are used again by later events,
-// and the collector sees two events with one sequence (Verify on its copy
-// reports it).
+// the collector can drop the copy.
 //
 // # Sinks
 //
@@ -85,11 +108,11 @@
 //
 // # Errors
 //
-//   - ErrNotRecorded: Log could not put the event in any sink (wraps the
-//     sinks' errors, or ctx's error).
+//   - ErrNotRecorded: Log could not put the event in the first sink
+//     (wraps the sink's error, or ctx's error).
 //   - ErrInvalidEvent: the event cannot be logged or stored as given
-//     (bad Type, Details that do not encode as JSON, sequence 0); the
-//     message names the field.
+//     (bad Type, an ID that is not a lower-case UUID, Details that do not
+//     encode as JSON, sequence 0); the message names the field.
 //   - ErrDuplicateSequence: a sink already stores one of a batch's
 //     sequence numbers, or the batch repeats one.
 //   - ErrClosed: Log after Close.

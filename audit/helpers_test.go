@@ -27,34 +27,42 @@ func newLogger(t testing.TB, sink audit.Sink, opts ...audit.Option) *audit.Logge
 	return l
 }
 
+// memory is a MemorySink without its Append method: sinks built on it
+// are plain Sinks, which the Logger links itself.
+type memory interface {
+	audit.Sink
+	audit.Reader
+	Snapshot() []audit.Event
+}
+
 // flakySink is a MemorySink that fails while down is set and counts
 // writes.
 type flakySink struct {
-	*audit.MemorySink
+	memory
 	down   atomic.Bool
 	writes atomic.Int64
 }
 
-func newFlaky() *flakySink { return &flakySink{MemorySink: audit.NewMemorySink()} }
+func newFlaky() *flakySink { return &flakySink{memory: audit.NewMemorySink()} }
 
 func (s *flakySink) Write(ctx context.Context, events []audit.Event) error {
 	s.writes.Add(1)
 	if s.down.Load() {
 		return errDown
 	}
-	return s.MemorySink.Write(ctx, events)
+	return s.memory.Write(ctx, events)
 }
 
 // gateSink blocks every Write until release is closed (or ctx ends).
 type gateSink struct {
-	*audit.MemorySink
+	memory
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
 func newGate() *gateSink {
-	return &gateSink{MemorySink: audit.NewMemorySink(), entered: make(chan struct{}), release: make(chan struct{})}
+	return &gateSink{memory: audit.NewMemorySink(), entered: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (s *gateSink) Write(ctx context.Context, events []audit.Event) error {
@@ -64,7 +72,7 @@ func (s *gateSink) Write(ctx context.Context, events []audit.Event) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.MemorySink.Write(ctx, events)
+	return s.memory.Write(ctx, events)
 }
 
 func seqOf(events []audit.Event) iter.Seq2[audit.Event, error] {

@@ -21,9 +21,9 @@ import (
 
 // Errors returned by the Logger and by sinks.
 var (
-	// ErrNotRecorded is matched by the error Log returns when the event
-	// reached no sink (fail-closed, the default). The error also wraps the
-	// sinks' errors.
+	// ErrNotRecorded is matched by the error Log returns when the first
+	// sink did not accept the event (fail-closed, the default). The error
+	// also wraps the sink's error.
 	ErrNotRecorded = errors.New("audit: event not recorded")
 	// ErrClosed is returned by Log after Close.
 	ErrClosed = errors.New("audit: logger closed")
@@ -64,8 +64,9 @@ func WithKey(id string, secret []byte) Option {
 	return func(c *config) { c.keys = append(c.keys, Key{ID: id, Secret: secret}) }
 }
 
-// WithSinks adds sinks after the one given to NewLogger. Every batch is
-// written to every sink.
+// WithSinks adds sinks after the one given to NewLogger, which receive
+// copies of the chain in order, in the background (see Logger): Log does
+// not wait for them. Flush does.
 func WithSinks(sinks ...Sink) Option {
 	return func(c *config) {
 		for _, s := range sinks {
@@ -84,20 +85,20 @@ func WithNow(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
 
-// WithFailOpen makes Log succeed even when no sink accepts an event: the
-// batch waits in each failing sink's queue (see WithQueueLimit) and is
-// retried, in order, before that sink's next batch and on Flush. Events
-// that do not fit the queue are dropped for that sink and counted in
-// Stats().Dropped and reported to WithOnDrop. The default is fail-closed:
-// Log returns an error matching ErrNotRecorded when no sink accepted the
-// event, and the event is not part of the chain.
+// WithFailOpen makes Log succeed even when the first sink does not accept
+// an event: the batch waits in a queue (see WithQueueLimit) and is
+// retried, in order, before the next batch and on Flush. Events that do
+// not fit the queue are dropped, counted in Stats().Dropped and reported
+// to WithOnDrop. The default is fail-closed: Log returns an error
+// matching ErrNotRecorded when the first sink did not accept the event,
+// and the event is not part of the chain.
 func WithFailOpen() Option {
 	return func(c *config) { c.failOpen = true }
 }
 
 // WithQueueLimit bounds, per sink, the events waiting to be retried
-// (default DefaultQueueLimit). A sink's queue fills in fail-open mode, or
-// when another sink accepted a batch this one refused.
+// (default DefaultQueueLimit). The first sink's queue fills in fail-open
+// mode; a copy's (WithSinks) while the copy is slow or down.
 func WithQueueLimit(n int) Option {
 	return func(c *config) {
 		if n < 0 {
@@ -118,7 +119,9 @@ func WithBatchSize(n int) Option {
 	}
 }
 
-// WithResume names the Reader whose last event the chain continues from.
+// WithResume names the Reader whose last event the chain continues from,
+// for a Logger that links the chain itself (its first sink is not an
+// Appender; an Appender knows its own head and WithResume is ignored).
 // By default the Logger resumes from its first sink when that sink is a
 // Reader; WithResume(nil) starts a new chain at sequence 1 regardless.
 // The Reader is read once, during the first write.
@@ -139,11 +142,17 @@ func WithOnDrop(f func(n int, err error)) Option {
 // Logger pseudonymises, sequences, times and chains events and writes them
 // to its sinks. It is safe for concurrent use.
 //
-// Log is synchronous: when it returns nil the event is stored in at least
-// one sink (or, in fail-open mode, stored or queued for retry). Concurrent
-// Log calls are grouped into one batch per sink write (group commit), so
-// throughput grows with concurrency while each call still learns its own
-// outcome.
+// The first sink is the record: Log is synchronous with it, and when Log
+// returns nil the event is stored there (or, in fail-open mode, stored or
+// queued for retry). When the first sink is an Appender (MemorySink, the
+// SQL sink of package sqlstore) the sink links each batch to its chain in
+// its own transaction, so any number of Loggers, in any number of
+// processes, share one chain; otherwise the Logger links the events
+// itself and must be the chain's only writer. The other sinks (WithSinks)
+// receive copies of the chain in order, in the background: a slow or
+// unreachable copy never delays Log. Concurrent Log calls are grouped
+// into one batch per write (group commit), so throughput grows with
+// concurrency while each call still learns its own outcome.
 type Logger struct {
 	pseudo     *Pseudonymizer
 	now        func() time.Time
@@ -158,22 +167,28 @@ type Logger struct {
 	closed bool
 
 	// Owned by the leading request.
-	sinks   []*sinkState
-	resume  Reader
-	seq     uint64
-	head    string
-	batch   []*request
-	events  []Event
-	buf     []byte
-	sha     hash.Hash
-	sum     []byte
-	results []error
+	primary  *sinkState
+	appender Appender // primary.sink as an Appender, or nil
+	held     []heldEvent
+	ab       Batch
+	resume   Reader
+	seq      uint64
+	head     string
+	batch    []*request
+	events   []Event
+	buf      []byte
+	sha      hash.Hash
+	sum      []byte
+
+	copies []*copySink
 
 	recorded atomic.Uint64
-	pending  atomic.Int64
 	dropped  atomic.Uint64
+	pending  atomic.Int64 // held plus primary.queued
 }
 
+// sinkState is the first sink's retry queue when the Logger links the
+// chain itself (fail-open only).
 type sinkState struct {
 	sink    Sink
 	pending [][]Event // accepted by the chain, not yet by this sink
@@ -181,11 +196,23 @@ type sinkState struct {
 	lastErr error
 }
 
+// heldEvent is an event an Appender refused in fail-open mode: not yet
+// linked, waiting to be appended before the next batch.
+type heldEvent struct {
+	ev        Event
+	head      []byte
+	detailsAt int
+	keyed     bool
+}
+
 type request struct {
 	ctx   context.Context
 	ev    Event
 	head  []byte // canonical encoding up to the time
-	flush bool
+	// detailsAt is where the canonical Details begin in head.
+	detailsAt int
+	keyed     bool // the caller chose ev.ID
+	flush     bool
 	done  chan struct{} // receives once err is set or lead becomes true
 	err   error
 	lead  bool
@@ -210,12 +237,16 @@ func (r *request) release() {
 
 // Stats counts what a Logger did.
 type Stats struct {
-	// Recorded is the number of events chained (sequence numbers used).
+	// Recorded is the number of events this Logger put in the chain.
 	Recorded uint64
-	// Pending is the number of events waiting in sink retry queues.
+	// Pending is the number of events waiting to be retried: in
+	// fail-open mode for the first sink, and for the other sinks (see
+	// WithSinks) until they accept their copies.
 	Pending int
-	// Dropped is the number of events a sink lost because its retry
-	// queue was full; each such event is missing from that sink.
+	// Dropped is the number of events lost because a retry queue was
+	// full (WithQueueLimit): missing from the chain when the first sink's
+	// queue overflowed, missing from a copy when another's did. Every
+	// event Log accepted and no sink will receive is counted here.
 	Dropped uint64
 }
 
@@ -254,13 +285,17 @@ func NewLogger(sink Sink, opts ...Option) (*Logger, error) {
 		queueLimit: c.queueLimit,
 		batchSize:  c.batchSize,
 		onDrop:     c.onDrop,
-		resume:     c.resume,
+		primary:    &sinkState{sink: sink},
 	}
-	if l.resume == nil && !c.noResume {
-		l.resume, _ = sink.(Reader)
+	l.appender, _ = sink.(Appender)
+	if l.appender == nil {
+		l.resume = c.resume
+		if l.resume == nil && !c.noResume {
+			l.resume, _ = sink.(Reader)
+		}
 	}
-	for _, s := range c.sinks {
-		l.sinks = append(l.sinks, &sinkState{sink: s})
+	for _, s := range c.sinks[1:] {
+		l.copies = append(l.copies, newCopySink(l, s))
 	}
 	return l, nil
 }
@@ -272,16 +307,21 @@ func (l *Logger) Pseudonymizer() *Pseudonymizer { return l.pseudo }
 // digits and '_'), Subject (the user the event is about), Actor (who did
 // it: a user ID, a SystemActorPrefix name, or empty) and Details (values
 // that encode as JSON; see CanonicalDetails). Subject and a user Actor are
-// replaced by pseudonyms; ID, Time, Sequence, KeyID, PrevHash and Hash are
+// replaced by pseudonyms; Time, Sequence, KeyID, PrevHash and Hash are
 // assigned, whatever e held. Details is not copied (a copy would cost
 // more than the rest of Log): do not modify the map or its values after
 // Log, or a sink that keeps events in memory (MemorySink) holds a changed
 // event that no longer verifies. Events waiting for a retry are copied.
 //
-// When Log returns nil the event is in at least one sink (fail-open: or
-// queued). Otherwise the error matches ErrNotRecorded (no sink accepted
-// it, or ctx ended first), ErrInvalidEvent, or ErrClosed, and the event is
-// not in the chain.
+// ID is assigned too, unless the caller sets it (see EventID): an
+// Appender then stores the event at most once, however often it is
+// logged, so an outcome recorded again after a crash is not recorded
+// twice. A Logger that links the chain itself does not look IDs up.
+//
+// When Log returns nil the event is in the first sink (fail-open: or
+// queued for it). Otherwise the error matches ErrNotRecorded (the first
+// sink did not accept it, or ctx ended first), ErrInvalidEvent, or
+// ErrClosed, and the event is not in the chain.
 func (l *Logger) Log(ctx context.Context, e Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
@@ -296,9 +336,10 @@ func (l *Logger) Log(ctx context.Context, e Event) error {
 	return err
 }
 
-// Flush retries what waits in the sinks' retry queues and returns nil when
-// everything logged before the call is in every sink. Otherwise it returns
-// an error saying how many events still wait.
+// Flush retries what waits in the retry queues, the first sink's and the
+// copies', and returns nil when everything logged before the call is in
+// every sink. Otherwise it returns an error saying how many events still
+// wait.
 func (l *Logger) Flush(ctx context.Context) error {
 	r := newRequest(ctx)
 	r.flush = true
@@ -307,9 +348,9 @@ func (l *Logger) Flush(ctx context.Context) error {
 	return err
 }
 
-// Close flushes and then refuses further events with ErrClosed. It does
-// not close the sinks, which belong to the caller. It returns Flush's
-// error.
+// Close flushes and then refuses further events with ErrClosed, and stops
+// feeding the copies (WithSinks) in the background. It does not close the
+// sinks, which belong to the caller. It returns Flush's error.
 func (l *Logger) Close(ctx context.Context) error {
 	l.mu.Lock()
 	l.closed = true
@@ -318,14 +359,21 @@ func (l *Logger) Close(ctx context.Context) error {
 	r.flush = true
 	err := l.do(r, true)
 	r.release()
+	for _, c := range l.copies {
+		c.stop()
+	}
 	return err
 }
 
 // Stats returns counters; safe to call at any time.
 func (l *Logger) Stats() Stats {
+	n := int(l.pending.Load())
+	for _, c := range l.copies {
+		n += c.queuedEvents()
+	}
 	return Stats{
 		Recorded: l.recorded.Load(),
-		Pending:  int(l.pending.Load()),
+		Pending:  n,
 		Dropped:  l.dropped.Load(),
 	}
 }
@@ -369,9 +417,19 @@ func (l *Logger) prepare(r *request, e *Event) error {
 	if system {
 		size += len(e.Actor)
 	}
+	if e.ID != "" {
+		if !validID(e.ID) {
+			return fmt.Errorf("%w: ID: a caller's ID must be a lower-case UUID (see EventID)", ErrInvalidEvent)
+		}
+		r.keyed = true
+	}
 	var sb strings.Builder
 	sb.Grow(size)
-	writeID(&sb)
+	if r.keyed {
+		sb.WriteString(e.ID)
+	} else {
+		writeID(&sb)
+	}
 	if e.Subject != "" {
 		k.writePseudonym(&sb, e.Subject)
 	}
@@ -390,7 +448,9 @@ func (l *Logger) prepare(r *request, e *Event) error {
 	if len(e.Details) > 0 {
 		ev.Details = e.Details
 	}
-	head, err := appendCanonicalHead(r.head[:0], ev)
+	head := appendCanonicalPrefix(r.head[:0], ev)
+	r.detailsAt = len(head)
+	head, err := appendDetails(head, ev.Details)
 	if err != nil {
 		return fmt.Errorf("%w: Details: %w", ErrInvalidEvent, err)
 	}
@@ -399,6 +459,50 @@ func (l *Logger) prepare(r *request, e *Event) error {
 }
 
 const idLen = 36
+
+// validID reports whether id is a UUID in lower-case hex.
+func validID(id string) bool {
+	if len(id) != idLen {
+		return false
+	}
+	for i := 0; i < idLen; i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// EventID returns a UUID (version 8, from SHA-256) determined by name, to
+// use as an Event's ID when an outcome must be logged at most once: an
+// Appender stores one event per ID, so logging it again after a crash
+// (before the caller could note that it was logged) changes nothing.
+// Build name from identifiers that carry no personal data, such as a
+// request ID and a step: "erasure/<request ID>/completed".
+func EventID(name string) string {
+	sum := sha256.Sum256([]byte("steward-audit-event-id:" + name))
+	sum[6] = sum[6]&0x0f | 0x80 // version 8
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
+	var s [idLen]byte
+	hex.Encode(s[0:8], sum[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], sum[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], sum[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], sum[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], sum[10:16])
+	return string(s[:])
+}
 
 // writeID writes a random (version 4) UUID.
 func writeID(b *strings.Builder) {
@@ -522,9 +626,105 @@ func batchContext(batch []*request) (context.Context, context.CancelFunc) {
 	}
 }
 
-// write chains the batch's events, writes them to every sink and sets each
-// request's err.
+// write puts the batch's events in the chain through the first sink, sets
+// each request's err, and hands the linked events to the copies.
 func (l *Logger) write(ctx context.Context, batch []*request) {
+	var linked []Event
+	if l.appender != nil {
+		linked = l.append(ctx, batch)
+	} else {
+		linked = l.link(ctx, batch)
+	}
+	if len(linked) > 0 {
+		for _, c := range l.copies {
+			c.enqueue(linked)
+		}
+	}
+	l.pending.Store(int64(len(l.held) + l.primary.queued))
+	var err error
+	flushed := false
+	for _, r := range batch {
+		if !r.flush {
+			continue
+		}
+		if !flushed {
+			err, flushed = l.flushCopies(r.ctx), true
+		}
+		r.err = err
+	}
+}
+
+// stamp returns the batch's time: UTC, to the microsecond.
+func (l *Logger) stamp() time.Time { return l.now().UTC().Truncate(time.Microsecond) }
+
+// append writes the held events and the batch's through the Appender and
+// returns what it linked.
+func (l *Logger) append(ctx context.Context, batch []*request) []Event {
+	b := &l.ab
+	b.reset()
+	for _, h := range l.held {
+		b.add(h.ev, h.head, h.detailsAt, h.keyed)
+	}
+	now := l.stamp()
+	fresh := 0
+	for _, r := range batch {
+		if !r.flush {
+			r.ev.Time = now
+			b.add(r.ev, r.head, r.detailsAt, r.keyed)
+			fresh++
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	err := l.appender.Append(ctx, b)
+	if err == nil {
+		l.held = l.held[:0]
+		l.recorded.Add(uint64(len(b.Events())))
+		for _, r := range batch {
+			r.err = nil
+		}
+		return b.Events()
+	}
+	l.primary.lastErr = err
+	if !l.failOpen {
+		for _, r := range batch {
+			if !r.flush {
+				r.err = fmt.Errorf("%w: %w", ErrNotRecorded, err)
+			}
+		}
+		return nil
+	}
+	// Fail-open: hold the new events, unlinked, for the next write.
+	if fresh == 0 {
+		return nil
+	}
+	if len(l.held)+fresh > l.queueLimit {
+		l.drop(fresh, err)
+		return nil
+	}
+	for _, r := range batch {
+		if r.flush {
+			continue
+		}
+		ev := r.ev
+		ev.Details = maps.Clone(ev.Details)
+		l.held = append(l.held, heldEvent{ev: ev, head: slices.Clone(r.head), detailsAt: r.detailsAt, keyed: r.keyed})
+	}
+	return nil
+}
+
+func (l *Logger) drop(n int, err error) {
+	l.dropped.Add(uint64(n))
+	if l.onDrop != nil {
+		l.onDrop(n, err)
+	}
+}
+
+// link chains the batch's events itself, continuing from the resume
+// Reader the first time, writes them to the first sink after its retry
+// queue, and returns them when they joined the chain.
+func (l *Logger) link(ctx context.Context, batch []*request) []Event {
 	setAll := func(err error) {
 		for _, r := range batch {
 			if !r.flush {
@@ -538,29 +738,54 @@ func (l *Logger) write(ctx context.Context, batch []*request) {
 			l.events = append(l.events, r.ev)
 		}
 	}
-	if len(l.events) > 0 {
-		if l.resume != nil {
-			last, err := l.resume.Last(ctx)
-			if err != nil {
-				setAll(fmt.Errorf("%w: resuming the chain: %w", ErrNotRecorded, err))
-				l.flushResults(ctx, batch)
-				return
-			}
-			l.seq, l.head, l.resume = last.Sequence, last.Hash, nil
-		}
-		l.chain(batch)
-		if err := l.deliver(ctx, l.events); err != nil {
-			setAll(err)
-		}
-	} else {
-		l.deliver(ctx, nil)
+	if len(l.events) == 0 {
+		_ = l.primary.write(ctx, nil) // a flush: retry the queue
+		return nil
 	}
-	l.flushResults(ctx, batch)
+	if l.resume != nil {
+		last, err := l.resume.Last(ctx)
+		if err != nil {
+			setAll(fmt.Errorf("%w: resuming the chain: %w", ErrNotRecorded, err))
+			return nil
+		}
+		l.seq, l.head, l.resume = last.Sequence, last.Hash, nil
+	}
+	l.chain(batch)
+	err := l.primary.write(ctx, l.events)
+	switch {
+	case err == nil:
+	case !l.failOpen:
+		// Not recorded: take the events out of the chain.
+		first := l.events[0]
+		l.seq, l.head = first.Sequence-1, first.PrevHash
+		setAll(fmt.Errorf("%w: %w", ErrNotRecorded, err))
+		return nil
+	case l.primary.queued+len(l.events) > l.queueLimit:
+		l.primary.lastErr = err
+		l.drop(len(l.events), err)
+	default:
+		l.primary.lastErr = err
+		l.primary.pending = append(l.primary.pending, cloneEvents(l.events))
+		l.primary.queued += len(l.events)
+	}
+	l.recorded.Add(uint64(len(l.events)))
+	setAll(nil)
+	return l.events
+}
+
+// cloneEvents copies events and their Details maps, so that a caller
+// reusing its map cannot change what is retried.
+func cloneEvents(events []Event) []Event {
+	out := slices.Clone(events)
+	for i := range out {
+		out[i].Details = maps.Clone(out[i].Details)
+	}
+	return out
 }
 
 // chain assigns time, sequence and hashes to l.events.
 func (l *Logger) chain(batch []*request) {
-	now := l.now().UTC().Truncate(time.Microsecond)
+	now := l.stamp()
 	if l.sha == nil {
 		l.sha = sha256.New()
 	}
@@ -586,102 +811,24 @@ func (l *Logger) chain(batch []*request) {
 	}
 }
 
-// flushResults sets the error of the batch's Flush requests.
-func (l *Logger) flushResults(_ context.Context, batch []*request) {
-	var err error
-	for _, r := range batch {
-		if !r.flush {
-			continue
-		}
-		if err == nil {
-			err = l.pendingError()
-		}
-		r.err = err
-	}
-}
-
-func (l *Logger) pendingError() error {
-	n := 0
+// flushCopies writes what waits for each copy now, and reports what still
+// waits anywhere.
+func (l *Logger) flushCopies(ctx context.Context) error {
+	n := len(l.held) + l.primary.queued
 	var errs []error
-	for _, s := range l.sinks {
-		if s.queued > 0 {
-			n += s.queued
-			errs = append(errs, s.lastErr)
+	if n > 0 {
+		errs = append(errs, l.primary.lastErr)
+	}
+	for _, c := range l.copies {
+		if err := c.drain(ctx); err != nil {
+			n += c.queuedEvents()
+			errs = append(errs, err)
 		}
 	}
 	if n == 0 {
 		return nil
 	}
 	return fmt.Errorf("audit: flush: %d events still waiting for a sink: %w", n, errors.Join(errs...))
-}
-
-// deliver writes events (possibly none: a flush) to every sink after the
-// sink's retry queue, then commits or rolls back the chain. It returns
-// the error for the batch's Log calls.
-func (l *Logger) deliver(ctx context.Context, events []Event) error {
-	defer l.countPending()
-	if len(l.results) < len(l.sinks) {
-		l.results = make([]error, len(l.sinks))
-	}
-	results := l.results[:len(l.sinks)]
-	if len(l.sinks) == 1 {
-		results[0] = l.sinks[0].write(ctx, events)
-	} else {
-		var wg sync.WaitGroup
-		for i, s := range l.sinks {
-			wg.Go(func() { results[i] = s.write(ctx, events) })
-		}
-		wg.Wait()
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	accepted := 0
-	for _, err := range results {
-		if err == nil {
-			accepted++
-		}
-	}
-	if accepted == 0 && !l.failOpen {
-		// Not recorded anywhere: take the events out of the chain.
-		first := events[0]
-		l.seq, l.head = first.Sequence-1, first.PrevHash
-		return fmt.Errorf("%w: %w", ErrNotRecorded, errors.Join(results...))
-	}
-	l.recorded.Add(uint64(len(events)))
-	var copied []Event
-	for i, s := range l.sinks {
-		if results[i] == nil {
-			continue
-		}
-		s.lastErr = results[i]
-		if s.queued+len(events) > l.queueLimit {
-			l.dropped.Add(uint64(len(events)))
-			if l.onDrop != nil {
-				l.onDrop(len(events), results[i])
-			}
-			continue
-		}
-		if copied == nil {
-			// Queued events outlive the Log calls: copy their Details so
-			// a caller reusing its map cannot change what is retried.
-			copied = slices.Clone(events)
-			for i := range copied {
-				copied[i].Details = maps.Clone(copied[i].Details)
-			}
-		}
-		s.pending = append(s.pending, copied)
-		s.queued += len(copied)
-	}
-	return nil
-}
-
-func (l *Logger) countPending() {
-	n := 0
-	for _, s := range l.sinks {
-		n += s.queued
-	}
-	l.pending.Store(int64(n))
 }
 
 // write sends the sink's queue, then events. A queued batch the sink

@@ -60,7 +60,7 @@ func TestLogAssignsFields(t *testing.T) {
 		Type: audit.DataExport, Subject: "user_123", Actor: "user_admin",
 		Details: map[string]any{"stores": 3},
 		// Ignored: the Logger assigns these.
-		ID: "mine", Time: time.Unix(1, 0), Sequence: 99, KeyID: "x", PrevHash: "x", Hash: "x",
+		Time: time.Unix(1, 0), Sequence: 99, KeyID: "x", PrevHash: "x", Hash: "x",
 	}
 	if err := l.Log(ctx, in); err != nil {
 		t.Fatal(err)
@@ -253,6 +253,9 @@ func TestFailingSecondSinkCatchesUp(t *testing.T) {
 	primary, secondary := newFlaky(), newFlaky()
 	l := newLogger(t, primary, audit.WithSinks(secondary))
 	logN(t, l, 1)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	secondary.down.Store(true)
 	logN(t, l, 2) // primary accepts: Log succeeds even fail-closed
 	if s := l.Stats(); s.Pending != 2 {
@@ -260,6 +263,9 @@ func TestFailingSecondSinkCatchesUp(t *testing.T) {
 	}
 	secondary.down.Store(false)
 	logN(t, l, 1)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatalf("Flush after the second sink is back: %v", err)
+	}
 	for name, s := range map[string]*flakySink{"primary": primary, "secondary": secondary} {
 		if got := sequences(s.Snapshot()); !cmp.Equal(got, []uint64{1, 2, 3, 4}) {
 			t.Errorf("%s sequences = %v", name, got)
@@ -275,7 +281,7 @@ func TestFailingSecondSinkCatchesUp(t *testing.T) {
 
 func TestRetriedBatchAlreadyStoredCountsAsWritten(t *testing.T) {
 	ctx := context.Background()
-	sink := &lyingSink{MemorySink: audit.NewMemorySink()}
+	sink := &lyingSink{memory: audit.NewMemorySink()}
 	l := newLogger(t, sink, audit.WithFailOpen())
 	sink.lie = true // stores the batch but reports failure
 	logN(t, l, 1)
@@ -290,12 +296,12 @@ func TestRetriedBatchAlreadyStoredCountsAsWritten(t *testing.T) {
 }
 
 type lyingSink struct {
-	*audit.MemorySink
+	memory
 	lie bool
 }
 
 func (s *lyingSink) Write(ctx context.Context, events []audit.Event) error {
-	if err := s.MemorySink.Write(ctx, events); err != nil {
+	if err := s.memory.Write(ctx, events); err != nil {
 		return err
 	}
 	if s.lie {
@@ -335,7 +341,7 @@ func TestLoggerResumesChain(t *testing.T) {
 	})
 }
 
-type failingReader struct{ *audit.MemorySink }
+type failingReader struct{ memory }
 
 func (failingReader) Last(context.Context) (audit.Event, error) { return audit.Event{}, errDown }
 

@@ -8,20 +8,26 @@ import (
 	"sync"
 )
 
-// MemorySink keeps events in memory, in sequence order. It is a Sink and a
-// Reader, safe for concurrent use; tests and examples read it back with
-// Snapshot or Events.
+// MemorySink keeps events in memory, in sequence order. It is a Sink, an
+// Appender and a Reader, safe for concurrent use; tests and examples read
+// it back with Snapshot or Events.
+//
+// As an Appender it links what any number of Loggers append to one chain,
+// but only within the process that holds it: it is memory. Several
+// processes need a shared, durable sink (sqlstore's).
 type MemorySink struct {
 	mu     sync.RWMutex
-	chunks [][]Event // sorted by Sequence, unique; every chunk non-empty
+	chunks [][]Event           // sorted by Sequence, unique; every chunk non-empty
+	keys   map[string]struct{} // IDs of events appended with a caller's key
 }
 
 // chunkSize bounds a chunk so that appending never copies what is stored.
 const chunkSize = 1024
 
 var (
-	_ Sink   = (*MemorySink)(nil)
-	_ Reader = (*MemorySink)(nil)
+	_ Sink     = (*MemorySink)(nil)
+	_ Appender = (*MemorySink)(nil)
+	_ Reader   = (*MemorySink)(nil)
 )
 
 // NewMemorySink returns an empty MemorySink.
@@ -76,6 +82,36 @@ func (s *MemorySink) Write(ctx context.Context, events []Event) error {
 			s.append(batch[j : j+1])
 			j++
 		}
+	}
+	return nil
+}
+
+// Append implements Appender: it links b after the last stored event and
+// stores it, under the sink's lock.
+func (s *MemorySink) Append(ctx context.Context, b *Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range b.Keys() {
+		if _, ok := s.keys[id]; ok {
+			b.Stored(id)
+		}
+	}
+	var seq uint64
+	var hash string
+	if n := len(s.chunks); n > 0 {
+		last := s.chunks[n-1][len(s.chunks[n-1])-1]
+		seq, hash = last.Sequence, last.Hash
+	}
+	b.Link(seq, hash)
+	s.append(b.Events())
+	for _, id := range b.Keys() {
+		if s.keys == nil {
+			s.keys = map[string]struct{}{}
+		}
+		s.keys[id] = struct{}{}
 	}
 	return nil
 }

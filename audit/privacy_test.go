@@ -31,6 +31,9 @@ func TestNoRawUserIDReachesAnySink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	stored, err := json.Marshal(mem.Snapshot())
 	if err != nil {
 		t.Fatal(err)

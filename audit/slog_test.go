@@ -22,6 +22,9 @@ func TestSlogSinkWritesOneLinePerEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	logN(t, l, 1)
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2:\n%s", len(lines), buf.String())

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -36,8 +37,9 @@ type AuditSink struct {
 }
 
 var (
-	_ audit.Sink   = (*AuditSink)(nil)
-	_ audit.Reader = (*AuditSink)(nil)
+	_ audit.Sink     = (*AuditSink)(nil)
+	_ audit.Appender = (*AuditSink)(nil)
+	_ audit.Reader   = (*AuditSink)(nil)
 )
 
 // AuditSink returns the audit sink over this database. Run [Store.Migrate]
@@ -57,6 +59,10 @@ const sqliteAuditRows = 200
 // audit.ErrDuplicateSequence when a sequence number is already stored or
 // repeats in events, and audit.ErrInvalidEvent for sequence 0, a sequence
 // above math.MaxInt64 or Details that cannot be encoded.
+//
+// Write stores events whose Sequence, PrevHash and Hash the caller
+// assigned; a Logger uses Append instead, which links events to the
+// stored chain itself.
 func (a *AuditSink) Write(ctx context.Context, events []audit.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: audit write: %w", err)
@@ -75,12 +81,7 @@ func (a *AuditSink) Write(ctx context.Context, events []audit.Event) error {
 		}
 		details[i] = string(b)
 	}
-	var err error
-	if a.d == Postgres {
-		err = a.writePostgres(ctx, events, details)
-	} else {
-		err = a.writeSQLite(ctx, events, details)
-	}
+	err := a.inTx(ctx, func(tx *sql.Tx) error { return a.insert(ctx, tx, events, details) })
 	if err == nil {
 		return nil
 	}
@@ -91,7 +92,133 @@ func (a *AuditSink) Write(ctx context.Context, events []audit.Event) error {
 	return fmt.Errorf("sqlstore: audit write of sequences %d..%d: %w", events[0].Sequence, events[len(events)-1].Sequence, err)
 }
 
-func (a *AuditSink) writePostgres(ctx context.Context, events []audit.Event, details []string) error {
+// Append implements audit.Appender: in one transaction it takes the
+// chain's lock (PostgreSQL: a transaction-scoped advisory lock keyed on
+// the schema; SQLite: the database's write lock, which BEGIN IMMEDIATE
+// takes), reads the last stored event, looks up the batch's chosen IDs
+// in steward_audit_keys, links the batch after the last event, inserts it
+// and commits. The lock is held from reading the head to the commit, so
+// any number of Loggers in any number of processes append to one chain.
+func (a *AuditSink) Append(ctx context.Context, b *audit.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: audit append: %w", err)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		if a.d == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('steward_audit_events:' || current_schema(), 0))`); err != nil {
+				return fmt.Errorf("taking the chain's lock: %w", err)
+			}
+		}
+		var (
+			seq  int64
+			hash string
+		)
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM steward_audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("reading the chain's head: %w", err)
+		}
+		if keys := b.Keys(); len(keys) > 0 {
+			if err := a.markStored(ctx, tx, b, keys); err != nil {
+				return err
+			}
+		}
+		b.Link(uint64(seq), hash)
+		events := b.Events()
+		if len(events) == 0 {
+			return nil
+		}
+		details := make([]string, len(events))
+		for i := range events {
+			details[i] = string(b.CanonicalDetails(i))
+		}
+		if err := a.insert(ctx, tx, events, details); err != nil {
+			return err
+		}
+		return a.insertKeys(ctx, tx, b)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: audit append of %v: %w", b, err)
+	}
+	return nil
+}
+
+// markStored tells b which of its chosen IDs are already stored.
+func (a *AuditSink) markStored(ctx context.Context, tx *sql.Tx, b *audit.Batch, keys []string) error {
+	var rows *sql.Rows
+	var err error
+	if a.d == Postgres {
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM steward_audit_keys WHERE id = ANY($1)`, keys)
+	} else {
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM steward_audit_keys WHERE id IN (SELECT value FROM json_each(?))`, jsonStrings(keys))
+	}
+	if err != nil {
+		return fmt.Errorf("looking up event IDs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("looking up event IDs: %w", err)
+		}
+		b.Stored(id)
+	}
+	return rows.Err()
+}
+
+// insertKeys records the chosen IDs of the events b linked.
+func (a *AuditSink) insertKeys(ctx context.Context, tx *sql.Tx, b *audit.Batch) error {
+	if len(b.Keys()) == 0 {
+		return nil
+	}
+	keyed := map[string]bool{}
+	for _, k := range b.Keys() {
+		keyed[k] = true
+	}
+	for _, e := range b.Events() {
+		if !keyed[e.ID] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, a.d.Rebind(`INSERT INTO steward_audit_keys (id, seq) VALUES (?, ?)`), e.ID, int64(e.Sequence)); err != nil {
+			return fmt.Errorf("recording event ID: %w", err)
+		}
+	}
+	return nil
+}
+
+// jsonStrings encodes ss as a JSON array, for SQLite's json_each.
+func jsonStrings(ss []string) string {
+	b, _ := json.Marshal(ss)
+	return string(b)
+}
+
+// inTx runs f in a transaction and commits it, or rolls it back when f
+// fails.
+func (a *AuditSink) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := a.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// insert adds events to steward_audit_events: one statement on
+// PostgreSQL (INSERT ... SELECT FROM unnest of one array per column),
+// multi-row INSERTs of sqliteAuditRows on SQLite.
+func (a *AuditSink) insert(ctx context.Context, tx *sql.Tx, events []audit.Event, details []string) error {
+	if a.d == Postgres {
+		return insertPostgres(ctx, tx, events, details)
+	}
+	return insertSQLite(ctx, tx, events, details)
+}
+
+func insertPostgres(ctx context.Context, tx *sql.Tx, events []audit.Event, details []string) error {
 	n := len(events)
 	var (
 		seq                                          = make([]int64, n)
@@ -102,22 +229,13 @@ func (a *AuditSink) writePostgres(ctx context.Context, events []audit.Event, det
 		seq[i], ids[i], types[i], subjects[i], actors[i] = int64(e.Sequence), e.ID, string(e.Type), e.Subject, e.Actor
 		times[i], keys[i], prev[i], hs[i] = e.Time.UTC().Truncate(time.Microsecond), e.KeyID, e.PrevHash, e.Hash
 	}
-	_, err := a.db.ExecContext(ctx, "INSERT INTO steward_audit_events ("+auditColumns+") "+
+	_, err := tx.ExecContext(ctx, "INSERT INTO steward_audit_events ("+auditColumns+") "+
 		"SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])",
 		seq, ids, types, subjects, actors, details, times, keys, prev, hs)
 	return err
 }
 
-func (a *AuditSink) writeSQLite(ctx context.Context, events []audit.Event, details []string) (err error) {
-	tx, err := a.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+func insertSQLite(ctx context.Context, tx *sql.Tx, events []audit.Event, details []string) error {
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	args := make([]any, 0, 10*min(len(events), sqliteAuditRows))
 	for start := 0; start < len(events); start += sqliteAuditRows {
@@ -132,7 +250,7 @@ func (a *AuditSink) writeSQLite(ctx context.Context, events []audit.Event, detai
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // isAuditDuplicate reports a primary-key or unique violation of either

@@ -37,6 +37,7 @@ func RunConformance(t *testing.T, newSink NewSink) {
 			tc.run(t, s)
 		})
 	}
+	runAppenderCases(t, newSink)
 }
 
 var cases = []testCase{

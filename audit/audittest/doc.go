@@ -9,7 +9,9 @@
 // as the rule broken. Sinks that are also an audit.Reader (they keep their
 // events) are checked for ordering, atomicity, duplicates and round trips;
 // write-only sinks (log lines, HTTP) only for what the Sink contract asks
-// of them all.
+// of them all. Sinks that are also an audit.Appender are checked for
+// linking: several Loggers appending at once form one chain, and an event
+// whose ID the caller chose is stored once.
 //
 // # Errors
 //

@@ -1,0 +1,1 @@
+-- placeholder: removed when the migration of this number lands
