@@ -206,16 +206,16 @@ type heldEvent struct {
 }
 
 type request struct {
-	ctx   context.Context
-	ev    Event
-	head  []byte // canonical encoding up to the time
+	ctx  context.Context
+	ev   Event
+	head []byte // canonical encoding up to the time
 	// detailsAt is where the canonical Details begin in head.
 	detailsAt int
 	keyed     bool // the caller chose ev.ID
 	flush     bool
-	done  chan struct{} // receives once err is set or lead becomes true
-	err   error
-	lead  bool
+	done      chan struct{} // receives once err is set or lead becomes true
+	err       error
+	lead      bool
 }
 
 // requests recycles requests (and their buffers) between Log calls.
