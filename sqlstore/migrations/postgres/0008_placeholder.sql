@@ -1,1 +1,0 @@
--- placeholder: removed when the migration of this number lands
