@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/stewardlabs/steward"
 )
 
 // Purpose names what a user consents to.
@@ -150,30 +152,117 @@ func Kept(userID string, erased []Record, keep func(Record) (Record, bool)) ([]R
 }
 
 // Outbox keeps users whose consent still has to be mirrored to the
-// identity provider. A user is in it at most once: a later change
-// supersedes an earlier pending one, since the sync always sends the
-// current state.
+// identity provider, and hands each to one sync at a time.
+//
+// A user is in it at most once: a later change supersedes an earlier
+// pending one, since a sync always sends the latest state. An entry's
+// Version grows with every Enqueue. A sync first claims the entry: the
+// claim has an owner, a fencing Token that grows with every claim, and
+// an expiry judged by the store's clock (the database's, for sqlstore),
+// so instances whose clocks disagree still agree on who holds it. Done,
+// Retry, Renew and Release act only for the claim's holder (same Owner
+// and Token); a claim that expired is still its holder's until another
+// owner takes it.
+//
+// Implementations must be safe for concurrent use by every process that
+// shares them, and pass the Outbox cases of package consenttest.
 type Outbox interface {
 	// Enqueue marks userID as needing a sync at or after due, resetting
-	// its attempts, and returns a token that changes with every Enqueue.
-	Enqueue(ctx context.Context, userID string, due time.Time) (token int64, err error)
-	// Due returns up to limit entries due at now, oldest first.
-	Due(ctx context.Context, now time.Time, limit int) ([]Pending, error)
-	// Retry records a failed attempt and when to try next, unless the
-	// entry was re-enqueued since token was issued.
-	Retry(ctx context.Context, userID string, token int64, next time.Time, lastErr string) error
-	// Done removes the entry, unless it was re-enqueued since token was
-	// issued (then a newer change still needs syncing).
-	Done(ctx context.Context, userID string, token int64) error
+	// its attempts, and returns the entry's new Version. A claim on the
+	// entry stays with its holder, who sees the new Version when it
+	// finishes (Done fails with ErrSuperseded).
+	Enqueue(ctx context.Context, userID string, due time.Time) (version int64, err error)
+	// Claim takes, for q.Owner until the store's now plus q.TTL, up to
+	// q.Limit entries due at q.Now whose claim is free or expired, oldest
+	// due first, and returns them. Two calls, in any processes, never
+	// both get one entry while its claim lasts, even for one owner. It
+	// fails with an error matching steward.ErrInvalidLease when q.Owner
+	// or q.TTL is unusable.
+	Claim(ctx context.Context, q ClaimQuery) ([]Claim, error)
+	// Renew extends c's claim to ttl from the store's now and returns it
+	// with the entry as it is now: a newer Version when it was
+	// re-enqueued, and Rewrite. It fails with steward.ErrLeaseLost when
+	// c no longer holds the claim.
+	Renew(ctx context.Context, c Claim, ttl time.Duration) (Claim, error)
+	// Release frees c's claim, counting no attempt, so another sync may
+	// take the entry at once. Use it only when nothing was written under
+	// c. Releasing a claim that was lost does nothing and returns nil.
+	Release(ctx context.Context, c Claim) error
+	// Done ends a sync that wrote the state read after c.Version was
+	// seen. When c holds the claim and the entry was not re-enqueued
+	// since c.Version, the entry is removed. When it was re-enqueued,
+	// the entry stays claimed by c and Done fails with ErrSuperseded:
+	// Renew gives the new Version to sync. When c lost the claim, its
+	// write may have overwritten a newer one, so Done queues the entry
+	// again, due at once and marked Rewrite (creating it if it is gone),
+	// and fails with steward.ErrLeaseLost.
+	Done(ctx context.Context, c Claim) error
+	// Retry ends a failed sync: when c holds the claim it frees it, and,
+	// unless the entry was re-enqueued since c.Version (then the newer
+	// change stays due as queued), counts a failed attempt, records
+	// lastErr and makes the entry due at next. When c lost the claim it
+	// does what Done does then: the failed write may have landed.
+	Retry(ctx context.Context, c Claim, next time.Time, lastErr string) error
+}
+
+// ErrSuperseded is returned by Outbox.Done when the entry was re-enqueued
+// after the claim's Version was read: a newer change still needs syncing,
+// and the claim is kept for it.
+var ErrSuperseded = errors.New("consent: outbox entry re-enqueued since it was read")
+
+// ClaimQuery says which outbox entries to claim, and for whom.
+type ClaimQuery struct {
+	// Owner names the claimant, unique per process and Manager
+	// (steward.NewOwner); 1 to steward.MaxLeaseNameLen bytes.
+	Owner string
+	// TTL is how long the claim lasts by the store's clock unless it is
+	// renewed; at least a millisecond.
+	TTL time.Duration
+	// Now is the caller's time: entries due at or before it are taken.
+	// Due times come from the caller's clock, claims' expiry from the
+	// store's.
+	Now time.Time
+	// Limit bounds how many entries are taken; 0 or less means 100.
+	Limit int
+	// UserID, when not empty, takes only that user's entry.
+	UserID string
 }
 
 // Pending is one outbox entry.
 type Pending struct {
-	UserID   string
-	Token    int64
+	UserID string
+	// Version grows with every Enqueue of the user.
+	Version  int64
 	Due      time.Time
 	Attempts int
 	LastErr  string
+	// Rewrite is set when a claim on the entry was lost after its holder
+	// may have written the mirror: the mirror can hold an older state, so
+	// the next write goes out even if it equals what its sync last sent.
+	Rewrite bool
+}
+
+// Claim is an outbox entry claimed for one sync.
+type Claim struct {
+	Pending
+	// Owner holds the claim; empty when nobody does.
+	Owner string
+	// Token is the claim's fencing token: it grows with every claim, so
+	// a holder whose claim was taken over is refused even by an entry
+	// that was since removed and queued again.
+	Token int64
+	// Expires is the store's time at which the claim lapses.
+	Expires time.Time
+}
+
+// DefaultClaimLimit is how many entries Claim takes when ClaimQuery.Limit
+// is 0 or less.
+const DefaultClaimLimit = 100
+
+// ValidateClaim checks the owner and ttl of a ClaimQuery or a Renew; the
+// error matches steward.ErrInvalidLease and names the field.
+func ValidateClaim(owner string, ttl time.Duration) error {
+	return steward.ValidateLease("consent outbox", owner, ttl)
 }
 
 // Latest folds records into a state, keeping for each purpose the record

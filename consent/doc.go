@@ -26,13 +26,54 @@
 // entry stays until a sync succeeds, and Manager.SyncPending (or the Run
 // loop) retries it with exponential backoff, in the round and across
 // rounds. A later change supersedes a pending one, since a sync always
-// sends the current state, and one sync per user runs at a time in a
-// Manager, so an older state never overwrites a newer one. With several
-// processes, run SyncPending in one of them. During an outage a round
-// backs off once, then tries each remaining user once; an error whose
-// Temporary method answers false is not retried within a round.
+// sends the latest stored state. During an outage a round backs off
+// once, then tries each remaining user once; an error whose Temporary
+// method answers false is not retried within a round.
 // Application-defined purposes are not mirrored: the store is the record,
 // the mirror serves clients that read the session.
+//
+// # Several instances
+//
+// Any number of Managers, in any number of processes, may share one
+// store, and each may call Update, SyncPending and Run at any frequency;
+// nothing is coordinated in process memory. A sync first claims the
+// user's outbox entry: one claim per user at a time, with an owner
+// unique to the Manager (WithOwner; steward.NewOwner by default) and a
+// lease judged by the store's clock (WithClaimTTL, DefaultClaimTTL),
+// renewed every third of its length while the provider is called. Under
+// the claim the sync reads the Version of the entry, then the latest
+// state, writes it, and ends with Outbox.Done, fenced by the claim's
+// owner and token:
+//   - a change recorded meanwhile re-enqueued the entry (Update enqueues
+//     again after appending), so Done fails with ErrSuperseded and the
+//     sync goes round again under the same claim, leaving out a write
+//     identical to the one it just sent;
+//   - Update leaves a user claimed by another sync to that sync's
+//     re-check rather than writing beside it, so a withdrawal recorded on
+//     one instance while another is writing the older grant is written
+//     after the grant;
+//   - a sync whose claim expired and was taken over while it wrote (its
+//     process paused, or its database was out of reach for a whole TTL)
+//     may have written an older state over a newer one: Done or Retry
+//     then queues the entry again marked Rewrite, and whoever holds it
+//     writes the latest state again, even a value it has just sent.
+//
+// So across processes, restarts and outages the mirror ends equal to the
+// store's latest state, and in the normal case each change is written
+// once, by one instance. A change recorded just as its user's sync
+// re-checks may cost one extra write of the same value; never an older
+// one. What each store gives:
+//   - MemoryStore: claims hold between the Managers of one process
+//     sharing it; nothing is shared with other processes.
+//   - sqlstore's Consent (PostgreSQL, SQLite): claims live in the outbox
+//     rows, taken by one atomic statement (FOR UPDATE SKIP LOCKED on
+//     PostgreSQL, the write lock on SQLite) and expiring by the
+//     database's clock, so every process on the database shares them.
+//
+// Due times (when a retry comes due) are read from each Manager's own
+// clock (WithNow); a skewed clock only makes a retry early or late.
+// Record times come from it too, and the latest record by time decides,
+// so keep the instances' clocks in sync.
 //
 // Manager.Allowed answers from the store, never from the mirror, and says
 // no when there is no record. Manager.Handler serves GET and PUT of the
@@ -57,11 +98,20 @@
 // not told about), ErrInvalidPurpose (a malformed name),
 // ErrInvalidRecord (a missing or bad field, or no purposes to change) or
 // steward.ErrInvalidUserID, and names the field or purpose; it never
-// holds a user ID. Update returns an error only when the change was not
-// recorded (nothing is kept) or was recorded but not audited (the sync
-// still happens); a failed mirror is retried, not returned. SyncPending
-// returns how many users it synced and an error joining the failures,
-// which stay queued. The HTTP handler answers 400 naming an unknown
-// purpose or a bad value and 401 {"error":"Unauthorized"} without a
-// principal.
+// holds a user ID. WithOwner and WithClaimTTL wrap steward.ErrInvalidLease.
+// Update returns an error only when the change was not recorded (nothing
+// is kept), or was recorded but not audited or not queued again after
+// recording (the message says which; its mirror may then lag until the
+// user's next change); a failed mirror is retried, not returned.
+// SyncPending returns how many users it synced and an error joining the
+// failures, which stay queued; a sync whose claim was lost while writing
+// is among them, matching steward.ErrLeaseLost, and its user is queued
+// again for whoever holds the claim.
+//
+// An Outbox's Claim and Renew wrap steward.ErrInvalidLease for an unusable
+// owner or TTL; Renew, Done and Retry return an error matching
+// steward.ErrLeaseLost when the claim is no longer the caller's, and Done
+// returns ErrSuperseded when a newer change was queued under the claim.
+// The HTTP handler answers 400 naming an unknown purpose or a bad value
+// and 401 {"error":"Unauthorized"} without a principal.
 package consent

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"iter"
-	"sync"
+	"reflect"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -38,7 +37,9 @@ type Meta struct {
 
 // Manager records consent changes, answers Allowed, and mirrors each
 // user's current consent to the identity provider's public metadata.
-// It is safe for concurrent use.
+// It is safe for concurrent use, and any number of Managers, in any
+// number of processes, may share one store: they coordinate through the
+// outbox's claims alone.
 type Manager struct {
 	store    Store
 	outbox   Outbox
@@ -51,8 +52,19 @@ type Manager struct {
 	retryTries             uint
 	batch                  int
 
-	locks [64]sync.Mutex // one sync per user at a time; see lock
+	owner    string        // names this Manager's outbox claims
+	claimTTL time.Duration // how long a claim lasts unless renewed
 }
+
+// DefaultClaimTTL is how long a Manager's claim on a user's sync lasts,
+// by the store's clock, unless renewed. The Manager renews it every third
+// of that while the identity provider is being called.
+const DefaultClaimTTL = 30 * time.Second
+
+// queueGrace is how long after Update queues a sync, before recording
+// the change, the entry comes due if Update stops in between: long enough
+// that no runner syncs the unchanged state while Update is recording.
+const queueGrace = time.Minute
 
 // Option configures a Manager.
 type Option func(*Manager) error
@@ -102,6 +114,34 @@ func WithRetry(initial, max time.Duration, tries uint) Option {
 	}
 }
 
+// WithOwner names this Manager in the outbox claims it takes. The default,
+// steward.NewOwner(), is unique per process and Manager; give two Managers
+// one name only if they must not sync at the same time.
+func WithOwner(owner string) Option {
+	return func(m *Manager) error {
+		if err := ValidateClaim(owner, time.Second); err != nil {
+			return fmt.Errorf("consent: WithOwner: %w", err)
+		}
+		m.owner = owner
+		return nil
+	}
+}
+
+// WithClaimTTL sets how long a claim on a user's sync lasts by the
+// store's clock before another instance may take it over (default
+// DefaultClaimTTL). While the identity provider is called, the claim is
+// renewed every third of ttl; a sync that cannot renew it for a whole ttl
+// is cancelled. Keep ttl well above the store's usual round trip.
+func WithClaimTTL(ttl time.Duration) Option {
+	return func(m *Manager) error {
+		if err := ValidateClaim("owner", ttl); err != nil {
+			return fmt.Errorf("consent: WithClaimTTL: %w", err)
+		}
+		m.claimTTL = ttl
+		return nil
+	}
+}
+
 // NewManager returns a Manager over store, mirroring to idp. The built-in
 // purposes are registered with minimum policy version 0.
 func NewManager(store Store, idp steward.IdentityProvider, opts ...Option) (*Manager, error) {
@@ -119,7 +159,8 @@ func NewManager(store Store, idp steward.IdentityProvider, opts ...Option) (*Man
 		retryInitial: 200 * time.Millisecond,
 		retryMax:     30 * time.Second,
 		retryTries:   4,
-		batch:        100,
+		batch:        DefaultClaimLimit,
+		claimTTL:     DefaultClaimTTL,
 	}
 	for _, o := range opts {
 		if err := o(m); err != nil {
@@ -132,6 +173,9 @@ func NewManager(store Store, idp steward.IdentityProvider, opts ...Option) (*Man
 			return nil, errors.New("consent: NewManager: the store is not an Outbox; pass WithOutbox")
 		}
 		m.outbox = o
+	}
+	if m.owner == "" {
+		m.owner = steward.NewOwner()
 	}
 	return m, nil
 }
@@ -158,9 +202,13 @@ func (m *Manager) checkPurpose(p Purpose) error {
 
 // Update records changes (purpose → granted) for userID, writes a
 // consent_change audit event, and mirrors the resulting state to the
-// identity provider. The records are appended all or nothing; a failed
-// mirror is not an error of Update: the user stays in the outbox and
-// SyncPending retries it. It returns the user's new current state.
+// identity provider under the user's outbox claim. When another sync, in
+// this process or another, holds the claim, Update leaves the entry due
+// and writes nothing: that sync sees the entry re-enqueued when it
+// finishes and writes the latest state. The records are appended all or
+// nothing; a failed mirror is not an error of Update: the user stays in
+// the outbox and SyncPending retries it. It returns the user's new
+// current state.
 func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose]bool, meta Meta) (State, error) {
 	if err := steward.ValidateUserID(userID); err != nil {
 		return nil, err
@@ -194,16 +242,21 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 			PolicyVersion: meta.PolicyVersion, Source: meta.Source, Actor: actor, Time: now})
 		details[string(p)] = changes[p]
 	}
-	// Queue the sync before appending: a crash in between leaves at worst
-	// a sync of an unchanged state, never a change that is not mirrored.
-	token, err := m.outbox.Enqueue(ctx, userID, now)
+	// Queue the sync before appending, so that a crash after the append
+	// still leaves it queued; it comes due after queueGrace, so no runner
+	// syncs the unchanged state while the records are written.
+	early, err := m.outbox.Enqueue(ctx, userID, now.Add(queueGrace))
 	if err != nil {
 		return nil, fmt.Errorf("consent: queueing the sync, nothing recorded: %w", err)
 	}
 	if err := m.store.Append(ctx, records...); err != nil {
-		_ = m.outbox.Done(context.WithoutCancel(ctx), userID, token)
+		m.unqueue(context.WithoutCancel(ctx), userID, early, now.Add(queueGrace))
 		return nil, fmt.Errorf("consent: recording the change: %w", err)
 	}
+	// Queue it again, due now: a sync that read the state before these
+	// records saw an older Version, so its Done fails with ErrSuperseded
+	// and it syncs again.
+	_, qerr := m.outbox.Enqueue(ctx, userID, now)
 	if m.audit != nil {
 		err := m.audit.Log(ctx, audit.Event{
 			Type: audit.ConsentChange, Subject: userID, Actor: actor,
@@ -211,15 +264,34 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 		})
 		if err != nil {
 			// The sync stays queued, so the mirror still follows.
-			return nil, fmt.Errorf("consent: the change is recorded but its audit event is not: %w", err)
+			return nil, fmt.Errorf("consent: the change is recorded but its audit event is not: %w", errors.Join(err, qerr))
 		}
 	}
-	if err := m.sync(ctx, userID); err != nil {
-		_ = m.outbox.Retry(ctx, userID, token, now.Add(m.retryInitial), err.Error())
-	} else {
-		_ = m.outbox.Done(ctx, userID, token)
+	if qerr != nil {
+		return nil, fmt.Errorf("consent: the change is recorded, but queueing its sync after it failed; the mirror may lag until the user's next change: %w", qerr)
+	}
+	// Sync now if no other sync holds the user; one that does sees the
+	// new Version when it finishes and writes this change.
+	sctx, cancel := m.settling(ctx)
+	cs, err := m.outbox.Claim(sctx, ClaimQuery{Owner: m.owner, TTL: m.claimTTL, Now: now, Limit: 1, UserID: userID})
+	cancel()
+	if err == nil && len(cs) == 1 {
+		_ = m.syncClaimed(ctx, cs[0], 1)
 	}
 	return m.store.Current(ctx, userID)
+}
+
+// unqueue takes back the entry Update queued before an append that
+// failed, unless a newer change or another sync has it.
+func (m *Manager) unqueue(ctx context.Context, userID string, version int64, due time.Time) {
+	cs, err := m.outbox.Claim(ctx, ClaimQuery{Owner: m.owner, TTL: m.claimTTL, Now: due, Limit: 1, UserID: userID})
+	if err != nil || len(cs) == 0 {
+		return
+	}
+	if cs[0].Version == version && m.outbox.Done(ctx, cs[0]) == nil {
+		return
+	}
+	_ = m.outbox.Release(ctx, cs[0])
 }
 
 // WithdrawAll withdraws consent for every registered purpose in one call
@@ -291,33 +363,143 @@ func (m *Manager) Mirror(st State) map[string]any {
 	}
 }
 
-// lock returns the mutex that serialises syncs of userID: one of a fixed
-// set, so memory stays bounded however many users there are.
-func (m *Manager) lock(userID string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(userID))
-	return &m.locks[h.Sum32()%uint32(len(m.locks))]
+// value is what the mirror of st is: nil (remove the key) for a user
+// with no records, such as one erased.
+func (m *Manager) value(st State) any {
+	if len(st) == 0 {
+		return nil
+	}
+	return m.Mirror(st)
 }
 
-// sync writes the user's current state to the identity provider. One
-// sync per user runs at a time, and it reads the state inside the lock,
-// so an older state can never overwrite a newer one from this Manager.
-// A user with no records (erased) has the mirror removed.
-func (m *Manager) sync(ctx context.Context, userID string) error {
-	mu := m.lock(userID)
-	mu.Lock()
-	defer mu.Unlock()
-	st, err := m.store.Current(ctx, userID)
-	if err != nil {
-		return err
-	}
-	var value any // nil removes the key
-	if len(st) > 0 {
-		value = m.Mirror(st)
-	}
-	err = m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{MetadataKey: value}})
+// write sends one mirror value. A user the provider does not know is
+// done: there is nothing left to mirror to.
+func (m *Manager) write(ctx context.Context, userID string, value any) error {
+	err := m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{MetadataKey: value}})
 	if errors.Is(err, steward.ErrUserNotFound) {
-		return nil // the account is gone: nothing left to mirror to
+		return nil
+	}
+	return err
+}
+
+// errHandedOver reports a sync whose claim passed to another instance
+// after its write was confirmed: that instance syncs what is newer.
+var errHandedOver = errors.New("consent: the sync was handed over")
+
+// syncClaimed mirrors c's user under the claim c until its outbox entry
+// is done: it reads the latest stored state, writes it (up to tries
+// times, with backoff) while renewing the claim, and ends with Done. When
+// Done finds the entry re-enqueued meanwhile, it renews the claim and
+// goes round again, leaving out a write identical to the one just sent
+// unless the entry is marked Rewrite. A failed write ends with Retry.
+//
+// Version is always read before the state, and Update enqueues after it
+// appends, so a change the read missed makes Done fail with
+// ErrSuperseded: no change is left unmirrored, and no older state is
+// written after a newer one by the claim's holder.
+func (m *Manager) syncClaimed(ctx context.Context, c Claim, tries uint) error {
+	var sent any
+	wrote := false
+	for {
+		st, err := m.store.Current(ctx, c.UserID)
+		if err != nil {
+			return m.fail(ctx, c, fmt.Errorf("consent: reading the state to mirror: %w", err))
+		}
+		value := m.value(st)
+		if !wrote || c.Rewrite || !reflect.DeepEqual(value, sent) {
+			err := m.renewing(ctx, c, func(ctx context.Context) error {
+				_, err := backoff.Retry(ctx, func() (struct{}, error) {
+					err := m.write(ctx, c.UserID, value)
+					if err != nil && permanent(err) {
+						return struct{}{}, backoff.Permanent(err)
+					}
+					return struct{}{}, err
+				}, backoff.WithBackOff(m.expBackoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0))
+				return err
+			})
+			if err != nil {
+				return m.fail(ctx, c, err)
+			}
+			sent, wrote = value, true
+		}
+		// What was written is settled even if ctx ends now.
+		sctx, cancel := m.settling(ctx)
+		err = m.outbox.Done(sctx, c)
+		cancel()
+		if !errors.Is(err, ErrSuperseded) {
+			return err // nil, ErrLeaseLost (re-queued by Done), or the store's failure
+		}
+		if ctx.Err() != nil {
+			m.release(ctx, []Claim{c}) // the newer change is left due for the next sync
+			return ctx.Err()
+		}
+		sctx, cancel = m.settling(ctx)
+		next, err := m.outbox.Renew(sctx, c, m.claimTTL)
+		cancel()
+		if errors.Is(err, steward.ErrLeaseLost) {
+			return errHandedOver // Done saw the claim held after the write
+		}
+		if err != nil {
+			return err // the claim lapses and another sync takes the entry
+		}
+		c = next
+	}
+}
+
+// fail ends a sync whose write (or read) failed: the entry is retried
+// after a backoff that grows with its attempts. It returns cause, joined
+// with Retry's error when that failed; when the claim was lost, Retry
+// has queued the entry again and the error matches steward.ErrLeaseLost.
+func (m *Manager) fail(ctx context.Context, c Claim, cause error) error {
+	next := m.now().Add(m.delay(c.Attempts + 1))
+	sctx, cancel := m.settling(ctx)
+	defer cancel()
+	if err := m.outbox.Retry(sctx, c, next, cause.Error()); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// renewing runs f while renewing c every third of the claim TTL. When a
+// renewal finds the claim lost, or none succeeds for a whole TTL, f's
+// context is cancelled with a cause matching steward.ErrLeaseLost, and
+// renewing returns that cause.
+func (m *Manager) renewing(ctx context.Context, c Claim, f func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(max(m.claimTTL/3, time.Millisecond))
+		defer tick.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			_, err := m.outbox.Renew(ctx, c, m.claimTTL)
+			switch {
+			case err == nil:
+				renewed = time.Now()
+			case errors.Is(err, steward.ErrLeaseLost):
+				cancel(fmt.Errorf("consent: a sync's claim was taken over while writing: %w", err))
+				return
+			case time.Since(renewed) >= m.claimTTL:
+				cancel(fmt.Errorf("consent: a sync's claim could not be renewed before it expired: %w: %w", steward.ErrLeaseLost, err))
+				return
+			}
+		}
+	}()
+	err := f(ctx)
+	close(done)
+	<-stopped
+	if cause := context.Cause(ctx); errors.Is(cause, steward.ErrLeaseLost) {
+		return cause
 	}
 	return err
 }
@@ -329,55 +511,74 @@ func permanent(err error) bool {
 	return errors.As(err, &t) && !t.Temporary()
 }
 
-// SyncPending mirrors every user whose sync is due, each retried with
-// exponential backoff (see WithRetry). Users that still fail stay in the
-// outbox with a later due time, growing exponentially with their failed
-// attempts. Once a user has failed every try, the rest of the round get
-// one try each until one succeeds, so an outage costs one backoff, not
-// one per user; an error whose Temporary method answers false is not
-// retried within the round either. It returns how many users were synced
-// and an error joining the failures.
+// SyncPending mirrors every user whose sync is due, each under a claim
+// in the outbox, so it is safe to call from every instance at any
+// frequency: a user claimed by another instance is left to it. Each sync
+// writes the latest stored state, retried with exponential backoff (see
+// WithRetry), and re-checks the entry after writing. Users that still
+// fail stay in the outbox with a later due time, growing exponentially
+// with their failed attempts. Once a user has failed every try, the rest
+// of the round get one try each until one succeeds, so an outage costs
+// one backoff, not one per user; an error whose Temporary method answers
+// false is not retried within the round either. It returns how many
+// users it synced and an error joining the failures; a sync whose claim
+// was lost while writing is among them (matching steward.ErrLeaseLost),
+// queued again for whoever holds the claim now.
 func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 	synced := 0
 	var errs []error
 	tries := m.retryTries
 	for {
-		due, err := m.outbox.Due(ctx, m.now(), m.batch)
-		if err != nil {
-			return synced, err
+		if ctx.Err() != nil {
+			return synced, errors.Join(append(errs, ctx.Err())...)
 		}
+		// Not cancelled halfway: claims taken are always synced or
+		// released, never left to lapse.
+		sctx, cancel := m.settling(ctx)
+		claims, err := m.outbox.Claim(sctx, ClaimQuery{Owner: m.owner, TTL: m.claimTTL, Now: m.now(), Limit: m.batch})
+		cancel()
+		if err != nil {
+			return synced, errors.Join(append(errs, err)...)
+		}
+		claimed := time.Now()
 		progressed := false
-		for _, p := range due {
-			_, err := backoff.Retry(ctx, func() (struct{}, error) {
-				err := m.sync(ctx, p.UserID)
-				if err != nil && permanent(err) {
-					return struct{}{}, backoff.Permanent(err)
+		for i, c := range claims {
+			if ctx.Err() != nil {
+				m.release(ctx, claims[i:])
+				return synced, errors.Join(append(errs, ctx.Err())...)
+			}
+			// A claim that waited its turn for a third of its TTL is
+			// renewed first; one taken over meanwhile is not written.
+			if time.Since(claimed) > m.claimTTL/3 {
+				sctx, cancel := m.settling(ctx)
+				c, err = m.outbox.Renew(sctx, c, m.claimTTL)
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil {
+						m.release(ctx, claims[i:])
+						return synced, errors.Join(append(errs, ctx.Err())...)
+					}
+					continue // taken over, or left to lapse
 				}
-				return struct{}{}, err
-			}, backoff.WithBackOff(m.expBackoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0))
-			if err != nil {
-				if ctx.Err() != nil {
-					return synced, errors.Join(append(errs, ctx.Err())...)
-				}
+			}
+			err := m.syncClaimed(ctx, c, tries)
+			switch {
+			case err == nil:
+				tries = m.retryTries
+				synced++
+				progressed = true
+			case errors.Is(err, errHandedOver):
+			case ctx.Err() != nil:
+				m.release(ctx, claims[i+1:])
+				return synced, errors.Join(append(errs, ctx.Err())...)
+			default:
 				errs = append(errs, err)
-				if !permanent(err) {
+				if !permanent(err) && !errors.Is(err, steward.ErrLeaseLost) {
 					tries = 1 // the provider looks down: do not back off per user
 				}
-				next := m.now().Add(m.delay(p.Attempts + 1))
-				if rerr := m.outbox.Retry(ctx, p.UserID, p.Token, next, err.Error()); rerr != nil {
-					errs = append(errs, rerr)
-				}
-				continue
 			}
-			tries = m.retryTries
-			if err := m.outbox.Done(ctx, p.UserID, p.Token); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			synced++
-			progressed = true
 		}
-		if len(due) < m.batch || !progressed {
+		if len(claims) < m.batch || !progressed {
 			break
 		}
 	}
@@ -385,6 +586,23 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 		return synced, fmt.Errorf("consent: %d syncs failed: %w", len(errs), errors.Join(errs...))
 	}
 	return synced, nil
+}
+
+// settling is ctx for a call to the outbox that takes or ends a claim: it
+// goes on when ctx is cancelled, bounded by the claim TTL, so a claim is
+// never taken without the caller knowing, nor left held by a sync that
+// was stopped.
+func (m *Manager) settling(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), m.claimTTL)
+}
+
+// release frees claims that were taken but not synced.
+func (m *Manager) release(ctx context.Context, claims []Claim) {
+	ctx, cancel := m.settling(ctx)
+	defer cancel()
+	for _, c := range claims {
+		_ = m.outbox.Release(ctx, c)
+	}
 }
 
 func (m *Manager) expBackoff() *backoff.ExponentialBackOff {
@@ -406,7 +624,8 @@ func (m *Manager) delay(attempts int) time.Duration {
 
 // Run calls SyncPending every interval until ctx ends, and returns
 // ctx.Err(). Errors of single runs go to onError when it is not nil;
-// they never stop the loop. Start it in its own goroutine, in one process.
+// they never stop the loop. Start it in its own goroutine, in as many
+// processes as you like: the outbox claims keep each user to one sync.
 func (m *Manager) Run(ctx context.Context, interval time.Duration, onError func(error)) error {
 	if interval <= 0 {
 		return fmt.Errorf("consent: Run: interval %v is not positive", interval)

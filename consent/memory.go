@@ -1,21 +1,29 @@
 package consent
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"iter"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/stewardlabs/steward"
 )
 
-// MemoryStore is an in-process Store and Outbox for tests and examples.
-// The zero value is ready to use.
+// MemoryStore is an in-process Store and Outbox for tests, examples and
+// single-process applications: several Managers in one process may share
+// it, and its claims hold between them, but nothing is shared with another
+// process. Claims expire by its clock (time.Now unless WithStoreClock says
+// otherwise). The zero value is ready to use.
 type MemoryStore struct {
 	mu      sync.Mutex
+	now     func() time.Time
 	seq     int64
 	records map[string][]Record
-	outbox  map[string]Pending
-	token   int64
+	outbox  map[string]Claim // Owner empty: not claimed
+	tokens  int64            // versions and claim tokens
 }
 
 var (
@@ -23,8 +31,29 @@ var (
 	_ Outbox = (*MemoryStore)(nil)
 )
 
+// MemoryOption configures a MemoryStore.
+type MemoryOption func(*MemoryStore)
+
+// WithStoreClock sets the clock a MemoryStore judges claims by.
+func WithStoreClock(now func() time.Time) MemoryOption {
+	return func(m *MemoryStore) { m.now = now }
+}
+
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
+func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
+	m := &MemoryStore{}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+func (m *MemoryStore) clock() time.Time {
+	if m.now == nil {
+		return time.Now()
+	}
+	return m.now()
+}
 
 // Append implements Store.
 func (m *MemoryStore) Append(ctx context.Context, records ...Record) error {
@@ -121,63 +150,171 @@ func (m *MemoryStore) Enqueue(ctx context.Context, userID string, due time.Time)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.outbox == nil {
-		m.outbox = map[string]Pending{}
+		m.outbox = map[string]Claim{}
 	}
-	m.token++
-	m.outbox[userID] = Pending{UserID: userID, Token: m.token, Due: due.UTC()}
-	return m.token, nil
+	m.tokens++
+	e := m.outbox[userID] // keeps the claim and Rewrite
+	e.UserID, e.Version, e.Due, e.Attempts, e.LastErr = userID, m.tokens, due.UTC(), 0, ""
+	m.outbox[userID] = e
+	return e.Version, nil
 }
 
-// Due implements Outbox.
-func (m *MemoryStore) Due(ctx context.Context, now time.Time, limit int) ([]Pending, error) {
+// Claim implements Outbox.
+func (m *MemoryStore) Claim(ctx context.Context, q ClaimQuery) ([]Claim, error) {
+	if err := ValidateClaim(q.Owner, q.TTL); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultClaimLimit
+	}
 	m.mu.Lock()
-	var out []Pending
-	for _, p := range m.outbox {
-		if !p.Due.After(now) {
-			out = append(out, p)
+	defer m.mu.Unlock()
+	now := m.clock()
+	var free []Claim
+	for _, e := range m.outbox {
+		if (q.UserID == "" || e.UserID == q.UserID) && !e.Due.After(q.Now) && (e.Owner == "" || !now.Before(e.Expires)) {
+			free = append(free, e)
 		}
 	}
-	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Pending) int {
+	slices.SortFunc(free, func(a, b Claim) int {
 		if c := a.Due.Compare(b.Due); c != 0 {
 			return c
 		}
-		return int(a.Token - b.Token)
+		return cmp.Compare(a.Version, b.Version)
 	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	if len(free) > limit {
+		free = free[:limit]
 	}
-	return out, nil
+	for i := range free {
+		m.tokens++
+		free[i].Owner, free[i].Token, free[i].Expires = q.Owner, m.tokens, now.Add(q.TTL)
+		m.outbox[free[i].UserID] = free[i]
+	}
+	return free, nil
 }
 
-// Retry implements Outbox.
-func (m *MemoryStore) Retry(ctx context.Context, userID string, token int64, next time.Time, lastErr string) error {
+// held returns c's entry when c holds its claim.
+func (m *MemoryStore) held(c Claim) (Claim, bool) {
+	e, ok := m.outbox[c.UserID]
+	return e, ok && e.Owner != "" && e.Owner == c.Owner && e.Token == c.Token
+}
+
+// Renew implements Outbox.
+func (m *MemoryStore) Renew(ctx context.Context, c Claim, ttl time.Duration) (Claim, error) {
+	if err := ValidateClaim(c.Owner, ttl); err != nil {
+		return Claim{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Claim{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.held(c)
+	if !ok {
+		return Claim{}, fmt.Errorf("%w: the claim on a user's consent sync", steward.ErrLeaseLost)
+	}
+	e.Expires = m.clock().Add(ttl)
+	m.outbox[c.UserID] = e
+	return e, nil
+}
+
+// Release implements Outbox.
+func (m *MemoryStore) Release(ctx context.Context, c Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p, ok := m.outbox[userID]; ok && p.Token == token {
-		p.Attempts++
-		p.Due = next.UTC()
-		p.LastErr = lastErr
-		m.outbox[userID] = p
+	if e, ok := m.held(c); ok {
+		e.Owner, e.Expires = "", time.Time{}
+		m.outbox[c.UserID] = e
 	}
 	return nil
 }
 
 // Done implements Outbox.
-func (m *MemoryStore) Done(ctx context.Context, userID string, token int64) error {
+func (m *MemoryStore) Done(ctx context.Context, c Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p, ok := m.outbox[userID]; ok && p.Token == token {
-		delete(m.outbox, userID)
+	e, ok := m.held(c)
+	switch {
+	case ok && e.Version == c.Version:
+		delete(m.outbox, c.UserID)
+		return nil
+	case ok:
+		return ErrSuperseded
 	}
+	m.requeue(c)
+	return fmt.Errorf("%w: the claim on a user's consent sync; queued again to rewrite the mirror", steward.ErrLeaseLost)
+}
+
+// Retry implements Outbox.
+func (m *MemoryStore) Retry(ctx context.Context, c Claim, next time.Time, lastErr string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.held(c)
+	if !ok {
+		m.requeue(c)
+		return fmt.Errorf("%w: the claim on a user's consent sync; queued again to rewrite the mirror", steward.ErrLeaseLost)
+	}
+	if e.Version == c.Version {
+		e.Attempts++
+		e.Due = next.UTC()
+		e.LastErr = lastErr
+	}
+	e.Owner, e.Expires = "", time.Time{}
+	m.outbox[c.UserID] = e
 	return nil
+}
+
+// requeue marks c's user for a rewrite after c lost its claim: a new
+// Version, due no later than c was, the claim (someone else's) kept.
+func (m *MemoryStore) requeue(c Claim) {
+	if m.outbox == nil {
+		m.outbox = map[string]Claim{}
+	}
+	m.tokens++
+	e, ok := m.outbox[c.UserID]
+	if !ok {
+		e = Claim{Pending: Pending{UserID: c.UserID, Due: c.Due.UTC()}}
+	} else if c.Due.Before(e.Due) {
+		e.Due = c.Due.UTC()
+	}
+	e.Version, e.Rewrite = m.tokens, true
+	m.outbox[c.UserID] = e
+}
+
+// Queued returns up to limit outbox entries (0: all), claimed or not,
+// oldest due first, for inspection: what is still to be mirrored, how
+// often it failed, and who is syncing it now.
+func (m *MemoryStore) Queued(ctx context.Context, limit int) ([]Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	out := make([]Claim, 0, len(m.outbox))
+	for _, e := range m.outbox {
+		out = append(out, e)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Claim) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Version, b.Version)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }

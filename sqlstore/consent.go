@@ -4,18 +4,24 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
 	"time"
 
+	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/consent"
 )
 
 // Consent is the consent.Store and consent.Outbox over the tables
 // steward_consent_records (append-only: a trigger refuses UPDATE) and
-// steward_consent_outbox (migration 0004). Get one with [Store.Consent].
-// It is safe for concurrent use.
+// steward_consent_outbox (migrations 0004 and 0007). Get one with
+// [Store.Consent]. It is safe for concurrent use by any number of
+// processes sharing the database: outbox claims expire by the database's
+// clock (PostgreSQL clock_timestamp(), SQLite unixepoch('subsec'), to the
+// millisecond), a claim is taken by one atomic statement, and Done, Retry,
+// Renew and Release match the claim's owner and token.
 type Consent struct {
 	db *sql.DB
 	d  Dialect
@@ -212,18 +218,100 @@ func (c *Consent) Erase(ctx context.Context, userID string, keep func(consent.Re
 	return len(erased), nil
 }
 
+// nextToken draws the next value of the sequence shared by outbox
+// versions and claim tokens. On SQLite it also drops the values below it,
+// so the table keeps one row (AUTOINCREMENT never reuses a value).
 func (c *Consent) nextToken(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var tok int64
-	var err error
 	if c.d == Postgres {
-		err = tx.QueryRowContext(ctx, `SELECT nextval('steward_consent_outbox_token')`).Scan(&tok)
-	} else {
-		err = tx.QueryRowContext(ctx, `INSERT INTO steward_consent_outbox_tokens DEFAULT VALUES RETURNING token`).Scan(&tok)
+		err := tx.QueryRowContext(ctx, `SELECT nextval('steward_consent_outbox_token')`).Scan(&tok)
+		return tok, err
 	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO steward_consent_outbox_tokens DEFAULT VALUES RETURNING token`).Scan(&tok); err != nil {
+		return 0, err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM steward_consent_outbox_tokens WHERE token < ?`, tok)
 	return tok, err
 }
 
-// Enqueue implements consent.Outbox.
+// dbNow is the database's clock in the unit claim_expires holds.
+func (c *Consent) dbNow() string {
+	if c.d == Postgres {
+		return "clock_timestamp()"
+	}
+	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+}
+
+// claimUntil is an expression for the database's now plus the ttl bound
+// to the next placeholder (see ttlArg).
+func (c *Consent) claimUntil() string {
+	if c.d == Postgres {
+		return "clock_timestamp() + ? * interval '1 microsecond'"
+	}
+	return c.dbNow() + " + ?"
+}
+
+// ttlArg is ttl in the unit of claimUntil's placeholder.
+func (c *Consent) ttlArg(ttl time.Duration) int64 {
+	if c.d == Postgres {
+		return ttl.Microseconds()
+	}
+	return ttl.Milliseconds()
+}
+
+// outboxColumns are the columns scanClaims reads, in its order.
+const outboxColumns = `user_id, version, due, attempts, last_error, rewrite, claim_owner, claim_token, claim_expires`
+
+// scanClaims reads and closes rows of outboxColumns, oldest due first.
+func scanClaims(rows *sql.Rows) ([]consent.Claim, error) {
+	defer rows.Close()
+	out := []consent.Claim{}
+	for rows.Next() {
+		var e consent.Claim
+		if err := rows.Scan(&e.UserID, &e.Version, scanTime{&e.Due}, &e.Attempts, &e.LastErr, &e.Rewrite,
+			&e.Owner, &e.Token, claimExpiry{&e.Expires}); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b consent.Claim) int {
+		if d := a.Due.Compare(b.Due); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.Version, b.Version)
+	})
+	return out, rows.Err()
+}
+
+// claimExpiry scans claim_expires: a time from PostgreSQL, Unix
+// milliseconds from SQLite, NULL (not claimed) as the zero time.
+type claimExpiry struct{ t *time.Time }
+
+func (s claimExpiry) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case time.Time:
+		*s.t = x.UTC()
+	case int64:
+		*s.t = time.UnixMilli(x).UTC()
+	case float64:
+		*s.t = time.UnixMilli(int64(x)).UTC()
+	default:
+		return fmt.Errorf("sqlstore: cannot read %T as a claim expiry", v)
+	}
+	return nil
+}
+
+// lostClaim is the error of a fenced call whose claim is not held.
+func lostClaim(requeued bool) error {
+	if requeued {
+		return fmt.Errorf("%w: the claim on a user's consent sync; queued again to rewrite the mirror", steward.ErrLeaseLost)
+	}
+	return fmt.Errorf("%w: the claim on a user's consent sync", steward.ErrLeaseLost)
+}
+
+// Enqueue implements consent.Outbox. A claim on the entry stays.
 func (c *Consent) Enqueue(ctx context.Context, userID string, due time.Time) (int64, error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -234,9 +322,9 @@ func (c *Consent) Enqueue(ctx context.Context, userID string, due time.Time) (in
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent enqueue: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, c.q(`INSERT INTO steward_consent_outbox (user_id, token, due, attempts, last_error)
+	_, err = tx.ExecContext(ctx, c.q(`INSERT INTO steward_consent_outbox (user_id, version, due, attempts, last_error)
 		VALUES (?, ?, ?, 0, '')
-		ON CONFLICT (user_id) DO UPDATE SET token = excluded.token, due = excluded.due, attempts = 0, last_error = ''`),
+		ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, due = excluded.due, attempts = 0, last_error = ''`),
 		userID, tok, timeArg(c.d, due))
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent enqueue: %w", err)
@@ -247,43 +335,207 @@ func (c *Consent) Enqueue(ctx context.Context, userID string, due time.Time) (in
 	return tok, nil
 }
 
-// Due implements consent.Outbox.
-func (c *Consent) Due(ctx context.Context, now time.Time, limit int) ([]consent.Pending, error) {
+// Claim implements consent.Outbox with one UPDATE of the rows it takes:
+// on PostgreSQL they are picked FOR UPDATE SKIP LOCKED, so concurrent
+// claims pass each other's rows by; on SQLite the statement runs under
+// the database's write lock.
+func (c *Consent) Claim(ctx context.Context, q consent.ClaimQuery) ([]consent.Claim, error) {
+	if err := consent.ValidateClaim(q.Owner, q.TTL); err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = consent.DefaultClaimLimit
+	}
+	pick := `SELECT user_id FROM steward_consent_outbox
+		WHERE due <= ? AND (claim_expires IS NULL OR claim_expires <= ` + c.dbNow() + `)`
+	args := []any{timeArg(c.d, q.Now)}
+	if q.UserID != "" {
+		pick += ` AND user_id = ?`
+		args = append(args, q.UserID)
+	}
+	pick += fmt.Sprintf(` ORDER BY due, version LIMIT %d`, limit)
+	if c.d == Postgres {
+		rows, err := c.db.QueryContext(ctx, c.q(`UPDATE steward_consent_outbox
+			SET claim_owner = ?, claim_token = nextval('steward_consent_outbox_token'), claim_expires = `+c.claimUntil()+`
+			WHERE (claim_expires IS NULL OR claim_expires <= clock_timestamp()) AND user_id IN (`+pick+` FOR UPDATE SKIP LOCKED)
+			RETURNING `+outboxColumns), append([]any{q.Owner, c.ttlArg(q.TTL)}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+		}
+		out, err := scanClaims(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+		}
+		return out, nil
+	}
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+	}
+	defer tx.Rollback()
+	tok, err := c.nextToken(ctx, tx) // a write first: the transaction holds the write lock from here
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE steward_consent_outbox
+		SET claim_owner = ?, claim_token = ?, claim_expires = `+c.claimUntil()+`
+		WHERE user_id IN (`+pick+`)
+		RETURNING `+outboxColumns, append([]any{q.Owner, tok, c.ttlArg(q.TTL)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+	}
+	out, err := scanClaims(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
+	}
+	return out, nil
+}
+
+// Renew implements consent.Outbox.
+func (c *Consent) Renew(ctx context.Context, cl consent.Claim, ttl time.Duration) (consent.Claim, error) {
+	if err := consent.ValidateClaim(cl.Owner, ttl); err != nil {
+		return consent.Claim{}, err
+	}
+	rows, err := c.db.QueryContext(ctx, c.q(`UPDATE steward_consent_outbox SET claim_expires = `+c.claimUntil()+`
+		WHERE user_id = ? AND claim_owner = ? AND claim_token = ? RETURNING `+outboxColumns),
+		c.ttlArg(ttl), cl.UserID, cl.Owner, cl.Token)
+	if err != nil {
+		return consent.Claim{}, fmt.Errorf("sqlstore: consent outbox renew: %w", err)
+	}
+	out, err := scanClaims(rows)
+	if err != nil {
+		return consent.Claim{}, fmt.Errorf("sqlstore: consent outbox renew: %w", err)
+	}
+	if len(out) == 0 {
+		return consent.Claim{}, lostClaim(false)
+	}
+	return out[0], nil
+}
+
+// Release implements consent.Outbox.
+func (c *Consent) Release(ctx context.Context, cl consent.Claim) error {
+	if cl.Owner == "" {
+		return nil
+	}
+	_, err := c.db.ExecContext(ctx, c.q(`UPDATE steward_consent_outbox SET claim_owner = '', claim_expires = NULL
+		WHERE user_id = ? AND claim_owner = ? AND claim_token = ?`), cl.UserID, cl.Owner, cl.Token)
+	if err != nil {
+		return fmt.Errorf("sqlstore: consent outbox release: %w", err)
+	}
+	return nil
+}
+
+// Done implements consent.Outbox, in one transaction.
+func (c *Consent) Done(ctx context.Context, cl consent.Claim) error {
+	return c.finish(ctx, "done", cl, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, c.q(`DELETE FROM steward_consent_outbox
+			WHERE user_id = ? AND claim_owner = ? AND claim_token = ? AND version = ?`), cl.UserID, cl.Owner, cl.Token, cl.Version)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return n == 1, err
+		}
+		lock := ""
+		if c.d == Postgres {
+			lock = " FOR UPDATE"
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, c.q(`SELECT 1 FROM steward_consent_outbox
+			WHERE user_id = ? AND claim_owner = ? AND claim_token = ?`+lock), cl.UserID, cl.Owner, cl.Token).Scan(&one)
+		if err == nil {
+			return true, consent.ErrSuperseded
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return false, err
+	})
+}
+
+// Retry implements consent.Outbox, in one transaction.
+func (c *Consent) Retry(ctx context.Context, cl consent.Claim, next time.Time, lastErr string) error {
+	return c.finish(ctx, "retry", cl, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, c.q(`UPDATE steward_consent_outbox
+			SET attempts = attempts + 1, due = ?, last_error = ?, claim_owner = '', claim_expires = NULL
+			WHERE user_id = ? AND claim_owner = ? AND claim_token = ? AND version = ?`),
+			timeArg(c.d, next), lastErr, cl.UserID, cl.Owner, cl.Token, cl.Version)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return n == 1, err
+		}
+		// Re-enqueued since: free the claim, leave the newer change due.
+		res, err = tx.ExecContext(ctx, c.q(`UPDATE steward_consent_outbox SET claim_owner = '', claim_expires = NULL
+			WHERE user_id = ? AND claim_owner = ? AND claim_token = ?`), cl.UserID, cl.Owner, cl.Token)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n == 1, err
+	})
+}
+
+// finish runs a fenced Done or Retry: apply reports whether cl held its
+// claim. When it did not, the entry is queued again, due no later than
+// cl's, marked rewrite, with a new version (the claim, someone else's,
+// stays), in the same transaction.
+func (c *Consent) finish(ctx context.Context, op string, cl consent.Claim, apply func(*sql.Tx) (bool, error)) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
+	}
+	defer tx.Rollback()
+	held := false
+	if cl.Owner != "" {
+		held, err = apply(tx)
+	}
+	var result error
+	switch {
+	case errors.Is(err, consent.ErrSuperseded):
+		result = err
+	case err != nil:
+		return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
+	case !held:
+		tok, err := c.nextToken(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
+		}
+		_, err = tx.ExecContext(ctx, c.q(`INSERT INTO steward_consent_outbox (user_id, version, due, attempts, last_error, rewrite)
+			VALUES (?, ?, ?, 0, '', ?)
+			ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, rewrite = excluded.rewrite,
+				due = CASE WHEN excluded.due < steward_consent_outbox.due THEN excluded.due ELSE steward_consent_outbox.due END`),
+			cl.UserID, tok, timeArg(c.d, cl.Due), true)
+		if err != nil {
+			return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
+		}
+		result = lostClaim(true)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
+	}
+	return result
+}
+
+// Queued returns up to limit outbox entries (0: 1000), claimed or not,
+// oldest due first, for inspection: what is still to be mirrored, how
+// often it failed, and which runner holds it now.
+func (c *Consent) Queued(ctx context.Context, limit int) ([]consent.Claim, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := c.db.QueryContext(ctx, c.q(fmt.Sprintf(`SELECT user_id, token, due, attempts, last_error
-		FROM steward_consent_outbox WHERE due <= ? ORDER BY due, token LIMIT %d`, limit)), timeArg(c.d, now))
+	rows, err := c.db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM steward_consent_outbox ORDER BY due, version LIMIT %d`, outboxColumns, limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: consent outbox: %w", err)
 	}
-	defer rows.Close()
-	var out []consent.Pending
-	for rows.Next() {
-		var p consent.Pending
-		if err := rows.Scan(&p.UserID, &p.Token, scanTime{&p.Due}, &p.Attempts, &p.LastErr); err != nil {
-			return nil, fmt.Errorf("sqlstore: consent outbox: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-// Retry implements consent.Outbox.
-func (c *Consent) Retry(ctx context.Context, userID string, token int64, next time.Time, lastErr string) error {
-	_, err := c.db.ExecContext(ctx, c.q(`UPDATE steward_consent_outbox SET attempts = attempts + 1, due = ?, last_error = ?
-		WHERE user_id = ? AND token = ?`), timeArg(c.d, next), lastErr, userID, token)
+	out, err := scanClaims(rows)
 	if err != nil {
-		return fmt.Errorf("sqlstore: consent outbox retry: %w", err)
+		return nil, fmt.Errorf("sqlstore: consent outbox: %w", err)
 	}
-	return nil
-}
-
-// Done implements consent.Outbox.
-func (c *Consent) Done(ctx context.Context, userID string, token int64) error {
-	_, err := c.db.ExecContext(ctx, c.q(`DELETE FROM steward_consent_outbox WHERE user_id = ? AND token = ?`), userID, token)
-	if err != nil {
-		return fmt.Errorf("sqlstore: consent outbox done: %w", err)
-	}
-	return nil
+	return out, nil
 }

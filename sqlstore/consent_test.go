@@ -95,7 +95,7 @@ func TestConsentManagerOverSQL(t *testing.T) {
 		if diff := cmp.Diff(want, consentMirror(t, idp)); diff != "" {
 			t.Errorf("mirror (-want +got):\n%s", diff)
 		}
-		if due, _ := s.Consent().Due(ctx, consentT0.Add(time.Hour), 10); len(due) != 0 {
+		if due, _ := s.Consent().Queued(ctx, 0); len(due) != 0 {
 			t.Errorf("outbox not drained: %+v", due)
 		}
 	})
@@ -157,9 +157,9 @@ func TestConsentSyncSurvivesARestart(t *testing.T) {
 		if n, err := before.SyncPending(ctx); n != 0 || err == nil {
 			t.Fatalf("SyncPending during the outage = %d, %v", n, err)
 		}
-		due, _ := s.Consent().Due(ctx, now.Add(time.Hour), 10)
-		if len(due) != 1 || due[0].Attempts != 2 || due[0].LastErr == "" {
-			t.Fatalf("outbox during the outage = %+v, want one entry with 2 attempts", due)
+		due, _ := s.Consent().Queued(ctx, 0)
+		if len(due) != 1 || due[0].Attempts != 2 || due[0].LastErr == "" || due[0].Owner != "" {
+			t.Fatalf("outbox during the outage = %+v, want one unclaimed entry with 2 attempts", due)
 		}
 
 		idp.down.Store(false)
@@ -175,7 +175,7 @@ func TestConsentSyncSurvivesARestart(t *testing.T) {
 		if diff := cmp.Diff(want, consentMirror(t, mem)); diff != "" {
 			t.Errorf("mirror (-want +got):\n%s", diff)
 		}
-		if due, _ := s.Consent().Due(ctx, now.Add(time.Hour), 10); len(due) != 0 {
+		if due, _ := s.Consent().Queued(ctx, 0); len(due) != 0 {
 			t.Errorf("outbox not drained: %+v", due)
 		}
 	})

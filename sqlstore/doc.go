@@ -27,6 +27,19 @@
 // several processes may migrate one database at once. Running it again does
 // nothing. Every table Steward creates is named steward_*.
 //
+// # Consent
+//
+// [Consent] keeps consent records append-only and its outbox in
+// steward_consent_outbox, one row per user waiting for a mirror. Any
+// number of processes may run consent Managers on one database: a sync
+// claims the user's row (owner, fencing token, expiry by the database's
+// clock: clock_timestamp() on PostgreSQL, unixepoch('subsec') on
+// SQLite), taken by one UPDATE (FOR UPDATE SKIP LOCKED on PostgreSQL,
+// under the write lock on SQLite), so two runners never sync one user at
+// once; Done, Retry, Renew and Release act only for the claim's owner and
+// token, and a holder whose claim was taken over queues the row again for
+// a rewrite. [Consent.Queued] lists the rows for inspection.
+//
 // # Placeholders
 //
 // Queries in this package are written with ? placeholders and passed

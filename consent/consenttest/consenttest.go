@@ -6,8 +6,18 @@
 //	}
 //
 // Each case is named by the rule it checks, so a failure reads as the
-// rule the store broke. Outbox cases run when the store also implements
-// consent.Outbox.
+// rule the store broke. Outbox cases, the claim rules among them, run
+// when the store also implements consent.Outbox; they wait for claims to
+// expire on the store's clock by sleeping, a few tenths of a second each.
+//
+// A store meant for several processes also runs RunInstances, which
+// drives two Managers, each over its own handle on one store, as two
+// processes sharing a database would:
+//
+//	consenttest.RunInstances(t, func(t *testing.T) (consent.Store, consent.Store) {
+//		db := newDatabase(t)
+//		return openStore(t, db), openStore(t, db)
+//	})
 package consenttest
 
 import (
@@ -320,93 +330,6 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Skip("the store is not an Outbox")
 		}
 		runOutbox(t, func(t *testing.T) consent.Outbox { return newStore(t).(consent.Outbox) })
-	})
-}
-
-func runOutbox(t *testing.T, newOutbox func(t *testing.T) consent.Outbox) {
-	ctx := context.Background()
-	t.Run("a user is queued once; a later Enqueue supersedes the earlier", func(t *testing.T) {
-		o := newOutbox(t)
-		tok1, err := o.Enqueue(ctx, "user_a", t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok2, _ := o.Enqueue(ctx, "user_a", t0.Add(time.Second))
-		if tok1 == tok2 {
-			t.Error("Enqueue returned the same token twice")
-		}
-		due, _ := o.Due(ctx, t0.Add(time.Minute), 10)
-		if len(due) != 1 || due[0].Token != tok2 {
-			t.Fatalf("Due = %+v, want one entry with the second token", due)
-		}
-		if err := o.Done(ctx, "user_a", tok1); err != nil {
-			t.Fatal(err)
-		}
-		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 1 {
-			t.Error("Done with a stale token removed a newer entry")
-		}
-		_ = o.Done(ctx, "user_a", tok2)
-		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 0 {
-			t.Errorf("Done with the current token left %+v", due)
-		}
-	})
-	t.Run("Due returns only entries due by now, oldest first, up to the limit", func(t *testing.T) {
-		o := newOutbox(t)
-		for i, u := range []string{"user_c", "user_a", "user_b"} {
-			if _, err := o.Enqueue(ctx, u, t0.Add(time.Duration(i)*time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		due, err := o.Due(ctx, t0.Add(time.Minute), 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, p := range due {
-			got = append(got, p.UserID)
-		}
-		if diff := cmp.Diff([]string{"user_c", "user_a"}, got); diff != "" {
-			t.Errorf("Due (-want +got):\n%s", diff)
-		}
-		if due, _ := o.Due(ctx, t0.Add(time.Hour), 2); len(due) != 2 {
-			t.Errorf("Due with limit 2 returned %d", len(due))
-		}
-	})
-	t.Run("Erase of a user drops their pending sync", func(t *testing.T) {
-		o := newOutbox(t)
-		if _, err := o.Enqueue(ctx, "user_a", t0); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := o.Enqueue(ctx, "user_b", t0); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := o.(consent.Store).Erase(ctx, "user_a", nil); err != nil {
-			t.Fatal(err)
-		}
-		due, _ := o.Due(ctx, t0, 10)
-		if len(due) != 1 || due[0].UserID != "user_b" {
-			t.Errorf("Due after erasing user_a = %+v, want only user_b", due)
-		}
-	})
-	t.Run("Retry counts attempts and postpones, unless superseded", func(t *testing.T) {
-		o := newOutbox(t)
-		tok, _ := o.Enqueue(ctx, "user_a", t0)
-		if err := o.Retry(ctx, "user_a", tok, t0.Add(time.Hour), "boom"); err != nil {
-			t.Fatal(err)
-		}
-		if due, _ := o.Due(ctx, t0.Add(time.Minute), 10); len(due) != 0 {
-			t.Errorf("a postponed entry is due early: %+v", due)
-		}
-		due, _ := o.Due(ctx, t0.Add(time.Hour), 10)
-		if len(due) != 1 || due[0].Attempts != 1 || due[0].LastErr != "boom" {
-			t.Fatalf("after Retry: %+v", due)
-		}
-		tok2, _ := o.Enqueue(ctx, "user_a", t0)
-		_ = o.Retry(ctx, "user_a", tok, t0.Add(48*time.Hour), "stale")
-		due, _ = o.Due(ctx, t0, 10)
-		if len(due) != 1 || due[0].Token != tok2 || due[0].Attempts != 0 {
-			t.Errorf("a stale Retry changed a newer entry: %+v", due)
-		}
 	})
 }
 

@@ -1,0 +1,19 @@
+-- 0007 consent claims: an outbox entry is synced by one runner at a time,
+-- in any number of processes. A runner claims the row (claim_owner,
+-- claim_token, claim_expires) under SQLite's write lock; claim_expires is
+-- Unix time in milliseconds from the database's clock,
+-- unixepoch('subsec'). claim_token comes from
+-- steward_consent_outbox_tokens, like version, so it grows with every
+-- claim and fences a holder whose claim was taken over. An unclaimed row
+-- has claim_owner '' and no claim_expires. rewrite marks a row queued
+-- again after a holder lost its claim while writing: the next write goes
+-- out even if unchanged.
+ALTER TABLE steward_consent_outbox RENAME COLUMN token TO version;
+
+ALTER TABLE steward_consent_outbox ADD COLUMN rewrite INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE steward_consent_outbox ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE steward_consent_outbox ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE steward_consent_outbox ADD COLUMN claim_expires INTEGER;
