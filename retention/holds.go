@@ -76,12 +76,13 @@ func (c Checker) Held(ctx context.Context, userID string) (bool, string, error) 
 	return true, h.Reason, nil
 }
 
-// MemoryHolds is an in-process HoldStore and Lease. The zero value is
-// ready to use.
+// MemoryHolds is an in-process HoldStore, NoticeStore and Lease. The
+// zero value is ready to use.
 type MemoryHolds struct {
-	mu     sync.Mutex
-	holds  map[string]Hold
-	leases map[string]memLease
+	mu      sync.Mutex
+	holds   map[string]Hold
+	notices map[string]Notice
+	leases  map[string]memLease
 }
 
 type memLease struct {
@@ -90,8 +91,9 @@ type memLease struct {
 }
 
 var (
-	_ HoldStore = (*MemoryHolds)(nil)
-	_ Lease     = (*MemoryHolds)(nil)
+	_ HoldStore   = (*MemoryHolds)(nil)
+	_ NoticeStore = (*MemoryHolds)(nil)
+	_ Lease       = (*MemoryHolds)(nil)
 )
 
 // Place implements HoldStore.

@@ -11,7 +11,9 @@ import (
 )
 
 // Holds is the retention.HoldStore and retention.Lease over the tables
-// steward_retention_holds and steward_retention_leases (migration 0005).
+// steward_retention_holds and steward_retention_leases (migration 0005),
+// and the retention.NoticeStore over steward_retention_notices (migration
+// 0008), whose claims expire by the database's clock.
 // Get one with [Store.Holds]. It is safe for concurrent use, and the lease
 // is shared by every process using the database.
 type Holds struct {
@@ -20,8 +22,9 @@ type Holds struct {
 }
 
 var (
-	_ retention.HoldStore = (*Holds)(nil)
-	_ retention.Lease     = (*Holds)(nil)
+	_ retention.HoldStore   = (*Holds)(nil)
+	_ retention.NoticeStore = (*Holds)(nil)
+	_ retention.Lease       = (*Holds)(nil)
 )
 
 // Holds returns the hold store and lease over this database. Run
