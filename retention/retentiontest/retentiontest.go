@@ -6,11 +6,10 @@
 //		retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return newHolds(t) })
 //	}
 //
-// Each case is named by the rule it checks. Lease and NoticeStore cases
-// run when the hold store also implements retention.Lease or
-// retention.NoticeStore (NoticeStore cases also on their own with
-// RunNoticeStoreConformance); anonymisation cases when the target
-// implements retention.Anonymiser.
+// Each case is named by the rule it checks. NoticeStore cases run within
+// the hold store's when it also implements retention.NoticeStore (or on
+// their own with RunNoticeStoreConformance); anonymisation cases when the
+// target implements retention.Anonymiser.
 package retentiontest
 
 import (
@@ -175,8 +174,8 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 	})
 }
 
-// RunHoldStoreConformance runs every HoldStore case (and Lease case, when
-// the store is a Lease) against fresh stores.
+// RunHoldStoreConformance runs every HoldStore case (and NoticeStore case,
+// when the store is a NoticeStore) against fresh stores.
 func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention.HoldStore) {
 	ctx := context.Background()
 	hold := func(id string) retention.Hold {
@@ -270,82 +269,6 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			t.Skip("the store is not a NoticeStore")
 		}
 		RunNoticeStoreConformance(t, func(t *testing.T) retention.NoticeStore { return newStore(t).(retention.NoticeStore) })
-	})
-	t.Run("Lease", func(t *testing.T) {
-		if _, ok := newStore(t).(retention.Lease); !ok {
-			t.Skip("the store is not a Lease")
-		}
-		t.Run("one owner at a time until the lease expires", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			acquire := func(owner string, at time.Time) bool {
-				ok, err := l.AcquireLease(ctx, "retention", owner, at, time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return ok
-			}
-			if !acquire("a", t0) {
-				t.Fatal("a free lease was not granted")
-			}
-			if acquire("b", t0.Add(30*time.Minute)) {
-				t.Error("a held lease was granted to another owner")
-			}
-			if !acquire("a", t0.Add(30*time.Minute)) {
-				t.Error("the owner could not renew its lease")
-			}
-			if !acquire("b", t0.Add(91*time.Minute)) {
-				t.Error("an expired lease was not granted")
-			}
-			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
-				t.Fatal(err)
-			}
-			if acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a release by a former owner freed the current owner's lease")
-			}
-			_ = l.ReleaseLease(ctx, "retention", "b")
-			if !acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a released lease was not granted")
-			}
-		})
-		t.Run("releasing a lease nobody holds is not an error", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
-				t.Errorf("ReleaseLease = %v", err)
-			}
-		})
-		t.Run("leases of different names are independent", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			for _, name := range []string{"retention", "retention-eu"} {
-				if ok, err := l.AcquireLease(ctx, name, "owner-"+name, t0, time.Hour); err != nil || !ok {
-					t.Errorf("AcquireLease(%s) = %v, %v", name, ok, err)
-				}
-			}
-		})
-		t.Run("of 8 concurrent acquirers exactly one wins", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			wins := 0
-			for g := 0; g < 8; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ok, err := l.AcquireLease(ctx, "retention", fmt.Sprint("owner", g), t0, time.Hour)
-					if err != nil {
-						t.Error(err)
-					}
-					if ok {
-						mu.Lock()
-						wins++
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
-			if wins != 1 {
-				t.Errorf("%d owners got the lease", wins)
-			}
-		})
 	})
 }
 
