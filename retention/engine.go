@@ -127,7 +127,8 @@ func WithOwner(owner string) Option { return func(e *Engine) { e.owner = owner }
 // NewEngine validates the policies and returns an Engine. It fails with
 // ErrInvalidPolicy for a malformed policy, two policies of one name, or a
 // NotifyThenErase policy without WithIdentity, WithNotifier and
-// WithEraser.
+// WithEraser, and with an error wrapping steward.ErrInvalidLease for an
+// unusable WithOwner name or WithLease ttl.
 func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 	e := &Engine{policies: append([]Policy(nil), policies...), now: time.Now, after: time.After}
 	for _, o := range opts {

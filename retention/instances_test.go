@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -522,4 +523,16 @@ func (f *flakyMetadata) UpdateMetadata(ctx context.Context, id string, p steward
 		return errors.New("identity provider unavailable")
 	}
 	return f.MemoryIdentity.UpdateMetadata(ctx, id, p)
+}
+
+func TestLeaseOptionsAreChecked(t *testing.T) {
+	policies := []retention.Policy{{Name: "logs", Target: &retention.MemoryTarget{}, MaxAge: day, Action: retention.Delete}}
+	for name, opts := range map[string][]retention.Option{
+		"an owner name over the limit": {retention.WithOwner(strings.Repeat("x", steward.MaxLeaseNameLen+1))},
+		"a ttl under a millisecond":    {retention.WithLease(steward.NewMemoryLeases(nil), time.Microsecond)},
+	} {
+		if _, err := retention.NewEngine(policies, opts...); !errors.Is(err, steward.ErrInvalidLease) {
+			t.Errorf("NewEngine with %s = %v, want ErrInvalidLease", name, err)
+		}
+	}
 }
