@@ -13,7 +13,10 @@ import (
 )
 
 // NotifiedKey is the private-metadata key that records when a user was
-// told about their inactivity (RFC 3339), so nobody is notified twice.
+// told about their inactivity (RFC 3339). The NoticeStore's record, written
+// before the notice is sent, is what keeps two runners from both telling
+// a user; the metadata shows the notice to the application and spares
+// later runs a claim.
 const NotifiedKey = "notifiedAboutInactivity"
 
 // Actor is the audit actor of everything the Engine does, and the
@@ -47,19 +50,21 @@ type AuditLogger interface {
 var _ AuditLogger = (*audit.Logger)(nil)
 var _ Eraser = (*privacy.Service)(nil)
 
-// Engine runs retention policies. It is safe for concurrent use; a Lease
-// keeps concurrent runs (in this process or others) from doing the same
-// work twice.
+// Engine runs retention policies. It is safe for concurrent use; a lease
+// (WithLease) keeps concurrent runs, in this process or others, from
+// doing the same work at once, and a NoticeStore keeps any two runners
+// from telling one user twice.
 type Engine struct {
 	policies []Policy
 	idp      steward.IdentityProvider
 	holds    HoldStore
+	notices  NoticeStore
 	eraser   Eraser
 	notifier Notifier
 	audit    AuditLogger
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
-	lease    Lease
+	leaser   steward.Leaser
 	owner    string
 	leaseTTL time.Duration
 }
@@ -70,8 +75,17 @@ type Option func(*Engine)
 // WithIdentity sets the identity provider NotifyThenErase scans.
 func WithIdentity(idp steward.IdentityProvider) Option { return func(e *Engine) { e.idp = idp } }
 
-// WithHolds skips users under legal hold.
+// WithHolds skips users under legal hold. When h also implements
+// NoticeStore (MemoryHolds and sqlstore's Holds do), it records the
+// inactivity notices too, unless WithNotices names another store.
 func WithHolds(h HoldStore) Option { return func(e *Engine) { e.holds = h } }
+
+// WithNotices sets where inactivity notices are claimed and recorded
+// before they are sent. Give every instance the same store (sqlstore's
+// Holds) so no user is told twice. Without it and without a HoldStore
+// that is a NoticeStore, each Engine keeps its own records in memory,
+// which guards only against itself.
+func WithNotices(n NoticeStore) Option { return func(e *Engine) { e.notices = n } }
 
 // WithEraser sets what erases inactive users (a *privacy.Service).
 func WithEraser(er Eraser) Option { return func(e *Engine) { e.eraser = er } }
@@ -91,33 +105,47 @@ func WithAfter(after func(time.Duration) <-chan time.Time) Option {
 	return func(e *Engine) { e.after = after }
 }
 
-// LeaseName is the name of the lease an Engine takes.
-const LeaseName = "retention"
-
-// WithLease makes Run take the lease LeaseName as owner for ttl first and
-// renew it as it goes (every third of ttl); a run that finds it held by
-// another owner returns ErrLeaseHeld, one that loses it midway stops with
-// ErrLeaseLost. Dry runs take no lease. Give every process its own owner
-// (a host name plus a process ID) and a ttl well above the longest batch.
-func WithLease(l Lease, owner string, ttl time.Duration) Option {
-	return func(e *Engine) { e.lease, e.owner, e.leaseTTL = l, owner, ttl }
+// WithLease makes every Run but a dry run hold the lease LeaseName from l
+// (sqlstore's Leases, shared by every process on the database; expiry is
+// judged by the database's clock) for ttl (0 means DefaultLeaseTTL). The
+// lease is renewed in the background every third of ttl, so a slow batch
+// or notifier does not let another runner in, and confirmed with the
+// Leaser before every destructive step (a purge batch, a notice, an
+// erasure). A run that finds it held returns ErrLeaseHeld and does
+// nothing; one that loses it stops with ErrLeaseLost before its next
+// destructive step.
+func WithLease(l steward.Leaser, ttl time.Duration) Option {
+	return func(e *Engine) { e.leaser, e.leaseTTL = l, ttl }
 }
 
-// ErrLeaseHeld reports that another runner holds the retention lease.
-var ErrLeaseHeld = errors.New("retention: another run holds the lease")
-
-// ErrLeaseLost reports that a run lost its lease midway (it expired and
-// another runner took it); the run stopped, and what it did stays done.
-var ErrLeaseLost = errors.New("retention: the lease was lost during the run")
+// WithOwner names the Engine in the leases and notice claims it takes.
+// The default, steward.NewOwner(), is unique to the Engine; a shared name
+// is safe, as a lease or a claim is never granted twice even to one
+// owner, but makes the records harder to read.
+func WithOwner(owner string) Option { return func(e *Engine) { e.owner = owner } }
 
 // NewEngine validates the policies and returns an Engine. It fails with
 // ErrInvalidPolicy for a malformed policy, two policies of one name, or a
 // NotifyThenErase policy without WithIdentity, WithNotifier and
-// WithEraser.
+// WithEraser, and with an error wrapping steward.ErrInvalidLease for an
+// unusable WithOwner name or WithLease ttl.
 func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 	e := &Engine{policies: append([]Policy(nil), policies...), now: time.Now, after: time.After}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.owner == "" {
+		e.owner = steward.NewOwner()
+	}
+	if e.leaseTTL == 0 {
+		e.leaseTTL = DefaultLeaseTTL
+	}
+	if e.notices == nil {
+		if n, ok := e.holds.(NoticeStore); ok {
+			e.notices = n
+		} else {
+			e.notices = &MemoryHolds{}
+		}
 	}
 	seen := map[string]bool{}
 	for _, p := range e.policies {
@@ -137,8 +165,9 @@ func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 		return nil, errors.New("retention: WithNow: nil clock")
 	case e.after == nil:
 		return nil, errors.New("retention: WithAfter: nil function")
-	case e.lease != nil && (e.owner == "" || e.leaseTTL <= 0):
-		return nil, errors.New("retention: WithLease needs an owner and a positive ttl")
+	}
+	if err := steward.ValidateLease(LeaseName, e.owner, e.leaseTTL); err != nil {
+		return nil, fmt.Errorf("retention: WithLease or WithOwner: %w", err)
 	}
 	return e, nil
 }
@@ -146,8 +175,9 @@ func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 // RunOptions configure one Run.
 type RunOptions struct {
 	// DryRun reports what would happen and changes nothing: no record,
-	// user, metadata, lease or audit event is written and nobody is
-	// notified.
+	// user, metadata, lease, notice claim or audit event is written and
+	// nobody is notified. It takes no lease, so it runs, and is safe,
+	// beside a real run of another instance.
 	DryRun bool
 	// Progress, when set, is called after every batch, on the goroutine
 	// that called Run.
@@ -188,9 +218,10 @@ type PolicyReport struct {
 	Scanned int `json:"scanned"`
 	// Notified, Erased, Waiting and Reactivated count users
 	// (NotifyThenErase): told now, erased now, notified and within the
-	// grace period, and active again after their notice (their notice
-	// no longer counts: it is cleared, or renewed if they have been
-	// inactive for MaxAge again).
+	// grace period (or being told by another runner right now), and
+	// active again after their notice (their notice no longer counts: it
+	// is cleared, or renewed if they have been inactive for MaxAge
+	// again).
 	Notified    int `json:"notified"`
 	Erased      int `json:"erased"`
 	Waiting     int `json:"waiting"`
@@ -212,21 +243,24 @@ type PolicyReport struct {
 //
 // A policy that fails does not stop the next; Run returns the report so
 // far and the policies' errors joined. What was done stays done, and the
-// next run continues where this one stopped.
+// next run continues where this one stopped. With WithLease, a run that
+// finds the lease held returns an error wrapping ErrLeaseHeld and an empty
+// report, and one that loses it stops the policy it is in and skips the
+// rest, returning an error wrapping ErrLeaseLost.
+//
+// Cutoffs and grace periods are reckoned by the Engine's clock (WithNow);
+// leases and notice claims by their store's.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	now := e.now().UTC()
 	rep := Report{DryRun: opts.DryRun, At: now, Policies: []PolicyReport{}}
 	r := &run{e: e, opts: opts, now: now}
-	if e.lease != nil && !opts.DryRun {
-		ok, err := e.lease.AcquireLease(ctx, LeaseName, e.owner, now, e.leaseTTL)
+	if e.leaser != nil && !opts.DryRun {
+		h, lctx, err := hold(ctx, e.leaser, e.owner, e.leaseTTL)
 		if err != nil {
-			return rep, fmt.Errorf("retention: taking the lease: %w", err)
+			return rep, err
 		}
-		if !ok {
-			return rep, ErrLeaseHeld
-		}
-		r.leased = now
-		defer func() { _ = e.lease.ReleaseLease(context.WithoutCancel(ctx), LeaseName, e.owner) }()
+		defer h.release(ctx)
+		ctx, r.lease = lctx, h
 	}
 	if err := r.loadHolds(ctx); err != nil {
 		return rep, err
@@ -244,10 +278,13 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 		rep.Policies = append(rep.Policies, pr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("retention: policy %q: %w", p.Name, err))
-			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-				break
-			}
 		}
+		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+			break
+		}
+	}
+	if lost := r.lease.lostErr(); lost != nil && !errors.Is(errors.Join(errs...), ErrLeaseLost) {
+		errs = append(errs, fmt.Errorf("retention: %w", lost))
 	}
 	return rep, errors.Join(errs...)
 }
@@ -259,7 +296,7 @@ type run struct {
 	now     time.Time
 	held    map[string]bool
 	heldIDs []string
-	leased  time.Time // when the lease was last taken or renewed; zero without one
+	lease   *holder // nil without a lease (and in a dry run)
 }
 
 func (r *run) loadHolds(ctx context.Context) error {
@@ -279,26 +316,8 @@ func (r *run) loadHolds(ctx context.Context) error {
 	return nil
 }
 
-// renew extends the lease when a third of its ttl has passed since it was
-// last taken, and reports ErrLeaseLost when another runner has it.
-func (r *run) renew(ctx context.Context) error {
-	if r.leased.IsZero() {
-		return nil
-	}
-	t := r.e.now().UTC()
-	if t.Sub(r.leased) < r.e.leaseTTL/3 {
-		return nil
-	}
-	ok, err := r.e.lease.AcquireLease(ctx, LeaseName, r.e.owner, t, r.e.leaseTTL)
-	if err != nil {
-		return fmt.Errorf("renewing the lease: %w", err)
-	}
-	if !ok {
-		return ErrLeaseLost
-	}
-	r.leased = t
-	return nil
-}
+// fence confirms the lease before a destructive step.
+func (r *run) fence(ctx context.Context) error { return r.lease.fence(ctx) }
 
 func (r *run) progress(p Policy, batch, done, scanned int) {
 	if r.opts.Progress != nil {
@@ -326,7 +345,7 @@ func (r *run) purge(ctx context.Context, p Policy, pr *PolicyReport) error {
 	}
 	limit := p.batch()
 	for {
-		if err := r.renew(ctx); err != nil {
+		if err := r.fence(ctx); err != nil {
 			return errors.Join(err, r.summary(ctx, p, pr))
 		}
 		var n int
@@ -354,6 +373,8 @@ func (r *run) summary(ctx context.Context, p Policy, pr *PolicyReport) error {
 	if r.e.audit == nil || pr.Purged == 0 {
 		return nil
 	}
+	ctx, cancel := recording(ctx) // what was purged is audited even when the run was stopped
+	defer cancel()
 	err := r.e.audit.Log(ctx, audit.Event{Type: audit.RetentionPurge, Actor: Actor,
 		Details: map[string]any{"policy": p.Name, "action": string(p.Action), "purged": pr.Purged,
 			"cutoff": pr.Cutoff.Format(time.RFC3339), "batches": pr.Batches, "held": len(r.heldIDs)}})
@@ -404,10 +425,10 @@ func (r *run) inactive(ctx context.Context, p Policy, pr *PolicyReport) error {
 	}
 	for u, err := range r.e.idp.ListUsers(ctx, q) {
 		if err != nil {
+			if lost := r.lease.lostErr(); lost != nil {
+				err = lost
+			}
 			return errors.Join(fmt.Errorf("listing users: %w", err), fails.err())
-		}
-		if err := r.renew(ctx); err != nil {
-			return errors.Join(err, fails.err())
 		}
 		pr.Scanned++
 		if r.held[u.ID] {
@@ -415,8 +436,10 @@ func (r *run) inactive(ctx context.Context, p Policy, pr *PolicyReport) error {
 		} else {
 			d, out, err := r.inactiveUser(ctx, p, pr, u)
 			switch {
+			case errors.Is(err, ErrLeaseLost):
+				return errors.Join(err, fails.err())
 			case ctx.Err() != nil:
-				return errors.Join(ctx.Err(), fails.err())
+				return errors.Join(cause(ctx), fails.err())
 			case err != nil:
 				fails.add(pr, err)
 			case out == notified:
@@ -441,12 +464,12 @@ func (r *run) inactive(ctx context.Context, p Policy, pr *PolicyReport) error {
 	}
 	erased := 0
 	for i, d := range dues {
-		if err := r.renew(ctx); err != nil {
-			return errors.Join(err, fails.err())
-		}
 		if err := r.erase(ctx, p, pr, d); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				return errors.Join(err, fails.err())
+			}
 			if ctx.Err() != nil {
-				return errors.Join(ctx.Err(), fails.err())
+				return errors.Join(cause(ctx), fails.err())
 			}
 			fails.add(pr, err)
 		}
@@ -486,34 +509,92 @@ func (r *run) inactiveUser(ctx context.Context, p Policy, pr *PolicyReport, u st
 		pr.Reactivated++
 		ok = false
 	}
-	switch {
-	case !ok:
-		if !r.opts.DryRun {
-			if err := r.notify(ctx, p, u); err != nil {
-				return due{}, waiting, err
-			}
+	if !ok {
+		if r.opts.DryRun {
+			pr.Notified++
+			return due{}, notified, nil
 		}
-		pr.Notified++
-		return due{}, notified, nil
-	case r.now.Before(notifiedAt.Add(p.GracePeriod)):
+		sentAt, told, err := r.notify(ctx, p, u)
+		if told {
+			pr.Notified++
+		}
+		switch {
+		case err != nil:
+			return due{}, waiting, err
+		case told:
+			return due{}, notified, nil
+		case sentAt.IsZero(): // another runner is telling them now
+			pr.Waiting++
+			return due{}, waiting, nil
+		}
+		notifiedAt = sentAt // told before, by another runner or an earlier run
+	}
+	if r.now.Before(notifiedAt.Add(p.GracePeriod)) {
 		pr.Waiting++
 		return due{}, waiting, nil
 	}
 	return due{id: u.ID, notifiedAt: notifiedAt}, overdue, nil
 }
 
-func (r *run) notify(ctx context.Context, p Policy, u steward.User) error {
+// notify claims the user's notice in the NoticeStore and, when this run
+// got the claim, sends it and records the outcome there and in the user's
+// private metadata. told reports that this run told the user; otherwise
+// sentAt is when an earlier notice was sent, or zero when another runner
+// holds the claim and is telling them now.
+func (r *run) notify(ctx context.Context, p Policy, u steward.User) (sentAt time.Time, told bool, err error) {
+	if err := r.fence(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	n, claimed, err := r.e.notices.ClaimNotice(ctx, u.ID, lastActive(u), r.e.owner, NoticeClaimTTL)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("claiming the notice: %w", err)
+	}
+	if !claimed {
+		if n.State != NoticeSent {
+			return time.Time{}, false, nil
+		}
+		// Told already, and the metadata does not show it yet (the
+		// runner that told them has not written it, or that write
+		// failed): show it there, and tell nobody.
+		if err := r.e.idp.UpdateMetadata(ctx, u.ID, noticePatch(n.SentAt)); err != nil {
+			return time.Time{}, false, fmt.Errorf("recording an earlier notice in the metadata: %w", err)
+		}
+		return n.SentAt, false, nil
+	}
 	eraseAt := r.now.Add(p.GracePeriod)
-	if err := r.e.notifier.NotifyInactive(ctx, u, eraseAt); err != nil {
-		return fmt.Errorf("notifying: %w", err)
+	// The notifier has half the claim's life, so the claim cannot run
+	// out, and another runner send the notice too, while it works.
+	sctx, cancel := context.WithTimeout(ctx, NoticeClaimTTL/2)
+	serr := r.e.notifier.NotifyInactive(sctx, u, eraseAt)
+	cancel()
+	rctx, rcancel := recording(ctx) // what was sent is recorded even when the run was stopped meanwhile
+	defer rcancel()
+	if serr != nil {
+		n.State = NoticeFailed
+		if err := r.e.notices.FinishNotice(rctx, n); err != nil {
+			// The claim runs out unfinished, and the notice is retried then.
+			return time.Time{}, false, errors.Join(fmt.Errorf("notifying: %w", serr), fmt.Errorf("recording the failed notice: %w", err))
+		}
+		return time.Time{}, false, fmt.Errorf("notifying: %w", serr)
 	}
-	// Told but not recorded means told again next run: the notice is
-	// at least once, never lost.
-	patch := steward.MetadataPatch{Private: map[string]any{NotifiedKey: r.now.Format(time.RFC3339)}}
-	if err := r.e.idp.UpdateMetadata(ctx, u.ID, patch); err != nil {
-		return fmt.Errorf("recording the notice: %w", err)
+	n.State, n.SentAt = NoticeSent, r.now.Truncate(time.Second) // as NotifiedKey keeps it
+	// Either record keeps the user from being told again, so the
+	// metadata is written even when the store could not be.
+	var errs []error
+	if err := r.e.notices.FinishNotice(rctx, n); err != nil {
+		errs = append(errs, fmt.Errorf("recording the sent notice: %w", err))
 	}
-	return r.auditUser(ctx, p, u.ID, "notify_inactive", map[string]any{"eraseAfter": eraseAt.Format(time.RFC3339)})
+	if err := r.e.idp.UpdateMetadata(rctx, u.ID, noticePatch(n.SentAt)); err != nil {
+		errs = append(errs, fmt.Errorf("recording the notice in the metadata: %w", err))
+	}
+	if err := r.auditUser(rctx, p, u.ID, "notify_inactive", map[string]any{"eraseAfter": eraseAt.Format(time.RFC3339)}); err != nil {
+		errs = append(errs, err)
+	}
+	return n.SentAt, true, errors.Join(errs...)
+}
+
+func noticePatch(at time.Time) steward.MetadataPatch {
+	return steward.MetadataPatch{Private: map[string]any{NotifiedKey: at.UTC().Format(time.RFC3339)}}
 }
 
 // erase re-reads the user (they may have come back since the scan read
@@ -521,12 +602,19 @@ func (r *run) notify(ctx context.Context, p Policy, u steward.User) error {
 func (r *run) erase(ctx context.Context, p Policy, pr *PolicyReport, d due) error {
 	u, err := r.e.idp.GetUser(ctx, d.id)
 	if errors.Is(err, steward.ErrUserNotFound) {
-		return nil // erased already, by someone else
+		// Erased already, by someone else.
+		if err := r.e.notices.ForgetNotice(ctx, d.id); err != nil {
+			return fmt.Errorf("forgetting the notice of an erased user: %w", err)
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("re-reading the user before erasure: %w", err)
 	}
 	if lastActive(u).After(d.notifiedAt) || !lastActive(u).Before(r.now.Add(-p.MaxAge)) {
+		if err := r.fence(ctx); err != nil {
+			return err
+		}
 		pr.Reactivated++
 		patch := steward.MetadataPatch{Private: map[string]any{NotifiedKey: nil}}
 		if err := r.e.idp.UpdateMetadata(ctx, d.id, patch); err != nil {
@@ -542,6 +630,15 @@ func (r *run) erase(ctx context.Context, p Policy, pr *PolicyReport, d due) erro
 			return nil
 		}
 	}
+	if err := r.fence(ctx); err != nil {
+		return err
+	}
+	// The record goes first: the metadata keeps the notice until the
+	// user is gone, so a failed erasure is retried without it, and no
+	// record of an erased user is left behind.
+	if err := r.e.notices.ForgetNotice(ctx, d.id); err != nil {
+		return fmt.Errorf("forgetting the notice before erasure: %w", err)
+	}
 	res, err := r.e.eraser.Erase(ctx, d.id, privacy.RequestedBy(Actor))
 	if errors.Is(err, privacy.ErrLegalHold) {
 		pr.Held++ // placed during the run
@@ -556,6 +653,14 @@ func (r *run) erase(ctx context.Context, p Policy, pr *PolicyReport, d due) erro
 	pr.Erased++
 	return r.auditUser(ctx, p, d.id, "erase_inactive", map[string]any{
 		"notifiedAt": d.notifiedAt.Format(time.RFC3339), "requestId": res.RequestID})
+}
+
+// cause is why ctx is done: the lost lease, or ctx.Err().
+func cause(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return ctx.Err()
 }
 
 // auditUser writes a retention_purge event about one user, whose ID the

@@ -64,6 +64,7 @@ type world struct {
 	logs     *retention.MemoryTarget
 	sessions *retention.MemoryTarget
 	holds    *retention.MemoryHolds
+	leases   *steward.MemoryLeases
 	notes    *notifier
 	svc      *privacy.Service
 	sink     *audit.MemorySink
@@ -75,6 +76,7 @@ func newWorld(t *testing.T, opts ...retention.Option) *world {
 	t.Helper()
 	w := &world{clock: &clock{t: now}, logs: &retention.MemoryTarget{}, sessions: &retention.MemoryTarget{},
 		holds: &retention.MemoryHolds{}, notes: &notifier{}, sink: audit.NewMemorySink()}
+	w.leases = steward.NewMemoryLeases(w.clock.Now)
 	w.idp = steward.NewMemoryIdentity(steward.WithNow(w.clock.Now))
 	var err error
 	w.log, err = audit.NewLogger(w.sink, audit.WithKey("k1", []byte("0123456789abcdef0123456789abcdef")), audit.WithNow(w.clock.Now))
@@ -86,16 +88,17 @@ func newWorld(t *testing.T, opts ...retention.Option) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.engine = w.newEngine(t, "test", opts...)
+	w.engine = w.newEngine(t, opts...)
 	return w
 }
 
-func (w *world) newEngine(t *testing.T, owner string, opts ...retention.Option) *retention.Engine {
+// newEngine returns an Engine over the world, with its own owner name.
+func (w *world) newEngine(t *testing.T, opts ...retention.Option) *retention.Engine {
 	t.Helper()
 	e, err := retention.NewEngine(retention.DefaultPolicies(w.logs, w.sessions), append([]retention.Option{
 		retention.WithIdentity(w.idp), retention.WithHolds(w.holds), retention.WithNotifier(w.notes),
 		retention.WithEraser(w.svc), retention.WithAudit(w.log), retention.WithNow(w.clock.Now),
-		retention.WithLease(w.holds, owner, time.Minute)}, opts...)...)
+		retention.WithLease(w.leases, time.Minute)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +249,7 @@ func TestReactivationCancelsErasure(t *testing.T) {
 	t.Run("a user who came back after the scan read them is re-read, not erased, and their notice cleared", func(t *testing.T) {
 		w := newWorld(t)
 		stale := &staleIdentity{MemoryIdentity: w.idp}
-		w.engine = w.newEngine(t, "test", retention.WithIdentity(stale))
+		w.engine = w.newEngine(t, retention.WithIdentity(stale))
 		w.inactiveUser("user_back", 400*day, notice(now.Add(-40*day)))
 		stale.freeze(t)
 		u := w.user(t, "user_back")
@@ -338,7 +341,7 @@ func TestAHoldPlacedDuringTheRunStopsTheErasure(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				w.engine = w.newEngine(t, "test", retention.WithEraser(svc))
+				w.engine = w.newEngine(t, retention.WithEraser(svc))
 			}
 			w.inactiveUser("user_due", 400*day, notice(now.Add(-40*day)))
 			// Progress runs after the scan's last page, before the erasures.
@@ -390,8 +393,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if diff := cmp.Diff(before, snapshot()); diff != "" {
 		t.Errorf("a dry run changed state (-before +after):\n%s", diff)
 	}
-	if ok, _ := w.holds.AcquireLease(ctx, retention.LeaseName, "other", now, time.Minute); !ok {
-		t.Error("a dry run left the lease taken")
+	other, err := w.leases.AcquireLease(ctx, retention.LeaseName, "other", time.Minute)
+	if err != nil {
+		t.Errorf("a dry run left the lease taken: %v", err)
 	}
 	type counts struct{ Purged, Scanned, Notified, Erased, Waiting, Held int }
 	got := map[string]counts{}
@@ -410,7 +414,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Errorf("the dry run predicts %d batches for one expired log, want 1", got)
 	}
 	// The real run does what the dry run said.
-	w.holds.ReleaseLease(ctx, retention.LeaseName, "other")
+	if err := w.leases.ReleaseLease(ctx, other); err != nil {
+		t.Fatal(err)
+	}
 	real := map[string]counts{}
 	for name, p := range w.run(t, false) {
 		real[name] = counts{p.Purged, p.Scanned, p.Notified, p.Erased, p.Waiting, p.Held}
@@ -555,7 +561,7 @@ func TestASecondConcurrentRunDoesNothing(t *testing.T) {
 		done <- err
 	}()
 	<-inside
-	second := w.newEngine(t, "other-instance")
+	second := w.newEngine(t)
 	rep, err := second.Run(ctx, retention.RunOptions{})
 	if !errors.Is(err, retention.ErrLeaseHeld) || len(rep.Policies) != 0 {
 		t.Errorf("second Run = %+v, %v; want ErrLeaseHeld and nothing done", rep, err)
@@ -572,61 +578,12 @@ func TestASecondConcurrentRunDoesNothing(t *testing.T) {
 	}
 }
 
-func TestLease(t *testing.T) {
-	ctx := context.Background()
-	t.Run("an expired lease of a dead runner is taken over", func(t *testing.T) {
-		w := newWorld(t)
-		if ok, _ := w.holds.AcquireLease(ctx, retention.LeaseName, "dead-instance", now, time.Minute); !ok {
-			t.Fatal("could not take the lease")
-		}
-		if _, err := w.engine.Run(ctx, retention.RunOptions{}); !errors.Is(err, retention.ErrLeaseHeld) {
-			t.Fatalf("Run = %v, want ErrLeaseHeld", err)
-		}
-		w.clock.Add(time.Minute)
-		if _, err := w.engine.Run(ctx, retention.RunOptions{}); err != nil {
-			t.Fatalf("Run after expiry = %v", err)
-		}
-	})
-	t.Run("a long run renews its lease so nobody else takes it", func(t *testing.T) {
-		w := newWorld(t)
-		for i := 0; i < 10; i++ {
-			w.inactiveUser(fmt.Sprintf("user_%d", i), 400*day, nil)
-		}
-		w.notes.hook = func(steward.User) {
-			w.clock.Add(30 * time.Second) // each notice takes half the ttl
-			if ok, _ := w.holds.AcquireLease(ctx, retention.LeaseName, "other", w.clock.Now(), time.Minute); ok {
-				t.Error("another runner took the lease of a live run")
-			}
-		}
-		if _, err := w.engine.Run(ctx, retention.RunOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("a run that lost its lease stops", func(t *testing.T) {
-		w := newWorld(t)
-		for i := 0; i < 3; i++ {
-			w.inactiveUser(fmt.Sprintf("user_%d", i), 400*day, nil)
-		}
-		w.notes.hook = func(steward.User) {
-			w.clock.Add(2 * time.Minute) // stalled past the ttl
-			_, _ = w.holds.AcquireLease(ctx, retention.LeaseName, "other", w.clock.Now(), time.Hour)
-		}
-		rep, err := w.engine.Run(ctx, retention.RunOptions{})
-		if !errors.Is(err, retention.ErrLeaseLost) {
-			t.Fatalf("Run = %v, want ErrLeaseLost", err)
-		}
-		if got := byName(rep)["inactive_users"]; got.Notified != 1 {
-			t.Errorf("notified %d users, want 1 before the lease was lost", got.Notified)
-		}
-	})
-}
-
 func TestScheduleRunsOnItsClockUntilCancelled(t *testing.T) {
 	w := newWorld(t)
 	w.logs.Add(retention.Row{Subject: "user_a", Time: now.Add(-100 * day)})
 	waits := make(chan time.Duration)
 	fire := make(chan time.Time)
-	e := w.newEngine(t, "scheduler", retention.WithAfter(func(d time.Duration) <-chan time.Time {
+	e := w.newEngine(t, retention.WithAfter(func(d time.Duration) <-chan time.Time {
 		waits <- d
 		return fire
 	}))

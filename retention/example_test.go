@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/stewardlabs/steward"
@@ -66,4 +67,40 @@ func ExampleEngine_Run_inactiveUsers() {
 	// day 1: notified 0, waiting 1, erased 0
 	// day 30: notified 0, waiting 0, erased 1
 	// true
+}
+
+// Two instances share one Leaser (sqlstore's Leases in production): while
+// one runs, the other's Run does nothing, whatever its clock says, and a
+// dry run, which takes no lease, still reports.
+func ExampleWithLease() {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	logs := &retention.MemoryTarget{}
+	for _, id := range []string{"user_1", "user_2"} {
+		logs.Add(retention.Row{Subject: id, Time: now.Add(-100 * 24 * time.Hour)})
+	}
+	leases := steward.NewMemoryLeases(nil)
+	policies := []retention.Policy{{Name: "activity_logs", Target: logs, MaxAge: retention.ActivityLogRetention,
+		Action: retention.Delete, BatchSize: 1}}
+	first, _ := retention.NewEngine(policies, retention.WithLease(leases, time.Minute), retention.WithNow(func() time.Time { return now }))
+	second, _ := retention.NewEngine(policies, retention.WithLease(leases, time.Minute),
+		retention.WithNow(func() time.Time { return now.Add(time.Hour) })) // a clock an hour ahead
+
+	var once sync.Once
+	rep, _ := first.Run(context.Background(), retention.RunOptions{Progress: func(retention.Progress) {
+		once.Do(func() { beside(second) })
+	}})
+	fmt.Println("first instance purged:", rep.Policies[0].Purged)
+	// Output:
+	// second instance: true
+	// its dry run would purge: 1 <nil>
+	// first instance purged: 2
+}
+
+// beside runs second, and a dry run of it, while another instance holds
+// the lease.
+func beside(second *retention.Engine) {
+	_, err := second.Run(context.Background(), retention.RunOptions{})
+	fmt.Println("second instance:", errors.Is(err, retention.ErrLeaseHeld))
+	dry, err := second.Run(context.Background(), retention.RunOptions{DryRun: true})
+	fmt.Println("its dry run would purge:", dry.Policies[0].Purged, err)
 }

@@ -76,22 +76,17 @@ func (c Checker) Held(ctx context.Context, userID string) (bool, string, error) 
 	return true, h.Reason, nil
 }
 
-// MemoryHolds is an in-process HoldStore and Lease. The zero value is
-// ready to use.
+// MemoryHolds is an in-process HoldStore and NoticeStore, for tests and
+// single-process applications. The zero value is ready to use.
 type MemoryHolds struct {
-	mu     sync.Mutex
-	holds  map[string]Hold
-	leases map[string]memLease
-}
-
-type memLease struct {
-	owner   string
-	expires time.Time
+	mu      sync.Mutex
+	holds   map[string]Hold
+	notices map[string]Notice
 }
 
 var (
-	_ HoldStore = (*MemoryHolds)(nil)
-	_ Lease     = (*MemoryHolds)(nil)
+	_ HoldStore   = (*MemoryHolds)(nil)
+	_ NoticeStore = (*MemoryHolds)(nil)
 )
 
 // Place implements HoldStore.
@@ -147,41 +142,4 @@ func (m *MemoryHolds) List(ctx context.Context) ([]Hold, error) {
 	}
 	slices.SortFunc(out, func(a, b Hold) int { return strings.Compare(a.UserID, b.UserID) })
 	return out, nil
-}
-
-// Lease lets one runner at a time sweep: a second concurrent Engine.Run
-// with the same lease name finds it taken and does nothing.
-type Lease interface {
-	// AcquireLease takes the named lease for owner until now+ttl, if it
-	// is free, expired, or already owner's; it reports whether it did.
-	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
-	// ReleaseLease frees the lease if owner holds it.
-	ReleaseLease(ctx context.Context, name, owner string) error
-}
-
-// AcquireLease implements Lease.
-func (m *MemoryHolds) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.leases == nil {
-		m.leases = map[string]memLease{}
-	}
-	if l, ok := m.leases[name]; ok && l.owner != owner && now.Before(l.expires) {
-		return false, nil
-	}
-	m.leases[name] = memLease{owner: owner, expires: now.Add(ttl)}
-	return true, nil
-}
-
-// ReleaseLease implements Lease.
-func (m *MemoryHolds) ReleaseLease(ctx context.Context, name, owner string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l, ok := m.leases[name]; ok && l.owner == owner {
-		delete(m.leases, name)
-	}
-	return nil
 }

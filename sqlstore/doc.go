@@ -46,6 +46,21 @@
 // through [Dialect.Rebind], which turns them into $1, $2, ... for
 // PostgreSQL.
 //
+// # Retention and administrators with several processes
+//
+// [Holds] is shared by every process on the database: a hold placed by
+// one is seen by all at once. As a retention.NoticeStore it records each
+// inactivity notice before it is sent, claimed per user with one
+// conditional upsert whose claim expires by the database's clock, so
+// however many retention Engines scan the same users each user is told
+// once; the record is fenced by a token that grows with every claim.
+// [Leases] (migration 0006) is the steward.Leaser the retention Engine
+// (retention.WithLease) and the last-admin guard (useradmin.WithLeases)
+// take their leases from: expiry by the database's clock, so processes
+// with skewed clocks agree on who holds one. Both hold on PostgreSQL and
+// on one SQLite file opened by several processes (WAL and a busy
+// timeout, as [OpenSQLite] sets them).
+//
 // # Errors
 //
 // [New] returns [ErrNilDB] for a nil *sql.DB and an error wrapping

@@ -5,26 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/stewardlabs/steward/retention"
 )
 
-// Holds is the retention.HoldStore and retention.Lease over the tables
-// steward_retention_holds and steward_retention_leases (migration 0005).
-// Get one with [Store.Holds]. It is safe for concurrent use, and the lease
-// is shared by every process using the database.
+// Holds is the retention.HoldStore and retention.NoticeStore over the
+// tables steward_retention_holds (migration 0005) and
+// steward_retention_notices (migration 0008). Get one with [Store.Holds].
+// It is safe for concurrent use and shared by every process using the
+// database: notice claims expire by the database's clock. The retention
+// lease is [Store.Leases].
 type Holds struct {
 	db *sql.DB
 	d  Dialect
 }
 
 var (
-	_ retention.HoldStore = (*Holds)(nil)
-	_ retention.Lease     = (*Holds)(nil)
+	_ retention.HoldStore   = (*Holds)(nil)
+	_ retention.NoticeStore = (*Holds)(nil)
 )
 
-// Holds returns the hold store and lease over this database. Run
+// Holds returns the hold and notice store over this database. Run
 // [Store.Migrate] first.
 func (s *Store) Holds() *Holds { return &Holds{db: s.db, d: s.dialect} }
 
@@ -82,29 +83,4 @@ func (h *Holds) List(ctx context.Context) ([]retention.Hold, error) {
 		out = append(out, hold)
 	}
 	return out, rows.Err()
-}
-
-// AcquireLease implements retention.Lease with one atomic upsert: the row
-// is taken only if it is free, expired, or already the owner's.
-func (h *Holds) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	res, err := h.db.ExecContext(ctx, h.d.Rebind(`INSERT INTO steward_retention_leases (name, owner, expires) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
-		WHERE steward_retention_leases.owner = excluded.owner OR steward_retention_leases.expires <= ?`),
-		name, owner, timeArg(h.d, now.Add(ttl)), timeArg(h.d, now))
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: taking lease %q: %w", name, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: taking lease %q: %w", name, err)
-	}
-	return n == 1, nil
-}
-
-// ReleaseLease implements retention.Lease.
-func (h *Holds) ReleaseLease(ctx context.Context, name, owner string) error {
-	if _, err := h.db.ExecContext(ctx, h.d.Rebind(`DELETE FROM steward_retention_leases WHERE name = ? AND owner = ?`), name, owner); err != nil {
-		return fmt.Errorf("sqlstore: releasing lease %q: %w", name, err)
-	}
-	return nil
 }

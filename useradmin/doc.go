@@ -12,26 +12,43 @@
 // and new role) and invalidates a RoleCache — clerkadapter.LiveRoles — so
 // it takes effect on the user's next request without a new sign-in.
 //
-// Guard rails: the last active administrator (a user whose role has
-// admin:users and who is neither banned nor locked) cannot be demoted,
-// banned or locked; an administrator may not act on their own account
-// unless AllowSelf says so.
+// Guard rails: the last active administrator cannot be demoted, banned or
+// locked (ErrLastAdmin); an administrator may not act on their own account
+// unless AllowSelf says so. An active administrator is a user whose role
+// has admin:users, whose primary email is verified, and who is neither
+// banned nor locked: only they can act, so an unverified, banned or
+// locked admin does not count toward keeping one.
+//
+// # Several instances
+//
+// The guard counts the active administrators and then makes the change,
+// so it holds only while nobody else changes administrators in between.
+// With WithLeases (sqlstore's Leases, shared by every process on the
+// database) every role change, ban and lock does its check-and-change
+// while holding the lease LeaseName, judged by the database's clock and
+// renewed while the change runs, under an owner unique to the Manager: two
+// processes removing the last two admins at once end with one of them
+// refused. A change that finds the lease held waits for it, retrying with
+// backoff for up to WithLockWait (DefaultLockWait), and then fails with
+// ErrBusy, changing nothing. Without WithLeases the guard holds only
+// within one Manager (a mutex): two processes, or two Managers, can
+// together leave no active administrator. Either way the count is only as
+// fresh as the identity provider's user list, and the provider's own
+// dashboard remains the recovery path.
 //
 // This package sits beside rbac rather than inside it so that rbac stays
 // pure policy evaluation with no identity-provider I/O.
-//
-// The last-admin check counts admins and then changes the user under a
-// mutex of the Manager, so it holds within one process. Several
-// processes administering the same users concurrently can race; route
-// administration through one instance, or accept that the identity
-// provider's dashboard remains the recovery path.
 //
 // Handler exposes the actions as a JSON API behind
 // rbac.Require(admin:users).
 //
 // # Errors
 //
-// ErrForbidden, ErrUnknownRole, ErrLastAdmin, ErrSelfAction and
-// ErrUnsupported (check with errors.Is), plus the provider's
-// steward.ErrUserNotFound and steward.ErrInvalidUserID.
+// ErrForbidden, ErrUnknownRole, ErrLastAdmin, ErrSelfAction,
+// ErrUnsupported and ErrBusy (check with errors.Is; ErrBusy also matches
+// steward.ErrLeaseHeld), plus the provider's steward.ErrUserNotFound and
+// steward.ErrInvalidUserID. With WithLeases, a lease store that cannot be
+// reached fails the change with an error naming the administrators lock
+// and wrapping the store's error; one lost before the change was made
+// wraps steward.ErrLeaseLost. A refused or failed change changes nothing.
 package useradmin

@@ -21,8 +21,9 @@ import (
 // Errors are JSON {"error": ...}: 400 for a malformed user ID, body or
 // unknown role (named), 403 for an action on one's own account, 404 for
 // an unknown user, 409 when the last active admin would be removed, 501
-// when the provider cannot ban or lock. Mount it under a prefix with
-// http.StripPrefix.
+// when the provider cannot ban or lock, 503 with Retry-After: 1 when
+// another change held the administrators lock too long (ErrBusy). Mount
+// it under a prefix with http.StripPrefix.
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}/role", func(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +87,9 @@ func writeError(w http.ResponseWriter, err error) {
 		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, ErrUnsupported):
 		status, msg = http.StatusNotImplemented, err.Error()
+	case errors.Is(err, ErrBusy):
+		status, msg = http.StatusServiceUnavailable, ErrBusy.Error()
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]any{"error": msg})
 }

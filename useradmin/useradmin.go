@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
@@ -26,7 +28,24 @@ var (
 	// ErrUnsupported: the identity provider cannot ban or lock (it does
 	// not implement steward.Moderator).
 	ErrUnsupported = errors.New("useradmin: the identity provider cannot ban or lock accounts")
+	// ErrBusy: another Manager, here or in another process, held the
+	// administrators lock (WithLeases) for longer than the lock wait.
+	// Nothing was changed; try again. The error matches
+	// steward.ErrLeaseHeld too.
+	ErrBusy = errors.New("useradmin: another administrator change holds the lock")
 )
+
+// LeaseName is the lease a Manager given WithLeases holds around every
+// check-and-change that could remove an active administrator.
+const LeaseName = "useradmin.admins"
+
+// DefaultLockWait is how long a Manager waits for the administrators lock
+// by default before failing with ErrBusy.
+const DefaultLockWait = 5 * time.Second
+
+// lockTTL is the administrators lock's ttl; RunLeased renews it every
+// third of that while a change runs.
+const lockTTL = 30 * time.Second
 
 // Action names what an administrator does; it appears in audit details.
 type Action string
@@ -61,8 +80,13 @@ type Manager struct {
 	audit AuditLogger
 	cache RoleCache
 	self  map[Action]bool
-	// mu serialises changes in this Manager so two concurrent demotions
-	// cannot both see another admin and leave none.
+	// leases, when set, holds LeaseName around each check-and-change, so
+	// the guard holds across processes.
+	leases steward.Leaser
+	owner  string
+	wait   time.Duration
+	// mu serialises this Manager's check-and-changes (and, without
+	// leases, is the whole guard).
 	mu sync.Mutex
 }
 
@@ -74,6 +98,20 @@ func WithAudit(l AuditLogger) Option { return func(m *Manager) { m.audit = l } }
 
 // WithRoleCache invalidates c after every change.
 func WithRoleCache(c RoleCache) Option { return func(m *Manager) { m.cache = c } }
+
+// WithLeases makes the last-admin guard hold across processes: every
+// role change, ban and lock counts the active administrators and makes
+// the change while holding the lease LeaseName from l (sqlstore's Leases,
+// shared by every process on the database), under an owner name unique to
+// the Manager. A change that finds the lease held waits for it (see
+// WithLockWait) and then fails with ErrBusy. Without it the guard holds
+// only among the changes of one Manager.
+func WithLeases(l steward.Leaser) Option { return func(m *Manager) { m.leases = l } }
+
+// WithLockWait sets how long a change waits for the administrators lock
+// (WithLeases) before failing with ErrBusy; the default is
+// DefaultLockWait, and 0 or less means not waiting at all.
+func WithLockWait(d time.Duration) Option { return func(m *Manager) { m.wait = max(d, 0) } }
 
 // AllowSelf lets an administrator perform these actions on their own
 // account. By default none is allowed: nobody demotes, bans or locks
@@ -95,7 +133,7 @@ func New(idp steward.IdentityProvider, authz *rbac.Authorizer, opts ...Option) (
 	if authz == nil {
 		return nil, errors.New("useradmin: New: authorizer is nil")
 	}
-	m := &Manager{idp: idp, authz: authz, self: map[Action]bool{}}
+	m := &Manager{idp: idp, authz: authz, self: map[Action]bool{}, owner: steward.NewOwner(), wait: DefaultLockWait}
 	for _, o := range opts {
 		o(m)
 	}
@@ -136,21 +174,74 @@ func (m *Manager) UsersWithRole(ctx context.Context, role rbac.Role) iter.Seq2[s
 // isAdmin: a role that may manage users.
 func (m *Manager) isAdmin(r rbac.Role) bool { return m.authz.Can(r, rbac.AdminUsers) }
 
-// activeAdmins counts users who could still manage users: an admin role,
-// not banned, not locked. It stops counting at limit.
+// canAct reports whether u is an active administrator: a role with
+// admin:users, a verified primary email, neither banned nor locked.
+func (m *Manager) canAct(u steward.User) bool {
+	return m.isAdmin(m.authz.ParseRole(u.PublicMetadata["role"])) && u.EmailVerified() && !u.Banned && !u.Locked
+}
+
+// activeAdmins counts the active administrators (canAct), stopping at
+// limit.
 func (m *Manager) activeAdmins(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for u, err := range m.idp.ListUsers(ctx, steward.UserQuery{}) {
 		if err != nil {
 			return 0, err
 		}
-		if m.isAdmin(m.authz.ParseRole(u.PublicMetadata["role"])) && !u.Banned && !u.Locked {
+		if m.canAct(u) {
 			if n++; n >= limit {
 				break
 			}
 		}
 	}
 	return n, nil
+}
+
+// locked runs a check-and-change f under the Manager's mutex and, with
+// WithLeases, under the lease LeaseName, waiting for it up to the lock
+// wait. f reports whether it made its change. A change made is never
+// reported as failed because of the lock: f saw the lease held when it
+// checked, and what it changed stays changed.
+func (m *Manager) locked(ctx context.Context, f func(ctx context.Context) (changed bool, err error)) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leases == nil {
+		return f(ctx)
+	}
+	deadline := time.Now().Add(m.wait)
+	pause := 10 * time.Millisecond
+	for {
+		var (
+			ran, changed bool
+			ferr         error
+		)
+		err := steward.RunLeased(ctx, m.leases, LeaseName, m.owner, lockTTL, func(ctx context.Context) error {
+			ran = true
+			changed, ferr = f(ctx)
+			return ferr
+		})
+		switch {
+		case changed:
+			return true, ferr
+		case ran && errors.Is(err, steward.ErrLeaseLost):
+			return false, fmt.Errorf("useradmin: the administrators lock was lost before the change, which was not made: %w", err)
+		case ran:
+			return false, ferr
+		case !errors.Is(err, steward.ErrLeaseHeld):
+			return false, fmt.Errorf("useradmin: taking the administrators lock: %w", err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, fmt.Errorf("%w: waited %v for lease %q (%w)", ErrBusy, m.wait, LeaseName, err)
+		}
+		wait := min(pause/2+rand.N(pause), left)
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("useradmin: waiting for the administrators lock: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		pause = min(2*pause, 250*time.Millisecond)
+	}
 }
 
 // guard checks the actor and the self-action rule.
@@ -169,8 +260,11 @@ func (m *Manager) guard(actor rbac.Principal, userID string, a Action) error {
 
 // AssignRole sets the user's role (public metadata "role") and returns
 // the role they had. The role must be declared by the policy; demoting
-// the last active admin is refused. The change is audited and the role
-// cache invalidated, so it applies on the user's next request.
+// the last active admin is refused (ErrLastAdmin), and with WithLeases
+// the check and the change hold the administrators lock, so two processes
+// cannot both demote one of the last two (ErrBusy when the lock stays
+// held). The change is audited and the role cache invalidated, so it
+// applies on the user's next request.
 func (m *Manager) AssignRole(ctx context.Context, actor rbac.Principal, userID string, role rbac.Role) (rbac.Role, error) {
 	if err := m.guard(actor, userID, AssignRole); err != nil {
 		return "", err
@@ -178,25 +272,45 @@ func (m *Manager) AssignRole(ctx context.Context, actor rbac.Principal, userID s
 	if !m.authz.HasRole(role) {
 		return "", fmt.Errorf("%w: %q (the policy declares %v)", ErrUnknownRole, role, m.authz.Roles())
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, err := m.idp.GetUser(ctx, userID)
+	var old rbac.Role
+	changed, err := m.locked(ctx, func(ctx context.Context) (bool, error) {
+		u, err := m.idp.GetUser(ctx, userID)
+		if err != nil {
+			return false, err
+		}
+		old = m.authz.ParseRole(u.PublicMetadata["role"])
+		if old == role && u.PublicMetadata["role"] == string(role) {
+			return false, nil
+		}
+		if m.canAct(u) && !m.isAdmin(role) {
+			if err := m.keepAnAdmin(ctx); err != nil {
+				return false, err
+			}
+		}
+		if err := checkLock(ctx); err != nil {
+			return false, err
+		}
+		if err := m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{"role": string(role)}}); err != nil {
+			return false, err
+		}
+		return true, nil
+	})
 	if err != nil {
 		return "", err
 	}
-	old := m.authz.ParseRole(u.PublicMetadata["role"])
-	if old == role && u.PublicMetadata["role"] == string(role) {
+	if !changed {
 		return old, nil
 	}
-	if m.isAdmin(old) && !m.isAdmin(role) && !u.Banned && !u.Locked {
-		if err := m.keepAnAdmin(ctx); err != nil {
-			return "", err
-		}
-	}
-	if err := m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{"role": string(role)}}); err != nil {
-		return "", err
-	}
 	return old, m.after(ctx, actor, userID, AssignRole, map[string]any{"oldRole": string(old), "newRole": string(role)})
+}
+
+// checkLock fails when the lock's context is done (a lost lease cancels
+// it), so no change starts after the check it depends on lost its lock.
+func checkLock(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 func (m *Manager) keepAnAdmin(ctx context.Context) error {
@@ -211,7 +325,8 @@ func (m *Manager) keepAnAdmin(ctx context.Context) error {
 }
 
 // SetBanned bans (true) or unbans the user. Banning the last active admin
-// is refused. It needs a provider implementing steward.Moderator.
+// is refused, under the administrators lock with WithLeases. It needs a
+// provider implementing steward.Moderator.
 func (m *Manager) SetBanned(ctx context.Context, actor rbac.Principal, userID string, banned bool) error {
 	a, call := Unban, (steward.Moderator).Unban
 	if banned {
@@ -238,18 +353,31 @@ func (m *Manager) moderate(ctx context.Context, actor rbac.Principal, userID str
 	if !ok {
 		return ErrUnsupported
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, err := m.idp.GetUser(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if restricting && m.isAdmin(m.authz.ParseRole(u.PublicMetadata["role"])) && !u.Banned && !u.Locked {
-		if err := m.keepAnAdmin(ctx); err != nil {
-			return err
+	change := func(ctx context.Context) (bool, error) {
+		u, err := m.idp.GetUser(ctx, userID)
+		if err != nil {
+			return false, err
 		}
+		if restricting && m.canAct(u) {
+			if err := m.keepAnAdmin(ctx); err != nil {
+				return false, err
+			}
+		}
+		if err := checkLock(ctx); err != nil {
+			return false, err
+		}
+		if err := call(mod, ctx, userID); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
-	if err := call(mod, ctx, userID); err != nil {
+	var err error
+	if restricting {
+		_, err = m.locked(ctx, change)
+	} else {
+		_, err = change(ctx) // unbanning or unlocking never removes an administrator
+	}
+	if err != nil {
 		return err
 	}
 	return m.after(ctx, actor, userID, a, nil)

@@ -113,7 +113,7 @@ func run(ctx context.Context, w io.Writer, apply bool, batch int) error {
 	}
 	engine, err := retention.NewEngine(policies, retention.WithIdentity(idp), retention.WithHolds(holds),
 		retention.WithNotifier(mailer{w}), retention.WithEraser(svc), retention.WithAudit(log),
-		retention.WithLease(holds, "retentionjob", 10*time.Minute))
+		retention.WithLease(store.Leases(), 10*time.Minute))
 	if err != nil {
 		return err
 	}

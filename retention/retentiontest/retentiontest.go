@@ -6,8 +6,9 @@
 //		retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return newHolds(t) })
 //	}
 //
-// Each case is named by the rule it checks. Lease cases run when the hold
-// store also implements retention.Lease; anonymisation cases when the
+// Each case is named by the rule it checks. NoticeStore cases run within
+// the hold store's when it also implements retention.NoticeStore (or on
+// their own with RunNoticeStoreConformance); anonymisation cases when the
 // target implements retention.Anonymiser.
 package retentiontest
 
@@ -173,8 +174,8 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 	})
 }
 
-// RunHoldStoreConformance runs every HoldStore case (and Lease case, when
-// the store is a Lease) against fresh stores.
+// RunHoldStoreConformance runs every HoldStore case (and NoticeStore case,
+// when the store is a NoticeStore) against fresh stores.
 func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention.HoldStore) {
 	ctx := context.Background()
 	hold := func(id string) retention.Hold {
@@ -263,80 +264,223 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			}
 		}
 	})
-	t.Run("Lease", func(t *testing.T) {
-		if _, ok := newStore(t).(retention.Lease); !ok {
-			t.Skip("the store is not a Lease")
+	t.Run("NoticeStore", func(t *testing.T) {
+		if _, ok := newStore(t).(retention.NoticeStore); !ok {
+			t.Skip("the store is not a NoticeStore")
 		}
-		t.Run("one owner at a time until the lease expires", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			acquire := func(owner string, at time.Time) bool {
-				ok, err := l.AcquireLease(ctx, "retention", owner, at, time.Hour)
+		RunNoticeStoreConformance(t, func(t *testing.T) retention.NoticeStore { return newStore(t).(retention.NoticeStore) })
+	})
+}
+
+// RunNoticeStoreConformance runs every NoticeStore case against fresh,
+// empty stores. Claims expire by the store's clock: the cases that wait
+// for one use claims of a fraction of a second and sleep past them.
+func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retention.NoticeStore) {
+	ctx := context.Background()
+	active := time.Date(2025, 4, 1, 9, 30, 15, 123456000, time.UTC)
+	const long = time.Hour
+	claim := func(t *testing.T, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) (retention.Notice, bool) {
+		t.Helper()
+		n, ok, err := s.ClaimNotice(ctx, user, at, owner, ttl)
+		if err != nil {
+			t.Fatalf("ClaimNotice(%s, %s) = %v", user, owner, err)
+		}
+		return n, ok
+	}
+	mustClaim := func(t *testing.T, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) retention.Notice {
+		t.Helper()
+		n, ok := claim(t, s, user, at, owner, ttl)
+		if !ok {
+			t.Fatalf("ClaimNotice(%s, %s) was refused: %+v", user, owner, n)
+		}
+		return n
+	}
+	finish := func(t *testing.T, s retention.NoticeStore, n retention.Notice, state retention.NoticeState, at time.Time) {
+		t.Helper()
+		n.State, n.SentAt = state, at
+		if err := s.FinishNotice(ctx, n); err != nil {
+			t.Fatalf("FinishNotice(%s) = %v", state, err)
+		}
+	}
+	type view struct {
+		UserID   string
+		ActiveAt time.Time
+		State    retention.NoticeState
+		Attempts int
+		SentAt   time.Time
+		Owner    string
+	}
+	see := func(n retention.Notice) view {
+		return view{n.UserID, n.ActiveAt, n.State, n.Attempts, n.SentAt, n.Owner}
+	}
+	sentAt := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+	t.Run("a first claim is granted, pending, with a positive token, one attempt and the activity to the microsecond in UTC", func(t *testing.T) {
+		s := newStore(t)
+		n := mustClaim(t, s, "user_a", active.Add(789).In(time.FixedZone("CEST", 2*60*60)), "runner-1", long)
+		if diff := cmp.Diff(view{"user_a", active, retention.NoticePending, 1, time.Time{}, "runner-1"}, see(n)); diff != "" {
+			t.Errorf("claim (-want +got):\n%s", diff)
+		}
+		if n.Token <= 0 || n.Expires.IsZero() || n.ActiveAt.Location() != time.UTC {
+			t.Errorf("Token %d, Expires %v, ActiveAt in %v; want a positive token, an expiry and UTC", n.Token, n.Expires, n.ActiveAt.Location())
+		}
+	})
+	t.Run("a live claim is refused to everyone, its own owner too, and the record is returned unchanged", func(t *testing.T) {
+		s := newStore(t)
+		first := mustClaim(t, s, "user_a", active, "runner-1", long)
+		for _, owner := range []string{"runner-2", "runner-1"} {
+			n, ok := claim(t, s, "user_a", active, owner, long)
+			if ok {
+				t.Fatalf("a second claim by %s was granted", owner)
+			}
+			if diff := cmp.Diff(see(first), see(n)); diff != "" || n.Token != first.Token {
+				t.Errorf("refused claim by %s returned (-want +got):\n%s (token %d, want %d)", owner, diff, n.Token, first.Token)
+			}
+		}
+	})
+	t.Run("a sent notice is not claimed again for the same activity, and reports when it was sent", func(t *testing.T) {
+		s := newStore(t)
+		finish(t, s, mustClaim(t, s, "user_a", active, "runner-1", long), retention.NoticeSent, sentAt.Add(1500*time.Nanosecond))
+		for _, at := range []time.Time{active, active.Add(-time.Hour)} {
+			n, ok := claim(t, s, "user_a", at, "runner-2", long)
+			if ok {
+				t.Fatalf("a sent notice was claimed again with activity %v", at)
+			}
+			if diff := cmp.Diff(view{"user_a", active, retention.NoticeSent, 1, sentAt.Add(time.Microsecond), "runner-1"}, see(n)); diff != "" {
+				t.Errorf("record (-want +got):\n%s", diff)
+			}
+		}
+	})
+	t.Run("a failed notice is claimed again with a greater token and one more attempt", func(t *testing.T) {
+		s := newStore(t)
+		first := mustClaim(t, s, "user_a", active, "runner-1", long)
+		finish(t, s, first, retention.NoticeFailed, time.Time{})
+		again := mustClaim(t, s, "user_a", active, "runner-2", long)
+		if diff := cmp.Diff(view{"user_a", active, retention.NoticePending, 2, time.Time{}, "runner-2"}, see(again)); diff != "" {
+			t.Errorf("claim (-want +got):\n%s", diff)
+		}
+		if again.Token <= first.Token {
+			t.Errorf("token %d after %d, want it greater", again.Token, first.Token)
+		}
+	})
+	t.Run("a claim that ran out unfinished is claimed again, and its old holder can no longer finish it", func(t *testing.T) {
+		s := newStore(t)
+		dead := mustClaim(t, s, "user_a", active, "runner-dead", 150*time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
+		n := mustClaim(t, s, "user_a", active, "runner-2", long)
+		if n.Attempts != 2 || n.Token <= dead.Token {
+			t.Errorf("claim %+v, want attempt 2 with a token above %d", n, dead.Token)
+		}
+		dead.State, dead.SentAt = retention.NoticeSent, sentAt
+		if err := s.FinishNotice(ctx, dead); !errors.Is(err, retention.ErrNoticeLost) {
+			t.Errorf("FinishNotice by the old holder = %v, want ErrNoticeLost", err)
+		}
+		if got, ok := claim(t, s, "user_a", active, "runner-3", long); ok || got.State != retention.NoticePending || got.Owner != "runner-2" {
+			t.Errorf("after the old holder's attempt: %+v (claimed %v), want runner-2's claim untouched", got, ok)
+		}
+	})
+	t.Run("a later activity makes a new notice due even after one was sent, with attempts starting again", func(t *testing.T) {
+		s := newStore(t)
+		first := mustClaim(t, s, "user_a", active, "runner-1", long)
+		finish(t, s, first, retention.NoticeFailed, time.Time{})
+		second := mustClaim(t, s, "user_a", active, "runner-1", long)
+		finish(t, s, second, retention.NoticeSent, sentAt)
+		later := active.Add(400 * 24 * time.Hour)
+		n := mustClaim(t, s, "user_a", later, "runner-2", long)
+		if diff := cmp.Diff(view{"user_a", later, retention.NoticePending, 1, time.Time{}, "runner-2"}, see(n)); diff != "" {
+			t.Errorf("claim (-want +got):\n%s", diff)
+		}
+		if n.Token <= second.Token {
+			t.Errorf("token %d after %d, want it greater", n.Token, second.Token)
+		}
+	})
+	t.Run("a claim finishes once: a second FinishNotice fails with ErrNoticeLost and changes nothing", func(t *testing.T) {
+		s := newStore(t)
+		n := mustClaim(t, s, "user_a", active, "runner-1", long)
+		finish(t, s, n, retention.NoticeSent, sentAt)
+		n.State = retention.NoticeFailed
+		if err := s.FinishNotice(ctx, n); !errors.Is(err, retention.ErrNoticeLost) {
+			t.Errorf("second FinishNotice = %v, want ErrNoticeLost", err)
+		}
+		if got, ok := claim(t, s, "user_a", active, "runner-2", long); ok || got.State != retention.NoticeSent {
+			t.Errorf("after a second finish: %+v (claimed %v), want it still sent", got, ok)
+		}
+	})
+	t.Run("ForgetNotice removes the record and is idempotent; the user can then be claimed afresh", func(t *testing.T) {
+		s := newStore(t)
+		finish(t, s, mustClaim(t, s, "user_a", active, "runner-1", long), retention.NoticeSent, sentAt)
+		for i := 0; i < 2; i++ {
+			if err := s.ForgetNotice(ctx, "user_a"); err != nil {
+				t.Fatalf("ForgetNotice #%d = %v", i+1, err)
+			}
+		}
+		if err := s.ForgetNotice(ctx, "user_nobody"); err != nil {
+			t.Errorf("ForgetNotice of a user without a record = %v", err)
+		}
+		if n := mustClaim(t, s, "user_a", active, "runner-2", long); n.Attempts != 1 || n.State != retention.NoticePending {
+			t.Errorf("claim after forgetting: %+v", n)
+		}
+	})
+	t.Run("notices of different users are independent", func(t *testing.T) {
+		s := newStore(t)
+		mustClaim(t, s, "user_a", active, "runner-1", long)
+		mustClaim(t, s, "user_b", active, "runner-1", long)
+	})
+	t.Run("of 8 concurrent claimers exactly one wins", func(t *testing.T) {
+		s := newStore(t)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := s.ClaimNotice(ctx, "user_a", active, fmt.Sprint("runner-", g), long)
 				if err != nil {
-					t.Fatal(err)
+					t.Error(err)
 				}
-				return ok
-			}
-			if !acquire("a", t0) {
-				t.Fatal("a free lease was not granted")
-			}
-			if acquire("b", t0.Add(30*time.Minute)) {
-				t.Error("a held lease was granted to another owner")
-			}
-			if !acquire("a", t0.Add(30*time.Minute)) {
-				t.Error("the owner could not renew its lease")
-			}
-			if !acquire("b", t0.Add(91*time.Minute)) {
-				t.Error("an expired lease was not granted")
-			}
-			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
-				t.Fatal(err)
-			}
-			if acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a release by a former owner freed the current owner's lease")
-			}
-			_ = l.ReleaseLease(ctx, "retention", "b")
-			if !acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a released lease was not granted")
-			}
-		})
-		t.Run("releasing a lease nobody holds is not an error", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
-				t.Errorf("ReleaseLease = %v", err)
-			}
-		})
-		t.Run("leases of different names are independent", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			for _, name := range []string{"retention", "retention-eu"} {
-				if ok, err := l.AcquireLease(ctx, name, "owner-"+name, t0, time.Hour); err != nil || !ok {
-					t.Errorf("AcquireLease(%s) = %v, %v", name, ok, err)
+				if ok {
+					mu.Lock()
+					wins++
+					mu.Unlock()
 				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d runners claimed the notice, want 1", wins)
+		}
+	})
+	t.Run("unusable arguments are refused with ErrInvalidNotice naming the field", func(t *testing.T) {
+		s := newStore(t)
+		for field, c := range map[string]struct {
+			user, owner string
+			ttl         time.Duration
+		}{"UserID": {"user'--", "runner-1", long}, "owner": {"user_a", "", long}, "ttl": {"user_a", "runner-1", 0}} {
+			if _, _, err := s.ClaimNotice(ctx, c.user, active, c.owner, c.ttl); !errors.Is(err, retention.ErrInvalidNotice) || !strings.Contains(err.Error(), field) {
+				t.Errorf("ClaimNotice with a bad %s = %v", field, err)
 			}
-		})
-		t.Run("of 8 concurrent acquirers exactly one wins", func(t *testing.T) {
-			l := newStore(t).(retention.Lease)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			wins := 0
-			for g := 0; g < 8; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ok, err := l.AcquireLease(ctx, "retention", fmt.Sprint("owner", g), t0, time.Hour)
-					if err != nil {
-						t.Error(err)
-					}
-					if ok {
-						mu.Lock()
-						wins++
-						mu.Unlock()
-					}
-				}()
+		}
+		n := mustClaim(t, s, "user_a", active, "runner-1", long)
+		for field, bad := range map[string]retention.Notice{
+			"State":  {UserID: n.UserID, Owner: n.Owner, Token: n.Token, State: retention.NoticePending},
+			"SentAt": {UserID: n.UserID, Owner: n.Owner, Token: n.Token, State: retention.NoticeSent},
+			"Token":  {UserID: n.UserID, Owner: n.Owner, State: retention.NoticeFailed},
+		} {
+			if err := s.FinishNotice(ctx, bad); !errors.Is(err, retention.ErrInvalidNotice) || !strings.Contains(err.Error(), field) {
+				t.Errorf("FinishNotice with a bad %s = %v", field, err)
 			}
-			wg.Wait()
-			if wins != 1 {
-				t.Errorf("%d owners got the lease", wins)
-			}
-		})
+		}
+		if _, ok := claim(t, s, "user_a", active, "runner-2", long); ok {
+			t.Error("a refused FinishNotice changed the claim")
+		}
+	})
+	t.Run("a cancelled context gives an error", func(t *testing.T) {
+		s := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, _, err := s.ClaimNotice(cctx, "user_a", active, "runner-1", long); err == nil {
+			t.Error("ClaimNotice with a cancelled context succeeded")
+		}
 	})
 }
