@@ -27,24 +27,23 @@ func (h *Holds) ClaimNotice(ctx context.Context, userID string, activeAt time.Ti
 	if err := retention.ValidateNoticeClaim(userID, owner, ttl); err != nil {
 		return retention.Notice{}, false, err
 	}
-	clock := &Leases{db: h.db, d: h.d}
 	const t = "steward_retention_notices"
 	claim := h.d.Rebind(`INSERT INTO ` + t + ` (user_id, active_at, state, attempts, token, owner, claim_expires, sent_at)
-		VALUES (?, ?, 'pending', 1, 1, ?, ` + clock.expiresIn() + `, NULL)
+		VALUES (?, ?, 'pending', 1, 1, ?, ` + expiresIn(h.d) + `, NULL)
 		ON CONFLICT (user_id) DO UPDATE SET
 			active_at = CASE WHEN ` + t + `.active_at < excluded.active_at THEN excluded.active_at ELSE ` + t + `.active_at END,
 			attempts = CASE WHEN ` + t + `.active_at < excluded.active_at THEN 1 ELSE ` + t + `.attempts + 1 END,
 			state = 'pending', token = ` + t + `.token + 1, owner = excluded.owner,
 			claim_expires = excluded.claim_expires, sent_at = NULL
 		WHERE ` + t + `.active_at < excluded.active_at OR ` + t + `.state = 'failed'
-			OR (` + t + `.state = 'pending' AND ` + t + `.claim_expires <= ` + clock.dbNow() + `)
+			OR (` + t + `.state = 'pending' AND ` + t + `.claim_expires <= ` + dbNow(h.d) + `)
 		RETURNING active_at, attempts, token, claim_expires`)
 	read := h.d.Rebind(`SELECT active_at, state, attempts, token, owner, claim_expires, sent_at FROM ` + t + ` WHERE user_id = ?`)
 	// A row forgotten between the two statements is claimed on the next
 	// round; three rounds are plenty.
 	for range 3 {
 		n := retention.Notice{UserID: userID, State: retention.NoticePending, Owner: owner}
-		err := h.db.QueryRowContext(ctx, claim, userID, noticeTime(h.d, activeAt), owner, clock.ttlArg(ttl)).
+		err := h.db.QueryRowContext(ctx, claim, userID, noticeTime(h.d, activeAt), owner, ttlArg(h.d, ttl)).
 			Scan(scanTime{&n.ActiveAt}, &n.Attempts, &n.Token, leaseTime{&n.Expires})
 		if err == nil {
 			return n, true, nil

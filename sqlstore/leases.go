@@ -28,29 +28,40 @@ var _ steward.Leaser = (*Leases)(nil)
 // first.
 func (s *Store) Leases() *Leases { return &Leases{db: s.db, d: s.dialect} }
 
-// dbNow is the database's clock in the unit the expires column holds.
-func (l *Leases) dbNow() string {
-	if l.d == Postgres {
+// The expiry columns of leases and claims hold the database's time:
+// TIMESTAMPTZ on PostgreSQL, Unix milliseconds (INTEGER) on SQLite.
+
+// dbNow is the database's clock in the unit an expiry column holds.
+func dbNow(d Dialect) string {
+	if d == Postgres {
 		return "clock_timestamp()"
 	}
 	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
 }
 
 // expiresIn is an expression for the database's now plus the ttl bound to
-// the next placeholder.
-func (l *Leases) expiresIn() string {
-	if l.d == Postgres {
+// the next placeholder (pass ttlArg).
+func expiresIn(d Dialect) string {
+	if d == Postgres {
 		return "clock_timestamp() + ? * interval '1 microsecond'"
 	}
-	return l.dbNow() + " + ?"
+	return dbNow(d) + " + ?"
 }
 
 // ttlArg is ttl in the unit of expiresIn's placeholder.
-func (l *Leases) ttlArg(ttl time.Duration) int64 {
-	if l.d == Postgres {
+func ttlArg(d Dialect, ttl time.Duration) int64 {
+	if d == Postgres {
 		return ttl.Microseconds()
 	}
 	return ttl.Milliseconds()
+}
+
+// pastArg is a time before any lease's expiry, in the column's unit.
+func pastArg(d Dialect) any {
+	if d == Postgres {
+		return time.Unix(0, 0).UTC()
+	}
+	return int64(0)
 }
 
 // AcquireLease implements steward.Leaser.
@@ -58,12 +69,12 @@ func (l *Leases) AcquireLease(ctx context.Context, name, owner string, ttl time.
 	if err := steward.ValidateLease(name, owner, ttl); err != nil {
 		return steward.Lease{}, err
 	}
-	q := l.d.Rebind(`INSERT INTO steward_leases (name, owner, token, expires) VALUES (?, ?, 1, ` + l.expiresIn() + `)
+	q := l.d.Rebind(`INSERT INTO steward_leases (name, owner, token, expires) VALUES (?, ?, 1, ` + expiresIn(l.d) + `)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, token = steward_leases.token + 1, expires = excluded.expires
-		WHERE steward_leases.expires <= ` + l.dbNow() + `
+		WHERE steward_leases.expires <= ` + dbNow(l.d) + `
 		RETURNING token, expires`)
 	lease := steward.Lease{Name: name, Owner: owner}
-	err := l.db.QueryRowContext(ctx, q, name, owner, l.ttlArg(ttl)).Scan(&lease.Token, leaseTime{&lease.Expires})
+	err := l.db.QueryRowContext(ctx, q, name, owner, ttlArg(l.d, ttl)).Scan(&lease.Token, leaseTime{&lease.Expires})
 	if errors.Is(err, sql.ErrNoRows) {
 		return steward.Lease{}, fmt.Errorf("%w: %q", steward.ErrLeaseHeld, name)
 	}
@@ -78,9 +89,9 @@ func (l *Leases) RenewLease(ctx context.Context, lease steward.Lease, ttl time.D
 	if err := steward.ValidateLease(lease.Name, lease.Owner, ttl); err != nil {
 		return steward.Lease{}, err
 	}
-	q := l.d.Rebind(`UPDATE steward_leases SET expires = ` + l.expiresIn() + `
+	q := l.d.Rebind(`UPDATE steward_leases SET expires = ` + expiresIn(l.d) + `
 		WHERE name = ? AND owner = ? AND token = ? RETURNING expires`)
-	err := l.db.QueryRowContext(ctx, q, l.ttlArg(ttl), lease.Name, lease.Owner, lease.Token).Scan(leaseTime{&lease.Expires})
+	err := l.db.QueryRowContext(ctx, q, ttlArg(l.d, ttl), lease.Name, lease.Owner, lease.Token).Scan(leaseTime{&lease.Expires})
 	if errors.Is(err, sql.ErrNoRows) {
 		return steward.Lease{}, fmt.Errorf("%w: %q", steward.ErrLeaseLost, lease.Name)
 	}
@@ -93,12 +104,8 @@ func (l *Leases) RenewLease(ctx context.Context, lease steward.Lease, ttl time.D
 // ReleaseLease implements steward.Leaser. The row stays, expired, so the
 // next holder's token is greater.
 func (l *Leases) ReleaseLease(ctx context.Context, lease steward.Lease) error {
-	var past any = int64(0)
-	if l.d == Postgres {
-		past = time.Unix(0, 0).UTC()
-	}
 	_, err := l.db.ExecContext(ctx, l.d.Rebind(`UPDATE steward_leases SET expires = ? WHERE name = ? AND owner = ? AND token = ?`),
-		past, lease.Name, lease.Owner, lease.Token)
+		pastArg(l.d), lease.Name, lease.Owner, lease.Token)
 	if err != nil {
 		return fmt.Errorf("sqlstore: releasing lease %q: %w", lease.Name, err)
 	}

@@ -13,6 +13,9 @@
 // linking: several Loggers appending at once form one chain, and an event
 // whose ID the caller chose is stored once.
 //
+// RunCursorConformance checks an audit.CursorStore, the Forwarder's
+// position and claim per destination.
+//
 // # Errors
 //
 // The suite expects a keeping sink to reject duplicate sequence numbers

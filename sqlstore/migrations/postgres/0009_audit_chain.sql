@@ -6,3 +6,13 @@ CREATE TABLE steward_audit_keys (
     id  TEXT PRIMARY KEY,
     seq BIGINT NOT NULL
 );
+
+-- Where each audit.Forwarder destination stands, and which forwarder
+-- holds it: owner is '' when nobody does; expires is the database's time
+-- at which the holder's claim lapses.
+CREATE TABLE steward_audit_cursors (
+    name    TEXT PRIMARY KEY,
+    seq     BIGINT NOT NULL,
+    owner   TEXT NOT NULL,
+    expires TIMESTAMPTZ NOT NULL
+);
