@@ -119,7 +119,8 @@ type WebhookOptions struct {
 
 	// Roles, when set, has its cached account of the user invalidated
 	// on user.updated and user.deleted, before the handlers run; pass the
-	// LiveRoles given to SessionOptions.Roles.
+	// SessionAuth (which invalidates its RoleSource and its role
+	// confirmations) or the LiveRoles given to SessionOptions.Roles.
 	Roles interface{ Invalidate(userID string) }
 
 	// Replay remembers message IDs. nil means a MemoryReplayCache of
