@@ -9,7 +9,8 @@
 // as the rule broken. Sinks that are also an audit.Reader (they keep their
 // events) are checked for ordering, atomicity, duplicates and round trips;
 // write-only sinks (log lines, HTTP) only for what the Sink contract asks
-// of them all.
+// of them all. The suite's own tests run it on deliberately broken sinks,
+// each of which it must report by the rule it breaks.
 //
 // # Errors
 //

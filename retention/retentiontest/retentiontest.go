@@ -1,14 +1,3 @@
-// Package retentiontest holds the conformance suites every
-// retention.Target and retention.HoldStore must pass. A store runs them in
-// three lines:
-//
-//	func TestHolds(t *testing.T) {
-//		retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return newHolds(t) })
-//	}
-//
-// Each case is named by the rule it checks. Lease cases run when the hold
-// store also implements retention.Lease; anonymisation cases when the
-// target implements retention.Anonymiser.
 package retentiontest
 
 import (
@@ -22,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/retention"
 )
 
@@ -35,17 +25,27 @@ type TargetHarness interface {
 	Add(ctx context.Context, subject string, at time.Time) error
 }
 
+// tb is the part of *testing.T the suites use, so that the suites' own
+// tests can run them with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
+
 // RunTargetConformance runs every Target case against fresh harnesses.
 func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarness) {
+	t.Helper()
+	runTarget(conformance.Wrap(t), func(t tb) TargetHarness { return newHarness(conformance.Testing(t)) })
+}
+
+// runTarget runs every Target case as a subtest of t.
+func runTarget(t tb, newHarness func(t tb) TargetHarness) {
 	ctx := context.Background()
-	seed := func(t *testing.T) TargetHarness {
+	seed := func(t tb) TargetHarness {
 		h := newHarness(t)
 		// 10 expired records of user_a, 5 of user_held, 3 without a
 		// subject, and 4 recent ones; one exactly at the cutoff.
 		add := func(subject string, at time.Time, n int) {
 			for i := 0; i < n; i++ {
 				if err := h.Add(ctx, subject, at.Add(-time.Duration(i)*time.Minute)); err != nil {
-					t.Fatal(err)
+					t.Fatalf("%v", err)
 				}
 			}
 		}
@@ -57,7 +57,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 		return h
 	}
 	exclude := []string{"user_held"}
-	t.Run("Count counts records strictly older than the cutoff, leaving out excluded users", func(t *testing.T) {
+	t.Run("Count counts records strictly older than the cutoff, leaving out excluded users", func(t tb) {
 		h := seed(t)
 		n, err := h.Target().Count(ctx, t0, exclude)
 		if err != nil || n != 13 {
@@ -67,13 +67,13 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("Count without exclusions = %d, want 18", n)
 		}
 	})
-	t.Run("Purge deletes at most limit records per call until none is left", func(t *testing.T) {
+	t.Run("Purge deletes at most limit records per call until none is left", func(t tb) {
 		h := seed(t)
 		var batches []int
 		for i := 0; i < 20; i++ {
 			n, err := h.Target().Purge(ctx, t0, 4, exclude)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			batches = append(batches, n)
 			if n == 0 {
@@ -90,7 +90,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("%d records left in all, want 9 (5 held, 3 recent, 1 at the cutoff)", n)
 		}
 	})
-	t.Run("concurrent purges delete every expired record once", func(t *testing.T) {
+	t.Run("concurrent purges delete every expired record once", func(t tb) {
 		h := seed(t)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -102,7 +102,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 				for {
 					n, err := h.Target().Purge(ctx, t0, 2, exclude)
 					if err != nil {
-						t.Error(err)
+						t.Errorf("%v", err)
 						return
 					}
 					if n == 0 {
@@ -119,11 +119,11 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("purged %d in all, want 13", total)
 		}
 	})
-	t.Run("a record exactly at the cutoff is kept; one a microsecond older is not", func(t *testing.T) {
+	t.Run("a record exactly at the cutoff is kept; one a microsecond older is not", func(t tb) {
 		h := newHarness(t)
 		for _, at := range []time.Time{t0, t0.Add(-time.Microsecond)} {
 			if err := h.Add(ctx, "user_a", at); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		if n, err := h.Target().Purge(ctx, t0, 10, nil); err != nil || n != 1 {
@@ -133,19 +133,19 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("%d records left, want the one at the cutoff", n)
 		}
 	})
-	t.Run("a cancelled context gives an error", func(t *testing.T) {
+	t.Run("a cancelled context gives an error", func(t tb) {
 		h := seed(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, err := h.Target().Purge(cctx, t0, 10, nil); err == nil {
-			t.Error("Purge with a cancelled context succeeded")
+			t.Errorf("Purge with a cancelled context succeeded")
 		}
 	})
-	t.Run("Anonymise strips expired records once and keeps them", func(t *testing.T) {
+	t.Run("Anonymise strips expired records once and keeps them", func(t tb) {
 		h := seed(t)
 		an, ok := h.Target().(retention.Anonymiser)
 		if !ok {
-			t.Skip("the target is not an Anonymiser")
+			t.Skipf("the target is not an Anonymiser")
 		}
 		if n, err := an.CountIdentified(ctx, t0, exclude); err != nil || n != 10 {
 			t.Fatalf("CountIdentified = %d, %v; want 10", n, err)
@@ -154,7 +154,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 		for {
 			n, err := an.Anonymise(ctx, t0, 3, exclude)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			if n == 0 {
 				break
@@ -176,15 +176,21 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 // RunHoldStoreConformance runs every HoldStore case (and Lease case, when
 // the store is a Lease) against fresh stores.
 func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention.HoldStore) {
+	t.Helper()
+	runHolds(conformance.Wrap(t), func(t tb) retention.HoldStore { return newStore(conformance.Testing(t)) })
+}
+
+// runHolds runs every HoldStore case as a subtest of t.
+func runHolds(t tb, newStore func(t tb) retention.HoldStore) {
 	ctx := context.Background()
 	hold := func(id string) retention.Hold {
 		return retention.Hold{UserID: id, Reason: "litigation 2026-17", PlacedBy: "user_counsel", PlacedAt: t0}
 	}
-	t.Run("a placed hold is returned by Get and List with all fields", func(t *testing.T) {
+	t.Run("a placed hold is returned by Get and List with all fields", func(t tb) {
 		s := newStore(t)
 		for _, id := range []string{"user_b", "user_a"} {
 			if err := s.Place(ctx, hold(id)); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		got, ok, err := s.Get(ctx, "user_a")
@@ -196,13 +202,13 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 		}
 		all, err := s.List(ctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if diff := cmp.Diff([]retention.Hold{hold("user_a"), hold("user_b")}, all); diff != "" {
 			t.Errorf("List (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("Get of a user without a hold reports none, and an empty store lists none", func(t *testing.T) {
+	t.Run("Get of a user without a hold reports none, and an empty store lists none", func(t tb) {
 		s := newStore(t)
 		if _, ok, err := s.Get(ctx, "user_nobody"); err != nil || ok {
 			t.Errorf("Get = %v, %v; want no hold", ok, err)
@@ -211,28 +217,28 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			t.Errorf("List = %v, %v; want none", all, err)
 		}
 	})
-	t.Run("PlacedAt is kept to the microsecond and read back in UTC", func(t *testing.T) {
+	t.Run("PlacedAt is kept to the microsecond and read back in UTC", func(t tb) {
 		s := newStore(t)
 		h := hold("user_a")
 		h.PlacedAt = time.Date(2026, 6, 1, 14, 30, 15, 123456789, time.FixedZone("CEST", 2*60*60))
 		if err := s.Place(ctx, h); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		got, _, err := s.Get(ctx, "user_a")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if want := time.Date(2026, 6, 1, 12, 30, 15, 123456000, time.UTC); !got.PlacedAt.Equal(want) || got.PlacedAt.Location() != time.UTC {
 			t.Errorf("PlacedAt = %v, want %v", got.PlacedAt, want)
 		}
 	})
-	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t *testing.T) {
+	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t tb) {
 		s := newStore(t)
 		_ = s.Place(ctx, hold("user_a"))
 		h2 := hold("user_a")
 		h2.Reason = "regulator inquiry"
 		if err := s.Place(ctx, h2); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if got, _, _ := s.Get(ctx, "user_a"); got.Reason != "regulator inquiry" {
 			t.Errorf("reason = %q", got.Reason)
@@ -243,13 +249,13 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			}
 		}
 		if _, ok, _ := s.Get(ctx, "user_a"); ok {
-			t.Error("hold still there after Release")
+			t.Errorf("hold still there after Release")
 		}
 		if all, _ := s.List(ctx); len(all) != 0 {
 			t.Errorf("List = %v", all)
 		}
 	})
-	t.Run("an invalid hold is refused naming the field", func(t *testing.T) {
+	t.Run("an invalid hold is refused naming the field", func(t tb) {
 		s := newStore(t)
 		for field, h := range map[string]retention.Hold{
 			"UserID":   {Reason: "r", PlacedBy: "p", PlacedAt: t0},
@@ -263,49 +269,49 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			}
 		}
 	})
-	t.Run("Lease", func(t *testing.T) {
+	t.Run("Lease", func(t tb) {
 		if _, ok := newStore(t).(retention.Lease); !ok {
-			t.Skip("the store is not a Lease")
+			t.Skipf("the store is not a Lease")
 		}
-		t.Run("one owner at a time until the lease expires", func(t *testing.T) {
+		t.Run("one owner at a time until the lease expires", func(t tb) {
 			l := newStore(t).(retention.Lease)
 			acquire := func(owner string, at time.Time) bool {
 				ok, err := l.AcquireLease(ctx, "retention", owner, at, time.Hour)
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("%v", err)
 				}
 				return ok
 			}
 			if !acquire("a", t0) {
-				t.Fatal("a free lease was not granted")
+				t.Fatalf("a free lease was not granted")
 			}
 			if acquire("b", t0.Add(30*time.Minute)) {
-				t.Error("a held lease was granted to another owner")
+				t.Errorf("a held lease was granted to another owner")
 			}
 			if !acquire("a", t0.Add(30*time.Minute)) {
-				t.Error("the owner could not renew its lease")
+				t.Errorf("the owner could not renew its lease")
 			}
 			if !acquire("b", t0.Add(91*time.Minute)) {
-				t.Error("an expired lease was not granted")
+				t.Errorf("an expired lease was not granted")
 			}
 			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			if acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a release by a former owner freed the current owner's lease")
+				t.Errorf("a release by a former owner freed the current owner's lease")
 			}
 			_ = l.ReleaseLease(ctx, "retention", "b")
 			if !acquire("c", t0.Add(92*time.Minute)) {
-				t.Error("a released lease was not granted")
+				t.Errorf("a released lease was not granted")
 			}
 		})
-		t.Run("releasing a lease nobody holds is not an error", func(t *testing.T) {
+		t.Run("releasing a lease nobody holds is not an error", func(t tb) {
 			l := newStore(t).(retention.Lease)
 			if err := l.ReleaseLease(ctx, "retention", "a"); err != nil {
 				t.Errorf("ReleaseLease = %v", err)
 			}
 		})
-		t.Run("leases of different names are independent", func(t *testing.T) {
+		t.Run("leases of different names are independent", func(t tb) {
 			l := newStore(t).(retention.Lease)
 			for _, name := range []string{"retention", "retention-eu"} {
 				if ok, err := l.AcquireLease(ctx, name, "owner-"+name, t0, time.Hour); err != nil || !ok {
@@ -313,7 +319,7 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 				}
 			}
 		})
-		t.Run("of 8 concurrent acquirers exactly one wins", func(t *testing.T) {
+		t.Run("of 8 concurrent acquirers exactly one wins", func(t tb) {
 			l := newStore(t).(retention.Lease)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
@@ -324,7 +330,7 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 					defer wg.Done()
 					ok, err := l.AcquireLease(ctx, "retention", fmt.Sprint("owner", g), t0, time.Hour)
 					if err != nil {
-						t.Error(err)
+						t.Errorf("%v", err)
 					}
 					if ok {
 						mu.Lock()
