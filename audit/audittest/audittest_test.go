@@ -238,8 +238,8 @@ func TestSuiteCatchesBrokenSinks(t *testing.T) {
 			wantFailed: []string{"Write of an empty batch succeeds and stores nothing"},
 		},
 		{
-			name: "Write keeps the caller's slice",
-			sink: func() audit.Sink { return &naiveSink{keepSlice: true} },
+			name:       "Write keeps the caller's slice",
+			sink:       func() audit.Sink { return &naiveSink{keepSlice: true} },
 			wantFailed: []string{"Write does not keep the caller's slice"},
 		},
 		{
