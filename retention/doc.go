@@ -30,7 +30,10 @@
 // is read again first: one who signed in meanwhile is not erased and their
 // notice is cleared. A notice is sent before it is recorded, so a failure
 // in between means the user is told again on the next run, never not at
-// all.
+// all. Last activity may come at day precision (Clerk serves
+// last_active_at as the start of its day), so activity on the day of a
+// notice counts as after it: that user is told again a year later rather
+// than erased on the old notice.
 //
 // A Lease (MemoryHolds, or sqlstore's Holds shared by every process on
 // the database) lets one Run at a time do the work: a second concurrent
