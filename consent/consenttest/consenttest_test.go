@@ -5,6 +5,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,19 +96,25 @@ func (s atIsCurrent) At(ctx context.Context, userID string, _ time.Time) (consen
 // eraseEveryone erases every user's records.
 type eraseEveryone struct {
 	*consent.MemoryStore
+	mu    *sync.Mutex
 	users *[]string
 }
 
 func (s eraseEveryone) Append(ctx context.Context, rs ...consent.Record) error {
+	s.mu.Lock()
 	for _, r := range rs {
 		*s.users = append(*s.users, r.UserID)
 	}
+	s.mu.Unlock()
 	return s.MemoryStore.Append(ctx, rs...)
 }
 
 func (s eraseEveryone) Erase(ctx context.Context, userID string, keep func(consent.Record) (consent.Record, bool)) (int, error) {
 	n, err := s.MemoryStore.Erase(ctx, userID, keep)
-	for _, u := range slices.Compact(slices.Sorted(slices.Values(*s.users))) {
+	s.mu.Lock()
+	users := slices.Compact(slices.Sorted(slices.Values(*s.users)))
+	s.mu.Unlock()
+	for _, u := range users {
 		if u != userID {
 			_, _ = s.MemoryStore.Erase(ctx, u, nil)
 		}
@@ -246,7 +253,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 			[]string{"Current is the latest record per purpose", "records at the same time are ordered by append order"}},
 		{"At ignores the time", func() consent.Store { return atIsCurrent{mem()} },
 			[]string{"At answers the state at any past time, boundaries included", "At the zero time is the empty state"}},
-		{"Erase erases every user", func() consent.Store { return eraseEveryone{mem(), new([]string)} },
+		{"Erase erases every user", func() consent.Store { return eraseEveryone{mem(), &sync.Mutex{}, new([]string)} },
 			[]string{"Erase removes every record of the user and only theirs", "Erase with keep replaces the user's records by the kept ones in one step"}},
 		{"Erase keeps whatever keep returns", func() consent.Store { return unvalidatedKeep{mem()} },
 			[]string{"Erase whose keep returns an invalid record or the erased user ID changes nothing"}},
