@@ -98,7 +98,9 @@
 // verification, ban and lock. A banned, locked or demoted admin loses the
 // admin's permissions on the next request (at once when the user.updated
 // webhook reaches WebhookOptions.Roles set to the SessionAuth, else
-// within DefaultConfirmTTL); a failed confirmation gives no principal.
+// within DefaultConfirmTTL). When Clerk cannot answer, an account
+// confirmed within the last minute (a session token's lifetime) stands
+// in; otherwise the request gets no principal.
 // Tokens of the default role are not confirmed: a banned user keeps the
 // default role's permissions until the token expires. Use LiveRoles
 // (SessionOptions.Roles) to check every user's account, or

@@ -114,10 +114,12 @@ type SessionOptions struct {
 	TrustRoleClaims bool
 
 	// ConfirmRoles confirms the accounts of tokens claiming a role above
-	// the default (see TrustRoleClaims). nil means a LiveRoles over the
-	// Backend API configured by NewSessionAuth's cfg, caching each
-	// account for DefaultConfirmTTL; SessionAuth.Invalidate (which
-	// WebhookOptions.Roles calls) drops its entries.
+	// the default (see TrustRoleClaims); an error gives the request no
+	// principal. nil means a LiveRoles over the Backend API configured by
+	// NewSessionAuth's cfg, caching each account for DefaultConfirmTTL
+	// and, while Clerk cannot answer, using one confirmed within the last
+	// minute; SessionAuth.Invalidate (which WebhookOptions.Roles calls)
+	// drops its entries.
 	ConfirmRoles RoleSource
 
 	// TreatPendingAsSignedIn accepts tokens of pending sessions ("sts":
