@@ -47,12 +47,24 @@
 // after JWKSRetryInterval (1 s), doubling with each failure in a row up
 // to MinRefreshInterval, so an outage at start-up does not reject valid
 // tokens for long. Concurrent requests share one fetch, and each waits
-// for it no longer than its context's deadline. Verification accepts exactly what
-// the SDK's jwt.Verify accepts (the tests use it as the oracle), except
-// tokens without sub or exp, which it rejects, and it runs close to the
-// cost of the RSA signature check alone. A request without a valid token
-// passes through without a principal, so rbac.Require answers 401 and
-// public routes keep working.
+// for it no longer than its context's deadline. Verification accepts
+// exactly what the SDK's jwt.Verify accepts (the tests use it as the
+// oracle), except tokens without sub or exp, which it rejects, and it
+// runs close to the cost of the RSA signature check alone. A request
+// without a valid token passes through without a principal, so
+// rbac.Require answers 401 and public routes keep working.
+//
+// A token of a pending session ("sts": "pending", a version 2 claim: the
+// user has session tasks left, such as choosing an organization) counts
+// as signed out, as in Clerk's SDKs, unless
+// SessionOptions.TreatPendingAsSignedIn is set.
+//
+// An organization session (the active organization of a version 2
+// token's "o" claim, or of version 1's org_* claims) scopes the
+// principal: OrgID, OrgRole and OrgPermissions. Those permissions hold in
+// that organization only: check them with rbac.RequireOrg or
+// Authorizer.AllowedInOrg, which name the organization. rbac.Require and
+// Authorizer.Allowed, the global checks, never count them.
 //
 // # Where roles come from
 //
@@ -115,8 +127,9 @@
 // deliveries. It verifies Svix signatures (svix-webhooks), rejects
 // timestamps more than five minutes from now and message IDs it has
 // already accepted, and calls OnUserCreated, OnUserUpdated or
-// OnUserDeleted with a typed UserEvent. A failed handler answers 500 so Svix delivers again; handlers
-// must be idempotent, since Svix delivers at least once.
+// OnUserDeleted with a typed UserEvent. A failed handler answers 500 so
+// Svix delivers again; handlers must be idempotent, since Svix delivers at
+// least once.
 //
 // # Errors
 //
