@@ -81,7 +81,16 @@
 //     token for each external account. It never changes last_active_at or
 //     last_sign_in_at by itself.
 //   - The count endpoint ignores limit, offset, order_by and
-//     starting_after, which the SDK's List also sends to it.
+//     starting_after, which the SDK's List also sends to it, and takes
+//     the "+"/"-" prefixes on user_id and external_id as the list does
+//     (the spec documents them for the list only).
+//   - Email addresses, usernames and web3 wallets compare without regard
+//     to case, in filters and for uniqueness; a "+" prefix sent unencoded
+//     (read as a space) counts as "+".
+//   - The per-user limit counts every update request of the user,
+//     rejected ones included, and the Retry-After of a limit is the time
+//     until its oldest counted request leaves the window, in whole
+//     seconds, at least 1.
 //
 // # Faults
 //
