@@ -942,7 +942,7 @@ func TestStartingAfterCursor(t *testing.T) {
 	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	var all []string
 	for i := range 7 {
-		created := at.Add(time.Duration(i/2) * time.Hour) // pairs share a millisecond
+		created := at.Add(time.Duration((i+1)/2) * time.Hour) // the first alone, then pairs sharing a millisecond
 		all = append(all, srv.AddUser(steward.User{CreatedAt: created}).ID)
 	}
 	for _, order := range []string{"", "-created_at", "+created_at", "created_at"} {
