@@ -20,8 +20,13 @@
 // server sent), 5xx, network errors and attempts slower than
 // WithAttemptTimeout, with exponential backoff and jitter
 // (cenkalti/backoff), up to WithMaxAttempts and never past the context:
-// when the wait would outlast the context's deadline, the call returns at
+// when a wait (a Retry-After, a backoff, or a slot of WithRateLimit's
+// limiter) would outlast the context's deadline, the call returns at
 // once. WithRateLimit keeps a scan under Clerk's request limit.
+//
+// Clerk also limits updates of one user to 10 per 10 seconds
+// (UpdateMetadata counts); the 429 it answers carries Retry-After, which
+// UpdateMetadata waits out within its context.
 //
 // # Sessions
 //
@@ -36,14 +41,30 @@
 //
 // Tokens are verified with go-jose (the SDK's JOSE library) against the
 // instance's JWKS, fetched from the Backend API and cached by key ID. An
-// unknown key ID triggers one fetch, and fetches are at least
+// unknown key ID triggers one fetch, and successful fetches are at least
 // MinRefreshInterval apart, so a rotation is picked up at once while
-// made-up key IDs cannot flood Clerk. Verification accepts exactly what
-// the SDK's jwt.Verify accepts (the tests use it as the oracle), except
-// tokens without sub or exp, which it rejects, and it runs close to the
-// cost of the RSA signature check alone. A request without a valid token
-// passes through without a principal, so rbac.Require answers 401 and
-// public routes keep working.
+// made-up key IDs cannot flood Clerk. A failed fetch is retried soon:
+// after JWKSRetryInterval (1 s), doubling with each failure in a row up
+// to MinRefreshInterval, so an outage at start-up does not reject valid
+// tokens for long. Concurrent requests share one fetch, and each waits
+// for it no longer than its context's deadline. Verification accepts
+// exactly what the SDK's jwt.Verify accepts (the tests use it as the
+// oracle), except tokens without sub or exp, which it rejects, and it
+// runs close to the cost of the RSA signature check alone. A request
+// without a valid token passes through without a principal, so
+// rbac.Require answers 401 and public routes keep working.
+//
+// A token of a pending session ("sts": "pending", a version 2 claim: the
+// user has session tasks left, such as choosing an organization) counts
+// as signed out, as in Clerk's SDKs, unless
+// SessionOptions.TreatPendingAsSignedIn is set.
+//
+// An organization session (the active organization of a version 2
+// token's "o" claim, or of version 1's org_* claims) scopes the
+// principal: OrgID, OrgRole and OrgPermissions. Those permissions hold in
+// that organization only: check them with rbac.RequireOrg or
+// Authorizer.AllowedInOrg, which name the organization. rbac.Require and
+// Authorizer.Allowed, the global checks, never count them.
 //
 // # Where roles come from
 //
@@ -55,9 +76,11 @@
 //     says {"metadata": "{{user.public_metadata}}", "email_verified":
 //     "{{user.email_verified}}"} (SessionOptions.RoleClaim and
 //     EmailVerifiedClaim name other claims). This costs nothing per
-//     request, but a change (a new role, a ban) only shows once the
+//     request for the default role, but a change only shows once the
 //     browser refreshes its token, within about a minute, and a token
-//     already issued keeps its old claims until it expires.
+//     already issued keeps its old claims until it expires. A token
+//     claiming a role above the default (an admin's) is therefore
+//     confirmed with the Backend API by default (see below).
 //   - LiveRoles (SessionOptions.Roles). The account is read through the
 //     IdentityProvider and cached for a short TTL (30 s by default);
 //     WebhookOptions.Roles invalidates a user's entry on user.updated and
@@ -71,14 +94,42 @@
 // The role is public metadata "role": "user" or "admin"; anything else is
 // the default role "user".
 //
+// # What Clerk guarantees on a ban
+//
+// Banning a user "means that all their sessions are revoked and they are
+// not allowed to sign in again" (POST /v1/users/{user_id}/ban): Clerk
+// mints no new session token for them. A token minted before the ban is
+// not revoked, though: it verifies until its exp, up to a minute (Clerk's
+// tokens live 60 seconds) plus the leeway, and its claims carry no ban
+// flag. In claims mode a banned user's last token thus still verifies.
+//
+// The safe default: SessionAuth confirms every token whose role claim is
+// above the policy's default role through SessionOptions.ConfirmRoles (by
+// default a LiveRoles over the same Backend API, caching for
+// DefaultConfirmTTL), and the account it returns decides role,
+// verification, ban and lock. A banned, locked or demoted admin loses the
+// admin's permissions on the next request (at once when the user.updated
+// webhook reaches WebhookOptions.Roles set to the SessionAuth, else
+// within DefaultConfirmTTL). When Clerk cannot answer, an account
+// confirmed within the last minute (a session token's lifetime) stands
+// in; otherwise the request gets no principal.
+// Tokens of the default role are not confirmed: a banned user keeps the
+// default role's permissions until the token expires. Use LiveRoles
+// (SessionOptions.Roles) to check every user's account, or
+// TrustRoleClaims to accept claimed roles as they are.
+//
 // # Webhooks
 //
 // NewWebhookHandler returns an http.Handler for Clerk's webhook endpoint.
-// It verifies Svix signatures (svix-webhooks), rejects timestamps more
-// than five minutes from now and message IDs it has already accepted, and
-// calls OnUserCreated, OnUserUpdated or OnUserDeleted with a typed
-// UserEvent. A failed handler answers 500 so Svix delivers again; handlers
-// must be idempotent, since Svix delivers at least once.
+// It refuses a signing secret that is empty, "whsec_" alone (an unset
+// environment variable) or shorter than the 24 bytes Svix issues
+// (MinWebhookSecretBytes), since a handler with such a key accepts forged
+// deliveries. It verifies Svix signatures (svix-webhooks), rejects
+// timestamps more than five minutes from now and message IDs it has
+// already accepted, and calls OnUserCreated, OnUserUpdated or
+// OnUserDeleted with a typed UserEvent. A failed handler answers 500 so
+// Svix delivers again; handlers must be idempotent, since Svix delivers at
+// least once.
 //
 // # Errors
 //
@@ -95,7 +146,10 @@
 // SessionAuth.Verify returns ErrNoToken for no token and errors wrapping
 // ErrInvalidToken for tokens it rejects (also ErrTokenExpired or
 // ErrUnknownKey when that is why), or ErrKeysUnavailable when the JWKS
-// cannot be fetched. The webhook handler reports ErrWebhookSignature,
-// ErrWebhookTimestamp, ErrWebhookReplay and ErrWebhookPayload to
-// WebhookOptions.OnReject.
+// cannot be fetched (also the context's error when the request's
+// deadline came first). Authenticate adds ErrSessionPending. LiveRoles
+// returns the context's error when a read outlasts the request's
+// deadline. NewWebhookHandler returns ErrWebhookSecret; the webhook
+// handler reports ErrWebhookSignature, ErrWebhookTimestamp,
+// ErrWebhookReplay and ErrWebhookPayload to WebhookOptions.OnReject.
 package clerkadapter

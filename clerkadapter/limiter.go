@@ -2,6 +2,7 @@ package clerkadapter
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -26,12 +27,17 @@ func newLimiter(n int, per time.Duration) *limiter {
 	return &limiter{n: n, per: per, now: time.Now, sleep: sleep, times: make([]time.Time, 0, n)}
 }
 
-// wait blocks until a call may go, or ctx is done.
+// wait blocks until a call may go, or ctx is done. When the wait would
+// outlast ctx's deadline it returns at once, with an error wrapping
+// context.DeadlineExceeded.
 func (l *limiter) wait(ctx context.Context) error {
 	for {
 		d, ok := l.reserve()
 		if ok {
 			return nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+			return fmt.Errorf("the next free slot, in %v, comes after the context's deadline: %w", d.Round(time.Millisecond), context.DeadlineExceeded)
 		}
 		if !l.sleep(ctx, d) {
 			return ctx.Err()

@@ -67,6 +67,13 @@ func TestLimiterWaitHonoursContext(t *testing.T) {
 	if err := l.wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("wait on a full limiter: %v, want context.DeadlineExceeded", err)
 	}
+	// A wait longer than the time left returns at once, not at the
+	// deadline.
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.wait(ctx); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Errorf("wait of an hour with a minute left: %v (context %v), want DeadlineExceeded before the deadline", err, ctx.Err())
+	}
 }
 
 func TestParseRetryAfter(t *testing.T) {

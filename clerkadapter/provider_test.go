@@ -62,7 +62,7 @@ func TestGetUserMapsEveryField(t *testing.T) {
 		CreatedAt:       ms("2024-03-01T09:30:00.123Z"),
 		UpdatedAt:       ms("2024-03-02T10:00:00.456Z"),
 		LastSignInAt:    ms("2024-03-03T11:00:00.789Z"),
-		LastActiveAt:    ms("2024-03-04T12:00:00.001Z"),
+		LastActiveAt:    ms("2024-03-04T00:00:00Z"), // Clerk keeps it at day precision
 		Banned:          true,
 		Locked:          true,
 		PublicMetadata:  map[string]any{"role": "admin", "n": 1.5, "nested": map[string]any{"a": []any{"x", true}}},
@@ -167,8 +167,8 @@ func TestWrongSecretKeyIsTyped(t *testing.T) {
 	}(), fastRetries)
 	err := prov.DeleteUser(t.Context(), "user_1")
 	var apiErr *clerkadapter.APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Code != "authentication_invalid" {
-		t.Fatalf("DeleteUser with a wrong key: %v, want a 401 authentication_invalid *APIError", err)
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Code != "clerk_key_invalid" {
+		t.Fatalf("DeleteUser with a wrong key: %v, want a 401 clerk_key_invalid *APIError", err)
 	}
 	if strings.Contains(err.Error(), "sk_test_wrong_and_secret") {
 		t.Errorf("error %q contains the secret key", err)

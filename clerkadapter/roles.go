@@ -3,6 +3,7 @@ package clerkadapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -41,9 +42,10 @@ type RoleSource interface {
 
 // Defaults of LiveRolesOptions.
 const (
-	DefaultRolesTTL        = 30 * time.Second
-	DefaultRolesMaxEntries = 10_000
-	DefaultRolesStaleLimit = 5 * time.Minute
+	DefaultRolesTTL         = 30 * time.Second
+	DefaultRolesMaxEntries  = 10_000
+	DefaultRolesStaleLimit  = 5 * time.Minute
+	DefaultRolesReadTimeout = 10 * time.Second
 )
 
 // LiveRolesOptions configures a LiveRoles. The zero value (or nil) gives
@@ -64,6 +66,11 @@ type LiveRolesOptions struct {
 	// anything else "user"). Pass an Authorizer's ParseRole for a custom
 	// policy.
 	ParseRole func(v any) rbac.Role
+	// ReadTimeout bounds one read of an account, which runs on its own
+	// and serves every request waiting for that user; each request waits
+	// for it no longer than its own context allows. Zero means
+	// DefaultRolesReadTimeout.
+	ReadTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -73,7 +80,9 @@ type LiveRolesOptions struct {
 // a user's entry at once; call it from the user.updated and user.deleted
 // webhooks (WebhookOptions.Roles does) so role changes, bans and locks
 // apply on the next request rather than when the session token is
-// refreshed. Concurrent requests for one user share one read. It is safe
+// refreshed. Concurrent requests for one user share one read, and each
+// request waits for it no longer than its context's deadline, however
+// long the read takes (following Clerk's Retry-After, say). It is safe
 // for concurrent use.
 type LiveRoles struct {
 	idp   steward.IdentityProvider
@@ -82,6 +91,7 @@ type LiveRoles struct {
 	stale time.Duration
 	parse func(any) rbac.Role
 	now   func() time.Time
+	read  time.Duration
 
 	mu       sync.Mutex
 	entries  map[string]liveEntry
@@ -116,6 +126,7 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 		stale:    o.StaleLimit,
 		parse:    o.ParseRole,
 		now:      o.Now,
+		read:     orDefault(o.ReadTimeout, DefaultRolesReadTimeout),
 		entries:  make(map[string]liveEntry),
 		inflight: make(map[string]*liveCall),
 	}
@@ -140,42 +151,32 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 // than the TTL, else read through the IdentityProvider. When the read
 // fails, an entry younger than the stale limit is used instead; otherwise
 // the error is returned (wrapping steward.ErrUserNotFound for a deleted
-// user).
+// user). When ctx ends before the read does, Account returns ctx's error
+// at once; the read goes on and caches what it finds.
 func (l *LiveRoles) Account(ctx context.Context, userID string) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
 	l.mu.Lock()
 	e, cached := l.entries[userID]
 	if cached && l.now().Sub(e.fetched) < l.ttl {
 		l.mu.Unlock()
 		return e.acct, nil
 	}
-	call, leader := l.inflight[userID], false
+	call := l.inflight[userID]
 	if call == nil {
-		call, leader = &liveCall{done: make(chan struct{})}, true
+		call = &liveCall{done: make(chan struct{})}
 		l.inflight[userID] = call
+		// The read serves every waiter, so one client going away must
+		// not cancel it; it has its own timeout instead.
+		go l.readAccount(context.WithoutCancel(ctx), userID, call)
 	}
 	l.mu.Unlock()
 
-	if leader {
-		// The read serves every waiter, so one client going away must not
-		// cancel it.
-		u, err := l.idp.GetUser(context.WithoutCancel(ctx), userID)
-		if err == nil {
-			call.acct = accountOf(u, l.parse)
-		}
-		call.err = err
-		l.mu.Lock()
-		delete(l.inflight, userID)
-		if err == nil && !call.invalidated {
-			l.storeLocked(userID, liveEntry{acct: call.acct, fetched: l.now()})
-		}
-		l.mu.Unlock()
-		close(call.done)
-	} else {
-		select {
-		case <-call.done:
-		case <-ctx.Done():
-			return Account{}, ctx.Err()
-		}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return Account{}, fmt.Errorf("clerkadapter: reading the account: %w", ctx.Err())
 	}
 	if call.err != nil {
 		if cached && l.stale > 0 && l.now().Sub(e.fetched) < l.stale && !errors.Is(call.err, steward.ErrUserNotFound) {
@@ -184,6 +185,24 @@ func (l *LiveRoles) Account(ctx context.Context, userID string) (Account, error)
 		return Account{}, call.err
 	}
 	return call.acct, nil
+}
+
+// readAccount reads one account for call and caches it.
+func (l *LiveRoles) readAccount(ctx context.Context, userID string, call *liveCall) {
+	ctx, cancel := context.WithTimeout(ctx, l.read)
+	defer cancel()
+	u, err := l.idp.GetUser(ctx, userID)
+	if err == nil {
+		call.acct = accountOf(u, l.parse)
+	}
+	call.err = err
+	l.mu.Lock()
+	delete(l.inflight, userID)
+	if err == nil && !call.invalidated {
+		l.storeLocked(userID, liveEntry{acct: call.acct, fetched: l.now()})
+	}
+	l.mu.Unlock()
+	close(call.done)
 }
 
 // storeLocked adds an entry, evicting expired entries, or an arbitrary

@@ -24,8 +24,13 @@ const (
 	// DefaultLeeway is the clock skew allowed on exp, nbf and iat, as in
 	// Clerk's JavaScript SDK.
 	DefaultLeeway = 5 * time.Second
-	// DefaultMinRefreshInterval is the least time between two JWKS fetches.
+	// DefaultMinRefreshInterval is the least time between two successful
+	// JWKS fetches.
 	DefaultMinRefreshInterval = 30 * time.Second
+	// DefaultJWKSRetryInterval is how soon a failed JWKS fetch may be
+	// retried; the wait doubles with each failure in a row, up to the
+	// minimum refresh interval.
+	DefaultJWKSRetryInterval = time.Second
 	// DefaultMaxKeyAge is how long a fetched JWKS is trusted before the
 	// next request fetches it again.
 	DefaultMaxKeyAge = time.Hour
@@ -38,6 +43,9 @@ const (
 	// DefaultEmailVerifiedClaim is the claim that says the primary email
 	// address is verified ({"email_verified": "{{user.email_verified}}"}).
 	DefaultEmailVerifiedClaim = "email_verified"
+	// DefaultConfirmTTL is how long the default ConfirmRoles source keeps
+	// a confirmed account.
+	DefaultConfirmTTL = 5 * time.Second
 	// SessionCookie is the cookie Clerk keeps the session token in.
 	SessionCookie = "__session"
 	// maxTokenLen bounds the tokens SessionAuth will parse.
@@ -61,6 +69,11 @@ var (
 	ErrUnknownKey = errors.New("clerkadapter: unknown signing key")
 	// ErrKeysUnavailable reports that the JWKS could not be fetched.
 	ErrKeysUnavailable = errors.New("clerkadapter: JWKS unavailable")
+	// ErrSessionPending reports a valid token of a pending session ("sts":
+	// "pending": the user has session tasks left, such as choosing an
+	// organization), which counts as signed out unless
+	// SessionOptions.TreatPendingAsSignedIn is set.
+	ErrSessionPending = errors.New("clerkadapter: session pending")
 )
 
 // SessionOptions configures a SessionAuth. The zero value (or nil) gives
@@ -91,6 +104,30 @@ type SessionOptions struct {
 	// trade-off.
 	Roles RoleSource
 
+	// TrustRoleClaims, when Roles is nil, takes every role from the
+	// token's claims, also roles above the policy's default role, with
+	// no account state: a banned, locked or demoted admin then keeps the
+	// admin's permissions until the token expires (up to a minute). By
+	// default (false) a token claiming a role other than the default one
+	// is confirmed through ConfirmRoles, and the account it returns
+	// decides role, verification, ban and lock.
+	TrustRoleClaims bool
+
+	// ConfirmRoles confirms the accounts of tokens claiming a role above
+	// the default (see TrustRoleClaims); an error gives the request no
+	// principal. nil means a LiveRoles over the Backend API configured by
+	// NewSessionAuth's cfg, caching each account for DefaultConfirmTTL
+	// and, while Clerk cannot answer, using one confirmed within the last
+	// minute; SessionAuth.Invalidate (which WebhookOptions.Roles calls)
+	// drops its entries.
+	ConfirmRoles RoleSource
+
+	// TreatPendingAsSignedIn accepts tokens of pending sessions ("sts":
+	// "pending"). By default they count as signed out, as in Clerk's
+	// SDKs ("By default, pending sessions are treated as signed-out"):
+	// the request gets no principal.
+	TreatPendingAsSignedIn bool
+
 	// RoleClaim is the dotted path of the claim holding the role when
 	// Roles is nil. Empty means DefaultRoleClaim. A missing or unknown
 	// role is the policy's default role (see ParseRole).
@@ -107,10 +144,15 @@ type SessionOptions struct {
 	// without it counts as unverified.
 	EmailVerifiedClaim string
 
-	// MinRefreshInterval is the least time between two JWKS fetches, so
-	// tokens with unknown key IDs cannot make the server hammer Clerk.
-	// Zero means DefaultMinRefreshInterval.
+	// MinRefreshInterval is the least time between two successful JWKS
+	// fetches, so tokens with unknown key IDs cannot make the server
+	// hammer Clerk. Zero means DefaultMinRefreshInterval.
 	MinRefreshInterval time.Duration
+
+	// JWKSRetryInterval is how soon a failed JWKS fetch may be retried;
+	// the wait doubles with each failure in a row, up to
+	// MinRefreshInterval. Zero means DefaultJWKSRetryInterval.
+	JWKSRetryInterval time.Duration
 
 	// MaxKeyAge is how long a fetched JWKS is trusted; after it, the next
 	// request fetches it again (keeping the old keys if that fails).
@@ -132,16 +174,19 @@ type SessionOptions struct {
 // SessionAuth verifies Clerk session tokens and turns them into
 // rbac.Principals. It is safe for concurrent use.
 type SessionAuth struct {
-	keys       *keyCache
-	issuer     string
-	parties    map[string]bool
-	leeway     time.Duration
-	roles      RoleSource
-	roleClaim  []string
-	parseRole  func(any) rbac.Role
-	emailClaim []string
-	now        func() time.Time
-	onReject   func(*http.Request, error)
+	keys        *keyCache
+	issuer      string
+	parties     map[string]bool
+	leeway      time.Duration
+	roles       RoleSource
+	confirm     RoleSource // nil when claims are trusted or Roles is set
+	defaultRole rbac.Role
+	pendingOK   bool
+	roleClaim   []string
+	parseRole   func(any) rbac.Role
+	emailClaim  []string
+	now         func() time.Time
+	onReject    func(*http.Request, error)
 }
 
 // NewSessionAuth returns a SessionAuth that verifies tokens with the
@@ -181,6 +226,19 @@ func NewSessionAuth(cfg *clerk.ClientConfig, opts *SessionOptions) *SessionAuth 
 	if a.parseRole == nil {
 		a.parseRole = rbac.ParseRole
 	}
+	a.defaultRole = a.parseRole(nil)
+	a.pendingOK = o.TreatPendingAsSignedIn
+	if a.roles == nil && !o.TrustRoleClaims {
+		a.confirm = o.ConfirmRoles
+		if a.confirm == nil {
+			ccfg := cc
+			prov := New(&ccfg, WithMaxAttempts(3))
+			a.confirm = NewLiveRoles(prov, &LiveRolesOptions{
+				TTL: DefaultConfirmTTL, StaleLimit: clerkTokenLifetime, ParseRole: a.parseRole,
+				ReadTimeout: orDefault(o.JWKSTimeout, DefaultJWKSTimeout), Now: a.now,
+			})
+		}
+	}
 	if len(o.AuthorizedParties) > 0 {
 		a.parties = make(map[string]bool, len(o.AuthorizedParties))
 		for _, p := range o.AuthorizedParties {
@@ -188,14 +246,19 @@ func NewSessionAuth(cfg *clerk.ClientConfig, opts *SessionOptions) *SessionAuth 
 		}
 	}
 	a.keys = &keyCache{
-		client:      jwks.NewClient(&cc),
-		now:         a.now,
-		minInterval: orDefault(o.MinRefreshInterval, DefaultMinRefreshInterval),
-		maxAge:      orDefault(o.MaxKeyAge, DefaultMaxKeyAge),
-		timeout:     orDefault(o.JWKSTimeout, DefaultJWKSTimeout),
+		client:        jwks.NewClient(&cc),
+		now:           a.now,
+		minInterval:   orDefault(o.MinRefreshInterval, DefaultMinRefreshInterval),
+		retryInterval: orDefault(o.JWKSRetryInterval, DefaultJWKSRetryInterval),
+		maxAge:        orDefault(o.MaxKeyAge, DefaultMaxKeyAge),
+		timeout:       orDefault(o.JWKSTimeout, DefaultJWKSTimeout),
 	}
 	return a
 }
+
+// clerkTokenLifetime is the lifetime of Clerk's session tokens, which it
+// refreshes every 60 seconds.
+const clerkTokenLifetime = 60 * time.Second
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -219,6 +282,14 @@ type Claims struct {
 	SessionID string
 	// Issuer is the instance's Frontend API URL ("iss").
 	Issuer string
+	// ID is the token's unique ID ("jti", version 2 tokens).
+	ID string
+	// Version is the token format ("v"): 2, or 0 for version 1 tokens,
+	// which carry no "v".
+	Version int
+	// SessionStatus is the session's status ("sts", version 2 tokens):
+	// "active", "pending", or "" when the token does not say.
+	SessionStatus string
 	// AuthorizedParty is the origin the token was minted for ("azp").
 	AuthorizedParty string
 	IssuedAt        time.Time
@@ -299,6 +370,7 @@ type wireClaims struct {
 	Actor           json.RawMessage      `json:"act"`
 	FVA             [2]int64             `json:"fva"`
 	Features        string               `json:"fea"`
+	SessionStatus   string               `json:"sts"`
 	// Metadata and EmailVerified are the custom claims of Clerk's
 	// recommended session token template, kept raw so that the default
 	// role and email claims need no second pass over the payload.
@@ -385,6 +457,9 @@ func (a *SessionAuth) Verify(ctx context.Context, token string) (*Claims, error)
 		Subject:         w.Subject,
 		SessionID:       w.SessionID,
 		Issuer:          w.Issuer,
+		ID:              w.ID,
+		Version:         w.Version,
+		SessionStatus:   w.SessionStatus,
 		AuthorizedParty: w.AuthorizedParty,
 		IssuedAt:        numericTime(w.IssuedAt),
 		NotBefore:       numericTime(w.NotBefore),
@@ -471,11 +546,18 @@ func Token(r *http.Request) string {
 // Authenticate verifies the session token of r (see Token and Verify) and
 // returns the principal it stands for: the user ID and organization from
 // the claims, and the role and account state from the RoleSource, or else
-// from the claims. It returns ErrNoToken when r carries no token.
+// from the claims (confirming roles above the default one, see
+// SessionOptions.TrustRoleClaims). It returns ErrNoToken when r carries
+// no token and ErrSessionPending for a pending session, unless
+// SessionOptions.TreatPendingAsSignedIn is set. It honours r's context:
+// a lookup that would outlast its deadline fails at once.
 func (a *SessionAuth) Authenticate(r *http.Request) (rbac.Principal, error) {
 	c, err := a.Verify(r.Context(), Token(r))
 	if err != nil {
 		return rbac.Principal{}, err
+	}
+	if c.SessionStatus == "pending" && !a.pendingOK {
+		return rbac.Principal{}, ErrSessionPending
 	}
 	return a.principal(r.Context(), c)
 }
@@ -500,14 +582,38 @@ func (a *SessionAuth) principal(ctx context.Context, c *Claims) (rbac.Principal,
 	p.Role = a.parseRole(role)
 	verified, _ := c.lookup(a.emailClaim)
 	p.EmailVerified = verified == true || verified == "verified"
+	if a.confirm != nil && p.Role != a.defaultRole {
+		// A token claiming more than the default role is confirmed: Clerk
+		// revokes a banned user's sessions but not the token already
+		// minted, which stays valid until it expires.
+		acct, err := a.confirm.Account(ctx, c.Subject)
+		if err != nil {
+			return rbac.Principal{}, fmt.Errorf("clerkadapter: confirming the role a session claims: %w", err)
+		}
+		p.Role, p.EmailVerified, p.Banned, p.Locked = acct.Role, acct.EmailVerified, acct.Banned, acct.Locked
+	}
 	return p, nil
+}
+
+// Invalidate forgets what the SessionAuth caches about userID's account
+// (the confirmations of claimed roles, and the RoleSource's entry when it
+// has an Invalidate method), so the next request reads it afresh. Pass
+// the SessionAuth as WebhookOptions.Roles to call it on user.updated and
+// user.deleted.
+func (a *SessionAuth) Invalidate(userID string) {
+	for _, src := range []RoleSource{a.roles, a.confirm} {
+		if inv, ok := src.(interface{ Invalidate(string) }); ok {
+			inv.Invalidate(userID)
+		}
+	}
 }
 
 // Handler returns middleware that authenticates each request and, when
 // its token verifies, serves next with the principal in the request's
-// context (rbac.PrincipalFrom). A request without a valid token is served
-// unchanged, with no principal, so that rbac.Require answers 401 and
-// public routes still work.
+// context (rbac.PrincipalFrom). A request without a valid token, or with
+// a pending session's, is served unchanged, with no principal, so that
+// rbac.Require answers 401 and public routes still work; OnReject hears
+// of every token not accepted.
 func (a *SessionAuth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
@@ -530,6 +636,7 @@ func (c *Claims) LogValue() slog.Value {
 		slog.String("issuer", c.Issuer),
 		slog.String("authorizedParty", c.AuthorizedParty),
 		slog.Time("expiry", c.Expiry),
+		slog.String("status", c.SessionStatus),
 		slog.Bool("organization", c.OrgID != ""),
 	)
 }

@@ -19,7 +19,9 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
 	"github.com/clerk/clerk-sdk-go/v2/jwt"
+	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/clerkadapter"
@@ -196,7 +198,9 @@ func TestMiddlewareAgreesWithTheSDK(t *testing.T) {
 }
 
 func TestPrincipalFromClaims(t *testing.T) {
-	f := newSessionFixture(t, nil)
+	// These cases read the claims alone; TestElevatedRoleClaimsAreConfirmed
+	// covers the default, which confirms roles above "user".
+	f := newSessionFixture(t, &clerkadapter.SessionOptions{TrustRoleClaims: true})
 	p, ok := serve(f.auth, bearer(f.srv.SessionToken(f.user.ID, clerktest.TokenOrganization("org_1", "acme", "org:admin", "org:posts:read"))))
 	want := rbac.Principal{
 		UserID: f.user.ID, Role: "admin", EmailVerified: true,
@@ -231,7 +235,7 @@ func TestPrincipalFromClaims(t *testing.T) {
 	}
 
 	custom := clerkadapter.NewSessionAuth(f.srv.ClientConfig(), &clerkadapter.SessionOptions{
-		Now: f.clock.Now, RoleClaim: "app.role", EmailVerifiedClaim: "ev",
+		Now: f.clock.Now, RoleClaim: "app.role", EmailVerifiedClaim: "ev", TrustRoleClaims: true,
 	})
 	p, _ = serve(custom, bearer(f.srv.SessionToken(f.user.ID, clerktest.TokenClaims(map[string]any{"app": map[string]any{"role": "admin"}, "ev": true}))))
 	if p.Role != "admin" || !p.EmailVerified {
@@ -239,7 +243,7 @@ func TestPrincipalFromClaims(t *testing.T) {
 	}
 
 	policy := clerkadapter.NewSessionAuth(f.srv.ClientConfig(), &clerkadapter.SessionOptions{
-		Now: f.clock.Now,
+		Now: f.clock.Now, TrustRoleClaims: true,
 		ParseRole: func(v any) rbac.Role {
 			if v == "editor" {
 				return "editor"
@@ -544,3 +548,247 @@ func TestInvalidateDuringReadIsNotLost(t *testing.T) {
 }
 
 var _ clerk.Clock = (*clock)(nil)
+
+func TestPendingSessionIsSignedOut(t *testing.T) {
+	// Clerk's SDKs treat "sts": "pending" as signed out unless told
+	// otherwise (clerk-docs, guides/configure/session-tasks.mdx:
+	// "treatPendingAsSignedOut option that defaults to true").
+	var rejected []error
+	f := newSessionFixture(t, &clerkadapter.SessionOptions{OnReject: func(r *http.Request, err error) { rejected = append(rejected, err) }})
+	pending := f.srv.SessionToken(f.user.ID, clerktest.TokenSessionStatus("pending"))
+	if _, ok := serve(f.auth, bearer(pending)); ok {
+		t.Error("a pending session got a principal")
+	}
+	if len(rejected) != 1 || !errors.Is(rejected[0], clerkadapter.ErrSessionPending) {
+		t.Errorf("OnReject got %v, want ErrSessionPending", rejected)
+	}
+	if _, err := f.auth.Authenticate(bearer(pending)); !errors.Is(err, clerkadapter.ErrSessionPending) {
+		t.Errorf("Authenticate: %v, want ErrSessionPending", err)
+	}
+	c, err := f.auth.Verify(t.Context(), pending)
+	if err != nil || c.SessionStatus != "pending" || c.Version != 2 || c.ID == "" {
+		t.Errorf("Verify of a pending token = %+v, %v; want its claims with sts, v and jti", c, err)
+	}
+	for name, tok := range map[string]string{
+		"an active session": f.srv.SessionToken(f.user.ID),
+		"a version 1 token": f.srv.SessionToken(f.user.ID, clerktest.TokenVersion(1)),
+		"no session status": f.srv.SessionToken(f.user.ID, clerktest.TokenSessionStatus("")),
+		"an unknown status": f.srv.SessionToken(f.user.ID, clerktest.TokenSessionStatus("future")),
+	} {
+		if _, ok := serve(f.auth, bearer(tok)); !ok {
+			t.Errorf("%s got no principal", name)
+		}
+	}
+	opted := clerkadapter.NewSessionAuth(f.srv.ClientConfig(), &clerkadapter.SessionOptions{Now: f.clock.Now, TreatPendingAsSignedIn: true})
+	if p, ok := serve(opted, bearer(pending)); !ok || p.UserID != f.user.ID {
+		t.Errorf("with TreatPendingAsSignedIn, a pending session got %+v (present %v)", p, ok)
+	}
+}
+
+// adminRoute answers what rbac.Require(admin:users) says of tok.
+func adminRoute(auth *clerkadapter.SessionAuth, tok string) int {
+	rec := httptest.NewRecorder()
+	auth.Handler(rbac.Require(rbac.AdminUsers)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))).ServeHTTP(rec, bearer(tok))
+	return rec.Code
+}
+
+func TestElevatedRoleClaimsAreConfirmed(t *testing.T) {
+	// Clerk's ban "means that all their sessions are revoked and they are
+	// not allowed to sign in again" (spec: paths./users/{user_id}/ban),
+	// but a token minted before stays valid until exp, and its claims
+	// still say admin. By default claims mode confirms such roles.
+	f := newSessionFixture(t, nil)
+	users := user.NewClient(f.srv.ClientConfig())
+	tok := f.srv.SessionToken(f.user.ID) // claims role admin
+	gets := func() int { return f.srv.CountRequests(http.MethodGet, "/v1/users/"+f.user.ID) }
+	if code := adminRoute(f.auth, tok); code != http.StatusNoContent {
+		t.Fatalf("an admin's token: %d, want 204", code)
+	}
+	if gets() != 1 {
+		t.Errorf("the admin's role was confirmed with %d reads, want 1", gets())
+	}
+	if _, err := users.Ban(t.Context(), f.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.auth.Invalidate(f.user.ID) // as the user.updated webhook does
+	if code := adminRoute(f.auth, tok); code != http.StatusForbidden {
+		t.Errorf("the banned admin's still-valid token: %d, want 403", code)
+	}
+
+	// Without the webhook, the confirmation is cached for DefaultConfirmTTL.
+	g := newSessionFixture(t, nil)
+	gtok := g.srv.SessionToken(g.user.ID)
+	adminRoute(g.auth, gtok)
+	if _, err := user.NewClient(g.srv.ClientConfig()).UpdateMetadata(t.Context(), g.user.ID,
+		&user.UpdateMetadataParams{PublicMetadata: raw(`{"role":"user"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	g.clock.Advance(clerkadapter.DefaultConfirmTTL)
+	if code := adminRoute(g.auth, gtok); code != http.StatusForbidden {
+		t.Errorf("a demoted admin's token after DefaultConfirmTTL: %d, want 403", code)
+	}
+
+	// A user's token claims nothing above the default: no Backend API read.
+	plain := g.srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "bob@example.com", Verified: true}}})
+	before := len(g.srv.Requests())
+	if p, ok := serve(g.auth, bearer(g.srv.SessionToken(plain.ID))); !ok || p.Role != rbac.RoleUser {
+		t.Errorf("a user's token: %+v, %v", p, ok)
+	}
+	if n := len(g.srv.Requests()) - before; n != 0 {
+		t.Errorf("a user's token cost %d Backend API requests, want 0", n)
+	}
+
+	// A deleted admin's token gets no principal.
+	if _, err := user.NewClient(g.srv.ClientConfig()).Delete(t.Context(), g.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	g.auth.Invalidate(g.user.ID)
+	if _, ok := serve(g.auth, bearer(gtok)); ok {
+		t.Error("a deleted admin's token got a principal")
+	}
+
+	// TrustRoleClaims keeps the claims' role: the documented trade-off.
+	trusting := clerkadapter.NewSessionAuth(f.srv.ClientConfig(), &clerkadapter.SessionOptions{Now: f.clock.Now, TrustRoleClaims: true})
+	if code := adminRoute(trusting, tok); code != http.StatusNoContent {
+		t.Errorf("with TrustRoleClaims, the banned admin's token: %d, want 204 (trusted claims)", code)
+	}
+}
+
+func TestOrganizationPermissionsStayInTheirOrganization(t *testing.T) {
+	f := newSessionFixture(t, nil)
+	plain := f.srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "bob@example.com", Verified: true}}})
+	// A version 1 token whose org_permissions name a global permission.
+	v1 := f.srv.SessionToken(plain.ID, clerktest.TokenVersion(1), clerktest.TokenOrganization("org_1", "acme", "org:admin"),
+		clerktest.TokenClaims(map[string]any{"org_permissions": []string{string(rbac.AdminUsers)}}))
+	if code := adminRoute(f.auth, v1); code != http.StatusForbidden {
+		t.Errorf("organization permission admin:users on a global route: %d, want 403", code)
+	}
+	// A version 2 token: the "o" claim scopes the principal.
+	v2 := f.srv.SessionToken(plain.ID, clerktest.TokenOrganization("org_1", "acme", "org:admin", "org:posts:manage", "org:posts:read"))
+	p, ok := serve(f.auth, bearer(v2))
+	if !ok {
+		t.Fatal("no principal")
+	}
+	want := rbac.Principal{UserID: plain.ID, Role: rbac.RoleUser, EmailVerified: true, OrgID: "org_1", OrgRole: "org:admin",
+		OrgPermissions: []rbac.Permission{"org:posts:manage", "org:posts:read"}}
+	if diff := cmp.Diff(want, p, cmpopts.SortSlices(func(a, b rbac.Permission) bool { return a < b })); diff != "" {
+		t.Errorf("principal of an organization session (-want +got):\n%s", diff)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/orgs/{org}/posts", rbac.RequireOrg("org:posts:manage", func(r *http.Request) string { return r.PathValue("org") })(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })))
+	for org, want := range map[string]int{"org_1": http.StatusNoContent, "org_2": http.StatusForbidden} {
+		r := httptest.NewRequest(http.MethodPost, "/orgs/"+org+"/posts", nil)
+		r.Header.Set("Authorization", "Bearer "+v2)
+		rec := httptest.NewRecorder()
+		f.auth.Handler(mux).ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Errorf("org:posts:manage in %s: %d, want %d", org, rec.Code, want)
+		}
+	}
+}
+
+func TestJWKSFailureIsRetriedSoon(t *testing.T) {
+	// One failed fetch at start-up must not reject every valid token for
+	// the whole minimum refresh interval: failures are retried after
+	// DefaultJWKSRetryInterval, doubling, capped by the interval.
+	f := newSessionFixture(t, nil)
+	tok := f.srv.SessionToken(f.user.ID)
+	f.srv.FailNext(1, http.StatusServiceUnavailable, 0)
+	if _, err := f.auth.Verify(t.Context(), tok); !errors.Is(err, clerkadapter.ErrKeysUnavailable) {
+		t.Fatalf("Verify during the outage: %v, want ErrKeysUnavailable", err)
+	}
+	if _, err := f.auth.Verify(t.Context(), tok); !errors.Is(err, clerkadapter.ErrKeysUnavailable) || f.jwksHits() != 1 {
+		t.Errorf("Verify right after the failure: %v with %d fetches; want ErrKeysUnavailable and no new fetch", err, f.jwksHits())
+	}
+	f.clock.Advance(clerkadapter.DefaultJWKSRetryInterval)
+	if _, err := f.auth.Verify(t.Context(), tok); err != nil {
+		t.Fatalf("Verify %v after a failed fetch: %v, want the retry to succeed", clerkadapter.DefaultJWKSRetryInterval, err)
+	}
+
+	// Failures in a row back off: 1 s, 2 s, 4 s ...
+	g := newSessionFixture(t, nil)
+	gtok := g.srv.SessionToken(g.user.ID)
+	g.srv.FailNext(3, http.StatusServiceUnavailable, 0)
+	step := func(advance time.Duration, wantHits int, wantOK bool) {
+		t.Helper()
+		g.clock.Advance(advance)
+		_, err := g.auth.Verify(t.Context(), gtok)
+		if (err == nil) != wantOK || g.jwksHits() != wantHits {
+			t.Errorf("after %v more: %v with %d fetches; want ok=%v with %d", advance, err, g.jwksHits(), wantOK, wantHits)
+		}
+	}
+	step(0, 1, false)
+	step(time.Second, 2, false)
+	step(time.Second, 2, false)
+	step(time.Second, 3, false)
+	step(3*time.Second, 3, false)
+	step(time.Second, 4, true)
+
+	// The backoff never exceeds the minimum refresh interval.
+	h := newSessionFixture(t, &clerkadapter.SessionOptions{JWKSRetryInterval: 20 * time.Second, MinRefreshInterval: 30 * time.Second})
+	htok := h.srv.SessionToken(h.user.ID)
+	h.srv.FailNext(2, http.StatusServiceUnavailable, 0)
+	h.auth.Verify(t.Context(), htok)
+	h.clock.Advance(20 * time.Second)
+	h.auth.Verify(t.Context(), htok)
+	h.clock.Advance(30 * time.Second)
+	if _, err := h.auth.Verify(t.Context(), htok); err != nil || h.jwksHits() != 3 {
+		t.Errorf("30 s after a second failure: %v with %d fetches, want success on the third", err, h.jwksHits())
+	}
+}
+
+func TestJWKSFetchHonoursTheRequestDeadline(t *testing.T) {
+	f := newSessionFixture(t, nil)
+	tok := f.srv.SessionToken(f.user.ID)
+	f.srv.DelayNext(1, 2*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := f.auth.Verify(ctx, tok)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, clerkadapter.ErrKeysUnavailable) {
+		t.Errorf("Verify with a 200 ms deadline and a 2 s JWKS: %v, want ErrKeysUnavailable and DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited > 1500*time.Millisecond {
+		t.Errorf("Verify returned after %v; its deadline was 200 ms", waited)
+	}
+	// The fetch went on and serves the next request.
+	if _, err := f.auth.Verify(t.Context(), tok); err != nil || f.jwksHits() != 1 {
+		t.Errorf("the next Verify: %v with %d fetches, want the shared fetch's keys", err, f.jwksHits())
+	}
+}
+
+func TestLiveRolesHonourTheRequestDeadline(t *testing.T) {
+	// A Retry-After longer than the request's deadline must not hold the
+	// request: a 300 ms deadline once took 3 s.
+	srv := newServer(t)
+	prov := clerkadapter.New(srv.ClientConfig(), fastRetries)
+	roles := clerkadapter.NewLiveRoles(prov, nil)
+	auth := clerkadapter.NewSessionAuth(srv.ClientConfig(), &clerkadapter.SessionOptions{Roles: roles})
+	u := srv.AddUser(steward.User{PublicMetadata: map[string]any{"role": "admin"}})
+	tok := srv.SessionToken(u.ID)
+	if _, err := auth.Verify(t.Context(), tok); err != nil { // fill the JWKS cache
+		t.Fatal(err)
+	}
+	srv.FailNext(1, http.StatusTooManyRequests, 3*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	r := bearer(tok).WithContext(ctx)
+	if _, ok := serve(auth, r); ok {
+		t.Error("a principal despite the account read outlasting the deadline")
+	}
+	if waited := time.Since(start); waited > 1500*time.Millisecond {
+		t.Errorf("the request took %v; its deadline was 300 ms", waited)
+	}
+	if _, err := roles.Account(ctx, u.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Account after the deadline: %v, want DeadlineExceeded", err)
+	}
+}
+
+func raw(s string) *json.RawMessage {
+	m := json.RawMessage(s)
+	return &m
+}

@@ -2,6 +2,7 @@ package clerkadapter
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +29,19 @@ const (
 	DefaultWebhookMaxBody = 1 << 20
 	// DefaultReplayCacheSize bounds the default MemoryReplayCache.
 	DefaultReplayCacheSize = 10_000
+	// MinWebhookSecretBytes is the shortest signing key NewWebhookHandler
+	// accepts: 24 bytes, the shortest symmetric endpoint secret Svix
+	// issues or accepts (svix-webhooks, server/svix-server/src/core/types,
+	// EndpointSecret::KEY_SIZE). Svix's Go library itself only refuses an
+	// empty key.
+	MinWebhookSecretBytes = 24
 )
+
+// ErrWebhookSecret reports a webhook signing secret NewWebhookHandler
+// refuses: empty (an unset environment variable reads as "" or
+// "whsec_"), not base64, or shorter than MinWebhookSecretBytes. A handler
+// with such a key would accept deliveries anyone can forge.
+var ErrWebhookSecret = errors.New("clerkadapter: unusable webhook signing secret")
 
 // Errors of webhook verification, reported to WebhookOptions.OnReject.
 var (
@@ -105,7 +119,8 @@ type WebhookOptions struct {
 
 	// Roles, when set, has its cached account of the user invalidated
 	// on user.updated and user.deleted, before the handlers run; pass the
-	// LiveRoles given to SessionOptions.Roles.
+	// SessionAuth (which invalidates its RoleSource and its role
+	// confirmations) or the LiveRoles given to SessionOptions.Roles.
 	Roles interface{ Invalidate(userID string) }
 
 	// Replay remembers message IDs. nil means a MemoryReplayCache of
@@ -152,11 +167,17 @@ type WebhookHandler struct {
 var _ http.Handler = (*WebhookHandler)(nil)
 
 // NewWebhookHandler returns a handler for the endpoint whose Svix signing
-// secret ("whsec_...") is given. It fails when the secret is malformed.
+// secret ("whsec_" followed by base64, as Clerk's dashboard shows it) is
+// given. It fails with an error wrapping ErrWebhookSecret, which never
+// contains the secret, when the secret is empty, "whsec_" alone, not
+// base64, or decodes to fewer than MinWebhookSecretBytes bytes.
 func NewWebhookHandler(secret string, opts *WebhookOptions) (*WebhookHandler, error) {
+	if err := checkWebhookSecret(secret); err != nil {
+		return nil, err
+	}
 	wh, err := svix.NewWebhook(secret)
 	if err != nil {
-		return nil, fmt.Errorf("clerkadapter: webhook signing secret is not whsec_ followed by base64")
+		return nil, fmt.Errorf("%w: %v", ErrWebhookSecret, err)
 	}
 	h := &WebhookHandler{wh: wh}
 	if opts != nil {
@@ -176,6 +197,22 @@ func NewWebhookHandler(secret string, opts *WebhookOptions) (*WebhookHandler, er
 		h.replay = NewMemoryReplayCache(DefaultReplayCacheSize, h.now)
 	}
 	return h, nil
+}
+
+// checkWebhookSecret applies NewWebhookHandler's rules to secret.
+func checkWebhookSecret(secret string) error {
+	enc := strings.TrimPrefix(strings.TrimSpace(secret), "whsec_")
+	if enc == "" {
+		return fmt.Errorf("%w: it is empty (is the environment variable that holds it set?)", ErrWebhookSecret)
+	}
+	key, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return fmt.Errorf("%w: it is not whsec_ followed by base64", ErrWebhookSecret)
+	}
+	if len(key) < MinWebhookSecretBytes {
+		return fmt.Errorf("%w: its key is %d bytes; Svix's secrets have at least %d", ErrWebhookSecret, len(key), MinWebhookSecretBytes)
+	}
+	return nil
 }
 
 // ServeHTTP verifies, decodes and dispatches one delivery.

@@ -3,11 +3,13 @@ package clerkadapter_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,9 +229,55 @@ func TestWebhookIgnoresOtherEvents(t *testing.T) {
 	}
 }
 
-func TestNewWebhookHandlerRejectsMalformedSecret(t *testing.T) {
-	if _, err := clerkadapter.NewWebhookHandler("whsec_not*base64", nil); err == nil {
-		t.Error("no error for a malformed secret")
+func TestNewWebhookHandlerRefusesUnusableSecrets(t *testing.T) {
+	// Svix issues symmetric secrets of 24 to 75 bytes (svix-webhooks,
+	// server/svix-server/src/core/types/mod.rs, EndpointSecret::KEY_SIZE);
+	// svix.NewWebhook itself only refuses an empty key, so "whsec_" plus
+	// one byte would verify signatures anyone can compute.
+	b64 := func(n int) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, n)) }
+	fake := newServer(t)
+	for _, tt := range []struct {
+		name, secret string
+		ok           bool
+	}{
+		{"empty, as an unset environment variable", "", false},
+		{"the prefix alone", "whsec_", false},
+		{"blank", "  ", false},
+		{"not base64", "whsec_not*base64", false},
+		{"a 1-byte key", "whsec_" + b64(1), false},
+		{"a 23-byte key", "whsec_" + b64(23), false},
+		{"a 24-byte key", "whsec_" + b64(24), true},
+		{"a 24-byte key without the prefix, as svix accepts", b64(24), true},
+		{"the fake's secret", fake.WebhookSecret(), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := clerkadapter.NewWebhookHandler(tt.secret, nil)
+			if tt.ok {
+				if err != nil || h == nil {
+					t.Errorf("NewWebhookHandler: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, clerkadapter.ErrWebhookSecret) || h != nil {
+				t.Fatalf("NewWebhookHandler = %v, %v; want ErrWebhookSecret", h, err)
+			}
+			if enc := strings.TrimPrefix(tt.secret, "whsec_"); len(enc) > 2 && strings.Contains(err.Error(), enc) {
+				t.Errorf("error %q contains the secret", err)
+			}
+		})
+	}
+}
+
+func TestShortSecretCannotBeForged(t *testing.T) {
+	// The attack the rule stops: with a 1-byte key, a forger tries the 256
+	// keys and one signs a user.deleted that the handler would accept.
+	for k := range 256 {
+		secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte{byte(k)})
+		if _, err := clerkadapter.NewWebhookHandler(secret, &clerkadapter.WebhookOptions{
+			OnUserDeleted: func(context.Context, clerkadapter.UserEvent) error { return nil },
+		}); err == nil {
+			t.Fatalf("a handler was built with the guessable key %d", k)
+		}
 	}
 }
 

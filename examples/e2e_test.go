@@ -70,7 +70,7 @@ func runExample(t *testing.T, bin string, args ...string) string {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CLERK_SECRET_KEY=") || strings.HasPrefix(kv, "STEWARD_POSTGRES_DSN=") {
+		if strings.HasPrefix(kv, "CLERK_SECRET_KEY=") || strings.HasPrefix(kv, "CLERK_AUTHORIZED_PARTIES=") || strings.HasPrefix(kv, "STEWARD_POSTGRES_DSN=") {
 			continue
 		}
 		env = append(env, kv)

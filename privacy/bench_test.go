@@ -19,10 +19,18 @@ import (
 
 // genStore is a streaming DataStore that makes n records on the fly, as a
 // database cursor would: each record is a fresh map, in four categories
-// of equal size.
-type genStore struct{ n int }
+// of equal size. Its name is "app" unless name says otherwise.
+type genStore struct {
+	n    int
+	name string
+}
 
-func (g genStore) Name() string { return "app" }
+func (g genStore) Name() string {
+	if g.name == "" {
+		return "app"
+	}
+	return g.name
+}
 
 func (g genStore) Erase(context.Context, string) (privacy.Erased, error) {
 	return privacy.Erased{Count: g.n}, nil

@@ -127,7 +127,7 @@ func TestEraseResultJSON(t *testing.T) {
 
 func TestEraseRetriesWithBackoff(t *testing.T) {
 	w := newWorld(t)
-	w.orders.failN, w.orders.err = 2, errors.New("deadlock detected")
+	w.orders.faults.FailNextErase(2, errors.New("deadlock detected"))
 	w.idp.failN, w.idp.err = 1, errors.New("clerk: 503")
 	res, err := w.service().Erase(context.Background(), testUser)
 	if err != nil || !res.Success {
@@ -146,7 +146,7 @@ func TestEraseRetriesWithBackoff(t *testing.T) {
 
 func TestErasePartialThenResume(t *testing.T) {
 	w := newWorld(t)
-	w.prefs.failN, w.prefs.err = -1, fmt.Errorf("preferences db: no route to host for %s", testUser)
+	w.prefs.faults.FailNextErase(-1, fmt.Errorf("preferences db: no route to host for %s", testUser))
 	svc := w.service()
 	ctx := context.Background()
 
@@ -193,9 +193,7 @@ func TestErasePartialThenResume(t *testing.T) {
 		t.Errorf("second Erase = %q, %v; want the same request, still partial", res2.RequestID, err)
 	}
 
-	w.prefs.mu.Lock()
-	w.prefs.failN = 0
-	w.prefs.mu.Unlock()
+	w.prefs.faults.FailNextErase(0, nil)
 	res3, err := svc.Resume(ctx, res.RequestID)
 	if err != nil || !res3.Success {
 		t.Fatalf("Resume = %+v, %v; want success", res3, err)
@@ -261,7 +259,7 @@ func TestEraseLegalHold(t *testing.T) {
 	if !errors.Is(res.Errors[0], privacy.ErrLegalHold) {
 		t.Errorf("the hold StepError does not match ErrLegalHold")
 	}
-	if w.orders.calls+w.prefs.calls+w.idp.calls+w.email.calls != 0 {
+	if w.orders.calls()+w.prefs.calls()+w.idp.calls+w.email.calls != 0 {
 		t.Errorf("a held user was touched")
 	}
 	req, _ := svc.Request(ctx, res.RequestID)

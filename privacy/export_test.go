@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/privacy/privacytest"
 	"github.com/stewardlabs/steward/rbac"
 )
 
@@ -163,7 +163,7 @@ func TestExportFailures(t *testing.T) {
 	})
 	t.Run("store fails mid-stream: invalid document, redacted error", func(t *testing.T) {
 		w := newWorld(t)
-		bad := brokenStore{name: "broken", after: 2}
+		bad := brokenStore(2)
 		var buf bytes.Buffer
 		err := w.service(privacy.WithStores(bad)).Export(ctx, testUser, &buf)
 		if err == nil || !strings.Contains(err.Error(), `store "broken"`) {
@@ -176,25 +176,12 @@ func TestExportFailures(t *testing.T) {
 	})
 }
 
-// brokenStore yields after records, then an error naming the user.
-type brokenStore struct {
-	name  string
-	after int
-}
-
-func (b brokenStore) Name() string { return b.name }
-func (b brokenStore) Erase(context.Context, string) (privacy.Erased, error) {
-	return privacy.Erased{}, nil
-}
-func (b brokenStore) Export(_ context.Context, id string) iter.Seq2[privacy.Record, error] {
-	return func(yield func(privacy.Record, error) bool) {
-		for range b.after {
-			if !yield(privacy.Record{Category: "x", Data: map[string]any{"n": 1}}, nil) {
-				return
-			}
-		}
-		yield(privacy.Record{}, errors.New("connection reset while reading rows of "+id))
-	}
+// brokenStore is a store whose Export yields after records, then an
+// error naming the user, as a connection lost mid-stream would.
+func brokenStore(after int) privacy.DataStore {
+	f := privacytest.NewFaultyStore(genStore{n: after + 1, name: "broken"})
+	f.FailAfter(after, errors.New("connection reset while reading rows of "+testUser))
+	return f
 }
 
 func TestStartExport(t *testing.T) {

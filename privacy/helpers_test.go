@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/privacy/privacytest"
 )
 
 const testUser = "user_2abcDEF123"
@@ -81,10 +83,10 @@ func newWorld(t *testing.T) *world {
 		privacy.Record{Category: "activityLog", Data: map[string]any{"action": "login", "adminFlags": []any{"watch"}}},
 	)
 	orders.Add("user_other", privacy.Record{Category: "orders", Data: map[string]any{"id": "ord_9"}})
-	w.orders = &countingStore{MemoryStore: orders}
+	w.orders = newCountingStore(orders)
 	prefs := privacy.NewMemoryStore("preferences")
 	prefs.Add(testUser, privacy.Record{Category: "preferences", Data: map[string]any{"theme": "dark"}})
-	w.prefs = &countingStore{MemoryStore: prefs}
+	w.prefs = newCountingStore(prefs)
 	w.email = &countingExternal{name: "email"}
 	log, err := audit.NewLogger(w.sink, audit.WithKey("k1", bytes.Repeat([]byte{7}, 32)), audit.WithNow(w.clock.Now))
 	if err != nil {
@@ -185,33 +187,32 @@ func (c *countingIDP) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// countingStore counts Erase calls that removed something and can fail.
+// countingStore counts Erase calls and those that removed something; its
+// faults come from faults, a privacytest.FaultyStore over the memory
+// store that every call goes through.
 type countingStore struct {
 	*privacy.MemoryStore
+	faults  *privacytest.FaultyStore
 	mu      sync.Mutex
 	erasing int // erasures that removed records
-	calls   int
-	failN   int // fail the next failN calls; -1 always
-	err     error
-	hook    func(calls int)
+}
+
+func newCountingStore(m *privacy.MemoryStore) *countingStore {
+	return &countingStore{MemoryStore: m, faults: privacytest.NewFaultyStore(m)}
+}
+
+// calls returns how many times Erase was called.
+func (c *countingStore) calls() int {
+	_, n := c.faults.Calls()
+	return n
+}
+
+func (c *countingStore) Export(ctx context.Context, id string) iter.Seq2[privacy.Record, error] {
+	return c.faults.Export(ctx, id)
 }
 
 func (c *countingStore) Erase(ctx context.Context, id string) (privacy.Erased, error) {
-	c.mu.Lock()
-	c.calls++
-	calls, hook := c.calls, c.hook
-	fail := c.failN < 0 || c.failN > 0
-	if c.failN > 0 {
-		c.failN--
-	}
-	c.mu.Unlock()
-	if hook != nil {
-		hook(calls)
-	}
-	if fail {
-		return privacy.Erased{}, c.err
-	}
-	er, err := c.MemoryStore.Erase(ctx, id)
+	er, err := c.faults.Erase(ctx, id)
 	if err == nil && er.Count > 0 {
 		c.mu.Lock()
 		c.erasing++

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/privacy/privacytest"
 	"github.com/stewardlabs/steward/rbac"
 )
 
@@ -299,7 +300,7 @@ func TestExportHandlerQueues(t *testing.T) {
 	}{
 		{"asked for with async=1", nil, "/api/user/data?async=1"},
 		{"larger than the inline limit", []privacy.Option{privacy.WithInlineExportLimits(64, time.Minute)}, "/api/user/data"},
-		{"slower than the inline limit", []privacy.Option{privacy.WithInlineExportLimits(1<<20, time.Millisecond), privacy.WithStores(slowStore{})}, "/api/user/data"},
+		{"slower than the inline limit", []privacy.Option{privacy.WithInlineExportLimits(1<<20, time.Millisecond), privacy.WithStores(slowStore())}, "/api/user/data"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -334,33 +335,21 @@ func TestExportHandlerQueues(t *testing.T) {
 	}
 }
 
-// slowStore yields records slowly, honouring ctx.
-type slowStore struct{}
-
-func (slowStore) Name() string { return "slow" }
-func (slowStore) Erase(context.Context, string) (privacy.Erased, error) {
-	return privacy.Erased{}, nil
-}
-func (slowStore) Export(ctx context.Context, _ string) iter.Seq2[privacy.Record, error] {
-	return func(yield func(privacy.Record, error) bool) {
-		for range 3 {
-			select {
-			case <-ctx.Done():
-				yield(privacy.Record{}, ctx.Err())
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if !yield(privacy.Record{Category: "slow", Data: map[string]any{}}, nil) {
-				return
-			}
-		}
+// slowStore yields three records 5 ms apart, honouring ctx.
+func slowStore() privacy.DataStore {
+	m := privacy.NewMemoryStore("slow")
+	for range 3 {
+		m.Add(testUser, privacy.Record{Category: "slow", Data: map[string]any{}})
 	}
+	f := privacytest.NewFaultyStore(m)
+	f.Delay(5 * time.Millisecond)
+	return f
 }
 
 func TestExportHandlerStoreFailure(t *testing.T) {
 	get := func(t *testing.T, after int) (*http.Response, []byte, error) {
 		w := newWorld(t)
-		svc := w.service(privacy.WithStores(brokenStore{name: "broken", after: after}))
+		svc := w.service(privacy.WithStores(brokenStore(after)))
 		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			svc.ExportHandler().ServeHTTP(rw, r.WithContext(rbac.WithPrincipal(r.Context(), *self)))
 		}))

@@ -306,10 +306,21 @@ func (a *Authorizer) has(ri, pi int) bool {
 // Allowed reports whether the principal may use perm: banned and locked
 // principals may do nothing; a principal whose email is not verified may
 // only use the policy's BeforeVerification permissions; otherwise the
-// role decides (an unknown role counts as the default role). A
-// permission listed in the principal's OrgPermissions is allowed too,
-// subject to the same account gates: the organization granted it.
+// role decides (an unknown role counts as the default role).
+//
+// Allowed is the global check: the principal's organization permissions
+// (OrgPermissions) never count here, since an organization grants them
+// within that organization only. Check them with AllowedInOrg.
 func (a *Authorizer) Allowed(p Principal, perm Permission) bool {
+	if !a.gates(p, perm) {
+		return false
+	}
+	return a.Can(a.roleOrDefault(p.Role), perm)
+}
+
+// gates applies the account gates: banned and locked principals may do
+// nothing, unverified ones only the BeforeVerification permissions.
+func (a *Authorizer) gates(p Principal, perm Permission) bool {
 	if p.Banned || p.Locked {
 		return false
 	}
@@ -319,8 +330,20 @@ func (a *Authorizer) Allowed(p Principal, perm Permission) bool {
 			return false
 		}
 	}
-	if a.Can(a.roleOrDefault(p.Role), perm) {
-		return true
+	return true
+}
+
+// AllowedInOrg reports whether the principal may use perm within the
+// organization orgID: the principal's session must be scoped to that
+// organization (OrgID, never empty), the account gates of Allowed apply
+// (banned and locked principals may do nothing, unverified ones only the
+// policy's BeforeVerification permissions), and perm must be one of the
+// permissions the organization grants the principal (OrgPermissions,
+// such as "org:posts:read"). The principal's global role does not count:
+// a global admin has no organization permission it was not granted.
+func (a *Authorizer) AllowedInOrg(p Principal, orgID string, perm Permission) bool {
+	if orgID == "" || p.OrgID != orgID || !a.gates(p, perm) {
+		return false
 	}
 	for _, op := range p.OrgPermissions {
 		if op == perm {

@@ -107,8 +107,8 @@ func TestAllowedGates(t *testing.T) {
 		{"an unverified user has only the before-verification permissions", pre, rbac.Principal{Role: rbac.RoleUser},
 			[]rbac.Permission{rbac.ProfileView}},
 		{"a banned unverified user has nothing, even before verification", pre, rbac.Principal{Role: rbac.RoleUser, Banned: true}, nil},
-		{"organization permissions add to the role", a, rbac.Principal{Role: rbac.RoleUser, EmailVerified: true, OrgPermissions: []rbac.Permission{rbac.AdminAccess}},
-			[]rbac.Permission{rbac.ChatAccess, rbac.ChatSend, rbac.ProfileView, rbac.ProfileEdit, rbac.AdminAccess}},
+		{"organization permissions do not pass global checks", a, rbac.Principal{Role: rbac.RoleUser, EmailVerified: true, OrgID: "org_1", OrgPermissions: []rbac.Permission{rbac.AdminAccess}},
+			[]rbac.Permission{rbac.ChatAccess, rbac.ChatSend, rbac.ProfileView, rbac.ProfileEdit}},
 		{"organization permissions do not pass the ban gate", a, rbac.Principal{Role: rbac.RoleUser, EmailVerified: true, Banned: true, OrgPermissions: []rbac.Permission{rbac.AdminAccess}}, nil},
 	}
 	for _, tt := range tests {
@@ -264,6 +264,54 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+func TestAllowedInOrg(t *testing.T) {
+	a := mustCompile(t, rbac.DefaultPolicy())
+	pre := rbac.DefaultPolicy()
+	pre.BeforeVerification = []rbac.Permission{rbac.ProfileView}
+	pv := mustCompile(t, pre)
+	member := rbac.Principal{Role: rbac.RoleUser, EmailVerified: true, OrgID: "org_1", OrgRole: "org:member",
+		OrgPermissions: []rbac.Permission{"org:posts:read", rbac.ProfileView}}
+	with := func(f func(p *rbac.Principal)) rbac.Principal { p := member; f(&p); return p }
+	tests := []struct {
+		name  string
+		a     *rbac.Authorizer
+		p     rbac.Principal
+		org   string
+		perm  rbac.Permission
+		want  bool
+		wantG bool // what the global Allowed says of the same permission
+	}{
+		{"a permission the organization grants, in that organization", a, member, "org_1", "org:posts:read", true, false},
+		{"the same permission in another organization", a, member, "org_2", "org:posts:read", false, false},
+		{"no organization named", a, member, "", "org:posts:read", false, false},
+		{"a permission the organization does not grant", a, member, "org_1", "org:posts:manage", false, false},
+		{"a global admin's role grants nothing in an organization", a, with(func(p *rbac.Principal) {
+			p.Role, p.OrgPermissions = rbac.RoleAdmin, nil
+		}), "org_1", rbac.AdminUsers, false, true},
+		{"a principal of no organization", a, with(func(p *rbac.Principal) { p.OrgID = "" }), "org_1", "org:posts:read", false, false},
+		{"a banned member", a, with(func(p *rbac.Principal) { p.Banned = true }), "org_1", "org:posts:read", false, false},
+		{"a locked member", a, with(func(p *rbac.Principal) { p.Locked = true }), "org_1", "org:posts:read", false, false},
+		{"an unverified member", a, with(func(p *rbac.Principal) { p.EmailVerified = false }), "org_1", "org:posts:read", false, false},
+		{"an unverified member, a before-verification permission", pv, with(func(p *rbac.Principal) { p.EmailVerified = false }), "org_1", rbac.ProfileView, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.a.AllowedInOrg(tt.p, tt.org, tt.perm); got != tt.want {
+				t.Errorf("AllowedInOrg(%q, %q) = %v, want %v", tt.org, tt.perm, got, tt.want)
+			}
+			if got := rbac.NewHolder(tt.a).AllowedInOrg(tt.p, tt.org, tt.perm); got != tt.want {
+				t.Errorf("Holder.AllowedInOrg = %v, want %v", got, tt.want)
+			}
+			if got := tt.a.Allowed(tt.p, tt.perm); got != tt.wantG {
+				t.Errorf("Allowed(%q) = %v, want %v", tt.perm, got, tt.wantG)
+			}
+			if got := tt.p.InOrg(tt.org); got != (tt.org != "" && tt.org == tt.p.OrgID) {
+				t.Errorf("InOrg(%q) = %v", tt.org, got)
+			}
+		})
+	}
+}
+
 func TestCanDoesNotAllocate(t *testing.T) {
 	a := mustCompile(t, rbac.DefaultPolicy())
 	role, perm := rbac.Role("admin"), rbac.Permission("admin:users")
@@ -278,6 +326,10 @@ func TestCanDoesNotAllocate(t *testing.T) {
 	p := rbac.Principal{Role: rbac.RoleAdmin, EmailVerified: true}
 	if allocs := testing.AllocsPerRun(1000, func() { a.Allowed(p, perm) }); allocs != 0 {
 		t.Errorf("Allowed allocates %.1f times per call, want 0", allocs)
+	}
+	m := rbac.Principal{EmailVerified: true, OrgID: "org_1", OrgPermissions: []rbac.Permission{"org:posts:read"}}
+	if allocs := testing.AllocsPerRun(1000, func() { a.AllowedInOrg(m, "org_1", "org:posts:read") }); allocs != 0 {
+		t.Errorf("AllowedInOrg allocates %.1f times per call, want 0", allocs)
 	}
 }
 

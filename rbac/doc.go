@@ -16,17 +16,27 @@
 // says which rule decided. A Holder swaps compiled policies atomically for hot reload.
 //
 // A Principal is who makes a request (user ID, role, email verified,
-// banned, locked, organization permissions). Authorizer.Allowed applies
-// the account gates before the role: banned or locked principals get
-// nothing and unverified ones only the policy's BeforeVerification
-// permissions. The role stored in a user's public metadata is read with
-// ParseRole: anything but a declared role is the default role.
+// banned, locked, and the organization its session is scoped to).
+// Authorizer.Allowed applies the account gates before the role: banned or
+// locked principals get nothing and unverified ones only the policy's
+// BeforeVerification permissions. The role stored in a user's public
+// metadata is read with ParseRole: anything but a declared role is the
+// default role.
+//
+// Organization permissions are a scope of their own. An organization
+// (Clerk's active organization, with the principal's OrgID, OrgRole and
+// OrgPermissions) grants its permissions within that organization only:
+// Allowed, the global check, ignores them, and AllowedInOrg(p, orgID,
+// perm) checks them for the organization it names, after the same
+// account gates. The global role grants nothing inside an organization.
 //
 // Require and RequireAny are net/http middleware: 401 {"error":
 // "Unauthorized"} when the request carries no principal (see WithPrincipal;
 // clerkadapter's session middleware sets it), 403 {"error": "Forbidden"}
 // when it lacks the permission, with an access_denied audit event when an
-// AuditLogger is configured.
+// AuditLogger is configured. RequireOrg is the same for a permission in
+// the organization a route names (such as a path value); its audit
+// events say which scope denied.
 //
 // # Errors
 //

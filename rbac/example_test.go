@@ -61,3 +61,18 @@ func ExampleRequire() {
 	// 403 {"error":"Forbidden","permission":"admin:users"}
 	// 200 the user list
 }
+
+// Organization permissions hold in their organization only: the global
+// check ignores them, and AllowedInOrg names the organization.
+func ExampleAuthorizer_AllowedInOrg() {
+	authz := rbac.Default()
+	p := rbac.Principal{UserID: "user_1", Role: rbac.RoleUser, EmailVerified: true,
+		OrgID: "org_1", OrgRole: "org:admin", OrgPermissions: []rbac.Permission{"org:posts:manage"}}
+	fmt.Println(authz.AllowedInOrg(p, "org_1", "org:posts:manage"))
+	fmt.Println(authz.AllowedInOrg(p, "org_2", "org:posts:manage"))
+	fmt.Println(authz.Allowed(p, "org:posts:manage"))
+	// Output:
+	// true
+	// false
+	// false
+}

@@ -54,6 +54,11 @@ func (h *Holder) Allowed(p Principal, perm Permission) bool {
 	return h.cur.Load().Allowed(p, perm)
 }
 
+// AllowedInOrg applies Authorizer.AllowedInOrg with the current policy.
+func (h *Holder) AllowedInOrg(p Principal, orgID string, perm Permission) bool {
+	return h.cur.Load().AllowedInOrg(p, orgID, perm)
+}
+
 var defaultAuthorizer = sync.OnceValue(func() *Authorizer {
 	a, err := Compile(DefaultPolicy())
 	if err != nil {

@@ -101,6 +101,69 @@ func TestRequire(t *testing.T) {
 	}
 }
 
+func TestRequireOrg(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	member := rbac.Principal{UserID: "user_m", Role: rbac.RoleUser, EmailVerified: true, OrgID: "org_1", OrgRole: "org:admin",
+		OrgPermissions: []rbac.Permission{"org:posts:manage", rbac.AdminUsers}}
+	orgOfPath := func(r *http.Request) string { return r.PathValue("org") }
+	tests := []struct {
+		name       string
+		principal  *rbac.Principal
+		path       string
+		mw         func(l rbac.AuditLogger) func(http.Handler) http.Handler
+		wantStatus int
+		wantScope  map[string]any // details of the denial, when one is audited
+	}{
+		{"no principal", nil, "/orgs/org_1/posts", func(l rbac.AuditLogger) func(http.Handler) http.Handler {
+			return rbac.RequireOrg("org:posts:manage", orgOfPath, rbac.WithAudit(l))
+		}, http.StatusUnauthorized, nil},
+		{"granted in the organization of the route", &member, "/orgs/org_1/posts", func(l rbac.AuditLogger) func(http.Handler) http.Handler {
+			return rbac.RequireOrg("org:posts:manage", orgOfPath, rbac.WithAudit(l))
+		}, http.StatusNoContent, nil},
+		{"another organization's route", &member, "/orgs/org_2/posts", func(l rbac.AuditLogger) func(http.Handler) http.Handler {
+			return rbac.RequireOrg("org:posts:manage", orgOfPath, rbac.WithAudit(l))
+		}, http.StatusForbidden, map[string]any{"scope": "organization", "organization": "org_2", "orgRole": "org:admin"}},
+		{"an organization permission does not open a global route", &member, "/orgs/org_1/posts", func(l rbac.AuditLogger) func(http.Handler) http.Handler {
+			return rbac.Require(rbac.AdminUsers, rbac.WithAudit(l))
+		}, http.StatusForbidden, map[string]any{"scope": "global"}},
+		{"a route that names no organization", &member, "/orgs/org_1/posts", func(l rbac.AuditLogger) func(http.Handler) http.Handler {
+			return rbac.RequireOrg("org:posts:manage", nil, rbac.WithAudit(l))
+		}, http.StatusForbidden, map[string]any{"scope": "global"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := &recordingLogger{}
+			mux := http.NewServeMux()
+			mux.Handle("/orgs/{org}/posts", tt.mw(log)(ok))
+			req := httptest.NewRequest(http.MethodPost, tt.path, nil)
+			if tt.principal != nil {
+				req = req.WithContext(rbac.WithPrincipal(req.Context(), *tt.principal))
+			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if tt.wantScope == nil {
+				if len(log.events) != 0 {
+					t.Errorf("audited %d denials, want none", len(log.events))
+				}
+				return
+			}
+			if len(log.events) != 1 {
+				t.Fatalf("audited %d denials, want 1", len(log.events))
+			}
+			got := map[string]any{}
+			for k := range tt.wantScope {
+				got[k] = log.events[0].Details[k]
+			}
+			if diff := cmp.Diff(tt.wantScope, got); diff != "" {
+				t.Errorf("denial details (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestRequireWithHolderSeesReload(t *testing.T) {
 	h := rbac.NewHolder(rbac.Default())
 	mw := rbac.Require(rbac.AdminUsers, rbac.WithHolder(h))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))

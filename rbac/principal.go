@@ -17,11 +17,19 @@ type Principal struct {
 	Banned        bool
 	Locked        bool
 	// OrgID, OrgRole and OrgPermissions are set when the session is
-	// scoped to an organization.
+	// scoped to an organization (Clerk's active organization): its ID,
+	// the principal's role in it (such as "org:admin") and the
+	// permissions it grants the principal (such as "org:posts:read").
+	// They hold within that organization only: Allowed ignores them and
+	// AllowedInOrg checks them.
 	OrgID          string
 	OrgRole        string
 	OrgPermissions []Permission
 }
+
+// InOrg reports whether the principal's session is scoped to the
+// organization orgID (never true for an empty orgID).
+func (p Principal) InOrg(orgID string) bool { return orgID != "" && p.OrgID == orgID }
 
 type principalKey struct{}
 

@@ -28,7 +28,10 @@
 // (UserQuery.LastActiveBefore), never all in memory. Erasures happen
 // after the scan, so no provider's paging shifts under it, and each user
 // is read again first: one who signed in meanwhile is not erased and their
-// notice is cleared.
+// notice is cleared. Last activity may come at day precision (Clerk
+// serves last_active_at as the start of its day), so activity on the day
+// of a notice counts as after it: that user is told again a year later
+// rather than erased on the old notice.
 //
 // # Several instances
 //

@@ -489,6 +489,18 @@ func lastActive(u steward.User) time.Time {
 	return u.CreatedAt
 }
 
+// activeAfter reports whether u was, or may have been, active after t.
+// Identity providers may keep the last activity at day precision (Clerk
+// serves last_active_at as the start of its UTC day), so activity on t's
+// own day counts as after t: a user told of their inactivity who came
+// back later that day is told again next time, not erased on the old
+// notice.
+func activeAfter(u steward.User, t time.Time) bool {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return !lastActive(u).Before(day)
+}
+
 // outcome is what inactiveUser did with a user.
 type outcome int
 
@@ -503,7 +515,7 @@ const (
 // once their notice's grace period has passed.
 func (r *run) inactiveUser(ctx context.Context, p Policy, pr *PolicyReport, u steward.User) (due, outcome, error) {
 	notifiedAt, ok := parseNotified(u.PrivateMetadata[NotifiedKey])
-	if ok && lastActive(u).After(notifiedAt) {
+	if ok && activeAfter(u, notifiedAt) {
 		// Active after the notice, inactive for MaxAge again since: the
 		// old notice no longer counts.
 		pr.Reactivated++
@@ -611,7 +623,7 @@ func (r *run) erase(ctx context.Context, p Policy, pr *PolicyReport, d due) erro
 	if err != nil {
 		return fmt.Errorf("re-reading the user before erasure: %w", err)
 	}
-	if lastActive(u).After(d.notifiedAt) || !lastActive(u).Before(r.now.Add(-p.MaxAge)) {
+	if activeAfter(u, d.notifiedAt) || !lastActive(u).Before(r.now.Add(-p.MaxAge)) {
 		if err := r.fence(ctx); err != nil {
 			return err
 		}

@@ -41,8 +41,9 @@ func backends(t *testing.T) map[string]func(t *testing.T) backend {
 		"clerk": func(t *testing.T) backend {
 			srv := clerktest.NewServer()
 			t.Cleanup(srv.Close)
-			a := srv.AddUser(steward.User{EmailAddresses: verified, PublicMetadata: map[string]any{"role": "admin"}})
-			p := srv.AddUser(steward.User{EmailAddresses: verified})
+			// Clerk keeps email addresses unique across an instance.
+			a := srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "admin@example.com", Verified: true}}, PublicMetadata: map[string]any{"role": "admin"}})
+			p := srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "plain@example.com", Verified: true}}})
 			return backend{idp: clerkadapter.New(srv.ClientConfig()), admin: a.ID, plain: p.ID, srv: srv}
 		},
 	}

@@ -12,27 +12,38 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // NewSink returns a new, empty sink for one case. Register any clean-up
 // with t.Cleanup.
 type NewSink func(t *testing.T) audit.Sink
 
+// tb is the part of *testing.T the suite uses, so that the suite's own
+// tests can run it with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
+
 type testCase struct {
 	rule       string
 	needReader bool
-	run        func(t *testing.T, s audit.Sink)
+	run        func(t tb, s audit.Sink)
 }
 
 // RunConformance runs every case on a fresh sink from newSink.
 func RunConformance(t *testing.T, newSink NewSink) {
 	t.Helper()
+	run(conformance.Wrap(t), func(t tb) audit.Sink { return newSink(conformance.Testing(t)) })
+}
+
+// run runs every case as a subtest of t, each on a fresh sink.
+func run(t tb, newSink func(t tb) audit.Sink) {
 	for _, tc := range cases {
-		t.Run(tc.rule, func(t *testing.T) {
+		t.Run(tc.rule, func(t tb) {
 			s := newSink(t)
 			if _, ok := s.(audit.Reader); tc.needReader && !ok {
-				t.Skip("the sink is not an audit.Reader")
+				t.Skipf("the sink is not an audit.Reader")
 			}
 			tc.run(t, s)
 		})
@@ -60,7 +71,7 @@ var cases = []testCase{
 var key = []byte("audittest key, 32 bytes long....")
 
 // chain returns n chained events made by a Logger.
-func chain(t *testing.T, n int) []audit.Event {
+func chain(t tb, n int) []audit.Event {
 	t.Helper()
 	mem := audit.NewMemorySink()
 	clock := time.Date(2025, 3, 1, 12, 0, 0, 987654321, time.UTC)
@@ -69,7 +80,7 @@ func chain(t *testing.T, n int) []audit.Event {
 		return clock
 	}))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	types := []audit.Type{audit.DataAccess, audit.DataExport, audit.DataDeletion, audit.ConsentChange,
 		audit.AccessDenied, audit.RetentionPurge, audit.RoleChange}
@@ -77,7 +88,7 @@ func chain(t *testing.T, n int) []audit.Event {
 		err := l.Log(t.Context(), audit.Event{Type: types[i%len(types)], Subject: fmt.Sprintf("user_%d", i%5),
 			Actor: "user_admin", Details: map[string]any{"i": i}})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 	}
 	return mem.Snapshot()
@@ -97,14 +108,14 @@ func plain(first uint64, n int) []audit.Event {
 	return out
 }
 
-func write(t *testing.T, s audit.Sink, events []audit.Event) {
+func write(t tb, s audit.Sink, events []audit.Event) {
 	t.Helper()
 	if err := s.Write(t.Context(), events); err != nil {
 		t.Fatalf("Write of sequences %v: %v", seqs(events), err)
 	}
 }
 
-func readAll(t *testing.T, s audit.Sink, from uint64) []audit.Event {
+func readAll(t tb, s audit.Sink, from uint64) []audit.Event {
 	t.Helper()
 	r, ok := s.(audit.Reader)
 	if !ok {
@@ -128,7 +139,7 @@ func seqs(events []audit.Event) []uint64 {
 	return out
 }
 
-func wantSeqs(t *testing.T, s audit.Sink, want []uint64) {
+func wantSeqs(t tb, s audit.Sink, want []uint64) {
 	t.Helper()
 	if _, ok := s.(audit.Reader); !ok {
 		return
@@ -139,25 +150,25 @@ func wantSeqs(t *testing.T, s audit.Sink, want []uint64) {
 	}
 }
 
-func emptyBatch(t *testing.T, s audit.Sink) {
+func emptyBatch(t tb, s audit.Sink) {
 	write(t, s, nil)
 	write(t, s, []audit.Event{})
 	wantSeqs(t, s, []uint64{})
 }
 
-func canceledWrite(t *testing.T, s audit.Sink) {
+func canceledWrite(t tb, s audit.Sink) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := s.Write(ctx, chain(t, 3)); err == nil {
-		t.Fatal("Write with a canceled context succeeded")
+		t.Fatalf("Write with a canceled context succeeded")
 	}
 	wantSeqs(t, s, []uint64{})
 }
 
-func loggerChain(t *testing.T, s audit.Sink) {
+func loggerChain(t tb, s audit.Sink) {
 	l, err := audit.NewLogger(s, audit.WithKey("k1", key))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	for i := range 20 {
 		err := l.Log(t.Context(), audit.Event{Type: audit.DataExport, Subject: "user_1", Actor: "user_2",
@@ -173,7 +184,7 @@ func loggerChain(t *testing.T, s audit.Sink) {
 	}
 }
 
-func concurrentWrites(t *testing.T, s audit.Sink) {
+func concurrentWrites(t tb, s audit.Sink) {
 	const writers, batches, size = 6, 4, 5
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -195,7 +206,7 @@ func concurrentWrites(t *testing.T, s audit.Sink) {
 	wantSeqs(t, s, want)
 }
 
-func ordering(t *testing.T, s audit.Sink) {
+func ordering(t tb, s audit.Sink) {
 	ev := plain(1, 9)
 	write(t, s, ev[6:9])
 	write(t, s, []audit.Event{ev[1], ev[0]})
@@ -203,7 +214,7 @@ func ordering(t *testing.T, s audit.Sink) {
 	wantSeqs(t, s, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9})
 }
 
-func eventsFrom(t *testing.T, s audit.Sink) {
+func eventsFrom(t tb, s audit.Sink) {
 	write(t, s, plain(1, 5))
 	for _, tc := range []struct {
 		from uint64
@@ -215,7 +226,7 @@ func eventsFrom(t *testing.T, s audit.Sink) {
 	}
 }
 
-func manyEvents(t *testing.T, s audit.Sink) {
+func manyEvents(t tb, s audit.Sink) {
 	ev := chain(t, 1200)
 	for i := 0; i < len(ev); i += 400 {
 		write(t, s, ev[i:i+400])
@@ -225,17 +236,17 @@ func manyEvents(t *testing.T, s audit.Sink) {
 		t.Fatalf("read %d events, want %d", len(got), len(ev))
 	}
 	if err := audit.Verify(s.(audit.Reader).Events(t.Context(), 0)); err != nil {
-		t.Error(err)
+		t.Errorf("%v", err)
 	}
 }
 
-func earlyStop(t *testing.T, s audit.Sink) {
+func earlyStop(t tb, s audit.Sink) {
 	write(t, s, plain(1, 600))
 	r := s.(audit.Reader)
 	for range 3 {
 		for _, err := range r.Events(t.Context(), 0) {
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			break
 		}
@@ -246,7 +257,7 @@ func earlyStop(t *testing.T, s audit.Sink) {
 	}
 }
 
-func canceledEvents(t *testing.T, s audit.Sink) {
+func canceledEvents(t tb, s audit.Sink) {
 	write(t, s, plain(1, 3))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -264,7 +275,7 @@ func canceledEvents(t *testing.T, s audit.Sink) {
 	}
 }
 
-func last(t *testing.T, s audit.Sink) {
+func last(t tb, s audit.Sink) {
 	r := s.(audit.Reader)
 	e, err := r.Last(t.Context())
 	if err != nil || e.Sequence != 0 || e.Hash != "" {
@@ -275,14 +286,14 @@ func last(t *testing.T, s audit.Sink) {
 	write(t, s, ev[0:2])
 	e, err = r.Last(t.Context())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if diff := cmp.Diff(normalize(t, ev[3]), normalize(t, e)); diff != "" {
 		t.Errorf("Last (-want +got):\n%s", diff)
 	}
 }
 
-func duplicateStored(t *testing.T, s audit.Sink) {
+func duplicateStored(t tb, s audit.Sink) {
 	write(t, s, plain(1, 3))
 	err := s.Write(t.Context(), plain(3, 3)) // 3 is stored, 4 and 5 are new
 	if !errors.Is(err, audit.ErrDuplicateSequence) {
@@ -293,7 +304,7 @@ func duplicateStored(t *testing.T, s audit.Sink) {
 	wantSeqs(t, s, []uint64{1, 2, 3, 4, 5})
 }
 
-func duplicateInBatch(t *testing.T, s audit.Sink) {
+func duplicateInBatch(t tb, s audit.Sink) {
 	batch := append(plain(1, 3), plain(2, 1)...)
 	if err := s.Write(t.Context(), batch); !errors.Is(err, audit.ErrDuplicateSequence) {
 		t.Fatalf("Write = %v, want ErrDuplicateSequence", err)
@@ -303,22 +314,22 @@ func duplicateInBatch(t *testing.T, s audit.Sink) {
 
 // normalize makes an event comparable after a round trip: Time in UTC and
 // Details as decoded from their canonical JSON.
-func normalize(t *testing.T, e audit.Event) audit.Event {
+func normalize(t tb, e audit.Event) audit.Event {
 	t.Helper()
 	e.Time = e.Time.UTC()
 	raw, err := audit.CanonicalDetails(e.Details)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if e.Details, err = audit.ParseDetails(raw); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return e
 }
 
 type stringer struct{ A, B string }
 
-func roundTrip(t *testing.T, s audit.Sink) {
+func roundTrip(t tb, s audit.Sink) {
 	when := time.Date(2025, 12, 31, 23, 59, 59, 999999000, time.FixedZone("X", -5*3600))
 	in := []audit.Event{
 		{
@@ -364,7 +375,7 @@ func hexOf(b byte) string {
 	return string(out)
 }
 
-func noAliasing(t *testing.T, s audit.Sink) {
+func noAliasing(t tb, s audit.Sink) {
 	batch := plain(1, 3)
 	write(t, s, batch)
 	want := slices.Clone(batch)
@@ -378,7 +389,7 @@ func noAliasing(t *testing.T, s audit.Sink) {
 	}
 	for _, e := range got {
 		if e.Hash == "changed" {
-			t.Error("the sink kept the caller's slice")
+			t.Errorf("the sink kept the caller's slice")
 			break
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // CursorHarness is one audit.CursorStore under test.
@@ -24,45 +25,49 @@ type CursorHarness struct {
 // harness.
 func RunCursorConformance(t *testing.T, newHarness func(t *testing.T) CursorHarness) {
 	t.Helper()
+	runCursors(conformance.Wrap(t), func(t tb) CursorHarness { return newHarness(conformance.Testing(t)) })
+}
+
+func runCursors(t tb, newHarness func(t tb) CursorHarness) {
 	for _, c := range cursorCases {
-		t.Run(c.rule, func(t *testing.T) { c.run(t, newHarness(t)) })
+		t.Run(c.rule, func(t tb) { c.run(t, newHarness(t)) })
 	}
 }
 
 var cursorCases = []struct {
 	rule string
-	run  func(t *testing.T, h CursorHarness)
+	run  func(t tb, h CursorHarness)
 }{
-	{"a new destination starts at sequence 0 and is claimed by the first owner", func(t *testing.T, h CursorHarness) {
+	{"a new destination starts at sequence 0 and is claimed by the first owner", func(t tb, h CursorHarness) {
 		if seq, err := h.Store.ClaimCursor(t.Context(), "collector", "a", h.TTL); err != nil || seq != 0 {
 			t.Errorf("ClaimCursor = %d, %v; want 0, nil", seq, err)
 		}
 	}},
-	{"a claimed cursor is refused to another owner with ErrCursorHeld", func(t *testing.T, h CursorHarness) {
+	{"a claimed cursor is refused to another owner with ErrCursorHeld", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		if _, err := h.Store.ClaimCursor(t.Context(), "collector", "b", h.TTL); !errors.Is(err, audit.ErrCursorHeld) {
 			t.Errorf("ClaimCursor by another owner = %v, want ErrCursorHeld", err)
 		}
 	}},
-	{"the holder may claim again and gets its position", func(t *testing.T, h CursorHarness) {
+	{"the holder may claim again and gets its position", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		advance(t, h, "collector", "a", 7)
 		if got := claim(t, h, "collector", "a"); got != 7 {
 			t.Errorf("second ClaimCursor = %d, want 7", got)
 		}
 	}},
-	{"AdvanceCursor records the position, which never moves back", func(t *testing.T, h CursorHarness) {
+	{"AdvanceCursor records the position, which never moves back", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		advance(t, h, "collector", "a", 10)
 		advance(t, h, "collector", "a", 4)
 		if err := h.Store.ReleaseCursor(t.Context(), "collector", "a"); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if got := claim(t, h, "collector", "b"); got != 10 {
 			t.Errorf("position = %d, want 10", got)
 		}
 	}},
-	{"AdvanceCursor by an owner that does not hold the claim fails with ErrCursorLost and records nothing", func(t *testing.T, h CursorHarness) {
+	{"AdvanceCursor by an owner that does not hold the claim fails with ErrCursorLost and records nothing", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		if err := h.Store.AdvanceCursor(t.Context(), "collector", "b", 5, h.TTL); !errors.Is(err, audit.ErrCursorLost) {
 			t.Errorf("AdvanceCursor by a non-holder = %v, want ErrCursorLost", err)
@@ -71,7 +76,7 @@ var cursorCases = []struct {
 			t.Errorf("position = %d, want 0", got)
 		}
 	}},
-	{"an expired claim is taken by another owner at the recorded position, and the old holder can no longer advance", func(t *testing.T, h CursorHarness) {
+	{"an expired claim is taken by another owner at the recorded position, and the old holder can no longer advance", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		advance(t, h, "collector", "a", 3)
 		h.Wait(h.TTL + h.TTL/2)
@@ -82,7 +87,7 @@ var cursorCases = []struct {
 			t.Errorf("AdvanceCursor by the old holder = %v, want ErrCursorLost", err)
 		}
 	}},
-	{"AdvanceCursor renews the claim", func(t *testing.T, h CursorHarness) {
+	{"AdvanceCursor renews the claim", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		h.Wait(h.TTL * 2 / 3)
 		advance(t, h, "collector", "a", 1)
@@ -91,11 +96,11 @@ var cursorCases = []struct {
 			t.Errorf("ClaimCursor past the first expiry of a renewed claim = %v, want ErrCursorHeld", err)
 		}
 	}},
-	{"ReleaseCursor frees the claim at once and keeps the position", func(t *testing.T, h CursorHarness) {
+	{"ReleaseCursor frees the claim at once and keeps the position", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		advance(t, h, "collector", "a", 2)
 		if err := h.Store.ReleaseCursor(t.Context(), "collector", "a"); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if got := claim(t, h, "collector", "b"); got != 2 {
 			t.Errorf("position after release = %d, want 2", got)
@@ -107,7 +112,7 @@ var cursorCases = []struct {
 			t.Errorf("a non-holder's release freed b's claim: ClaimCursor = %v", err)
 		}
 	}},
-	{"destinations are independent", func(t *testing.T, h CursorHarness) {
+	{"destinations are independent", func(t tb, h CursorHarness) {
 		claim(t, h, "collector", "a")
 		advance(t, h, "collector", "a", 5)
 		if got := claim(t, h, "archive", "b"); got != 0 {
@@ -120,7 +125,7 @@ var cursorCases = []struct {
 	}},
 }
 
-func claim(t *testing.T, h CursorHarness, name, owner string) uint64 {
+func claim(t tb, h CursorHarness, name, owner string) uint64 {
 	t.Helper()
 	seq, err := h.Store.ClaimCursor(t.Context(), name, owner, h.TTL)
 	if err != nil {
@@ -129,7 +134,7 @@ func claim(t *testing.T, h CursorHarness, name, owner string) uint64 {
 	return seq
 }
 
-func advance(t *testing.T, h CursorHarness, name, owner string, seq uint64) {
+func advance(t tb, h CursorHarness, name, owner string, seq uint64) {
 	t.Helper()
 	if err := h.Store.AdvanceCursor(t.Context(), name, owner, seq, h.TTL); err != nil {
 		t.Fatalf("AdvanceCursor(%q, %q, %d) = %v", name, owner, seq, err)

@@ -11,7 +11,9 @@
 // write-only sinks (log lines, HTTP) only for what the Sink contract asks
 // of them all. Sinks that are also an audit.Appender are checked for
 // linking: several Loggers appending at once form one chain, and an event
-// whose ID the caller chose is stored once.
+// whose ID the caller chose is stored once. The suite's own tests run it
+// on deliberately broken sinks, each of which it must report by the rule
+// it breaks.
 //
 // RunCursorConformance checks an audit.CursorStore, the Forwarder's
 // position and claim per destination.

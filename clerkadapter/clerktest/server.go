@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
-	"encoding/json"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,27 +32,35 @@ const DefaultIssuer = "https://clerktest.clerk.accounts.dev"
 const DefaultAuthorizedParty = "http://localhost:3000"
 
 // Server is a fake Clerk Backend API holding users in memory. Its
-// responses have the JSON shapes of the real API, so the official SDK
-// (clerk-sdk-go v2) works against it unchanged; point the SDK at it with
+// responses have the JSON shapes of the real API (clerk/openapi-specs
+// bapi/2025-04-10.yml, the version clerk-sdk-go v2.4.2 asks for), so the
+// official SDK works against it unchanged; point the SDK at it with
 // ClientConfig.
 //
 // Served under URL+"/v1", each requiring "Authorization: Bearer <secret
-// key>":
+// key>", are the endpoints the SDK's user package calls:
 //
-//	GET    /users                  list (limit, offset, order_by, created_at_before/after,
-//	                               last_active_at_before/after/since, user_id, email_address,
-//	                               external_id, banned)
+//	GET    /users                  list (every documented filter, order_by field,
+//	                               limit/offset and the starting_after cursor)
 //	GET    /users/count            count with the same filters
+//	POST   /users                  create
 //	GET    /users/{id}             one user
-//	POST   /users                  create (email_address, first_name, last_name, username,
-//	                               external_id, public/private/unsafe_metadata, created_at)
-//	PATCH  /users/{id}/metadata    deep-merge metadata; a null value removes a key
+//	PATCH  /users/{id}             update (metadata given here replaces)
 //	DELETE /users/{id}             delete
+//	PATCH  /users/{id}/metadata    deep-merge metadata; a null value removes a key
+//	PUT    /users/{id}/metadata    replace the metadata objects given
 //	POST   /users/{id}/ban, /unban, /lock, /unlock
+//	POST   /users/{id}/profile_image, DELETE /users/{id}/profile_image
+//	POST   /users/{id}/verify_password
+//	DELETE /users/{id}/mfa, /totp, /backup_code
+//	DELETE /users/{id}/web3_wallets/{id}, /external_accounts/{id}, /passkeys/{id}
+//	GET    /users/{id}/organization_memberships, /organization_invitations
+//	GET    /users/{id}/oauth_access_tokens/{provider}
 //	GET    /jwks                   the public keys that verify minted session tokens
 //
-// Errors have Clerk's shape: {"errors":[{"code","message","long_message"}],
-// "clerk_trace_id"}. Every answer carries a Clerk-Trace-Id header.
+// Errors have Clerk's shape: {"errors":[{"code","message","long_message",
+// "meta"}], "clerk_trace_id"}. Every answer carries a Clerk-Trace-Id
+// header.
 //
 // Faults are injected per request in the order they were queued
 // (FailNext, DelayNext), and SetLatency delays every request. Requests
@@ -74,12 +80,31 @@ type Server struct {
 	faults   []fault
 	latency  time.Duration
 	requests []Request
-	window   []time.Time // start times of recent requests, for the rate limit
+	instance window            // recent requests, for the instance limit
+	perUser  map[string]window // recent updates of each user
 
 	keyMu   sync.Mutex
 	keys    []*signingKey // published in the JWKS, current last
 	keyOnce bool
 }
+
+// Clerk's documented Backend API limits (clerk-docs,
+// guides/how-clerk-works/system-limits.mdx).
+const (
+	// DevelopmentRateLimit is a development instance's limit: 100
+	// requests per RateLimitWindow.
+	DevelopmentRateLimit = 100
+	// ProductionRateLimit is a production instance's limit: 1000
+	// requests per RateLimitWindow.
+	ProductionRateLimit = 1000
+	// RateLimitWindow is the window of the instance and per-user limits.
+	RateLimitWindow = 10 * time.Second
+	// UserUpdateLimit is how many updates of one user (PATCH
+	// /v1/users/{user_id}, PATCH and PUT /v1/users/{user_id}/metadata)
+	// Clerk accepts per RateLimitWindow: "10 requests per 10 seconds per
+	// user".
+	UserUpdateLimit = 10
+)
 
 // config is what the options set.
 type config struct {
@@ -91,6 +116,8 @@ type config struct {
 	signingKey    *rsa.PrivateKey
 	rateLimit     int
 	rateWindow    time.Duration
+	userLimit     int
+	userWindow    time.Duration
 	webhookSecret string
 }
 
@@ -129,11 +156,23 @@ func WithSessionClaims(template func(u steward.User) map[string]any) Option {
 func WithSigningKey(key *rsa.PrivateKey) Option { return func(c *config) { c.signingKey = key } }
 
 // WithRateLimit makes the server answer 429 Too Many Requests, with a
-// Retry-After header, to any request beyond n in a sliding window of the
-// given length, like Clerk's per-instance limit (100 requests per 10 s on
-// development instances, 1000 on production).
+// Retry-After header, to any Backend API request beyond n in a sliding
+// window of the given length, like Clerk's per-instance limit
+// (DevelopmentRateLimit or ProductionRateLimit per RateLimitWindow).
+// GET /v1/jwks is exempt, as Clerk documents "No rate limit" for it. By
+// default there is no instance limit, so that tests are not slowed by
+// one unless they ask; n <= 0 turns it off.
 func WithRateLimit(n int, window time.Duration) Option {
 	return func(c *config) { c.rateLimit, c.rateWindow = n, window }
+}
+
+// WithUserUpdateLimit sets the per-user limit on updates of one user
+// (PATCH /v1/users/{id}, PATCH and PUT /v1/users/{id}/metadata): at most
+// n in any window of the given length, beyond which the server answers
+// 429 with Retry-After. The default is Clerk's, UserUpdateLimit per
+// RateLimitWindow; n <= 0 turns it off.
+func WithUserUpdateLimit(n int, window time.Duration) Option {
+	return func(c *config) { c.userLimit, c.userWindow = n, window }
 }
 
 // WithWebhookSecret sets the Svix signing secret ("whsec_" + base64) used
@@ -148,6 +187,8 @@ func NewServer(opts ...Option) *Server {
 		issuer:        DefaultIssuer,
 		azp:           DefaultAuthorizedParty,
 		sessionClaims: defaultSessionClaims,
+		userLimit:     UserUpdateLimit,
+		userWindow:    RateLimitWindow,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -155,7 +196,7 @@ func NewServer(opts ...Option) *Server {
 	if cfg.webhookSecret == "" {
 		cfg.webhookSecret = newWebhookSecret()
 	}
-	s := &Server{cfg: cfg, users: make(map[string]*record)}
+	s := &Server{cfg: cfg, users: make(map[string]*record), perUser: make(map[string]window)}
 	s.ts = httptest.NewServer(s.routes())
 	s.URL = s.ts.URL
 	return s
@@ -234,8 +275,11 @@ type fault struct {
 
 // FailNext makes the next n requests answer status with a Clerk error
 // body instead of being served. When retryAfter is positive the answer
-// carries a Retry-After header with that many seconds, rounded up. Faults
-// apply to every endpoint, the JWKS included, in the order queued.
+// carries a Retry-After header with that many seconds, rounded up. A 429
+// always carries one, since Clerk's always do ("Requests that have been
+// rate limited will receive the Retry-After response header"): at least
+// 1 second when retryAfter is not positive. Faults apply to every
+// endpoint, the JWKS included, in the order queued.
 func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,12 +331,26 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/users/count", s.countUsers)
 	mux.HandleFunc("POST /v1/users", s.createUser)
 	mux.HandleFunc("GET /v1/users/{id}", s.getUser)
+	mux.HandleFunc("PATCH /v1/users/{id}", s.limitUpdates(s.updateUser))
 	mux.HandleFunc("DELETE /v1/users/{id}", s.deleteUser)
-	mux.HandleFunc("PATCH /v1/users/{id}/metadata", s.updateMetadata)
-	mux.HandleFunc("POST /v1/users/{id}/ban", s.setFlag(func(r *record, now int64) { r.banned = true }))
-	mux.HandleFunc("POST /v1/users/{id}/unban", s.setFlag(func(r *record, now int64) { r.banned = false }))
-	mux.HandleFunc("POST /v1/users/{id}/lock", s.setFlag(func(r *record, now int64) { r.locked = true }))
-	mux.HandleFunc("POST /v1/users/{id}/unlock", s.setFlag(func(r *record, now int64) { r.locked = false }))
+	mux.HandleFunc("PATCH /v1/users/{id}/metadata", s.limitUpdates(s.mergeMetadata))
+	mux.HandleFunc("PUT /v1/users/{id}/metadata", s.limitUpdates(s.replaceMetadata))
+	mux.HandleFunc("POST /v1/users/{id}/ban", s.setFlag(func(r *record) { r.banned = true }))
+	mux.HandleFunc("POST /v1/users/{id}/unban", s.setFlag(func(r *record) { r.banned = false }))
+	mux.HandleFunc("POST /v1/users/{id}/lock", s.setFlag(func(r *record) { r.locked = true }))
+	mux.HandleFunc("POST /v1/users/{id}/unlock", s.setFlag(func(r *record) { r.locked = false }))
+	mux.HandleFunc("POST /v1/users/{id}/profile_image", s.setProfileImage)
+	mux.HandleFunc("DELETE /v1/users/{id}/profile_image", s.deleteProfileImage)
+	mux.HandleFunc("POST /v1/users/{id}/verify_password", s.verifyPassword)
+	mux.HandleFunc("DELETE /v1/users/{id}/mfa", s.disableMFA(true, true))
+	mux.HandleFunc("DELETE /v1/users/{id}/totp", s.disableMFA(true, false))
+	mux.HandleFunc("DELETE /v1/users/{id}/backup_code", s.disableMFA(false, true))
+	mux.HandleFunc("DELETE /v1/users/{id}/web3_wallets/{item}", s.deleteIdentification("web3_wallet"))
+	mux.HandleFunc("DELETE /v1/users/{id}/external_accounts/{item}", s.deleteIdentification("external_account"))
+	mux.HandleFunc("DELETE /v1/users/{id}/passkeys/{item}", s.deleteIdentification("passkey"))
+	mux.HandleFunc("GET /v1/users/{id}/organization_memberships", s.listMemberships)
+	mux.HandleFunc("GET /v1/users/{id}/organization_invitations", s.listInvitations)
+	mux.HandleFunc("GET /v1/users/{id}/oauth_access_tokens/{provider}", s.oauthTokens)
 	mux.HandleFunc("GET /v1/jwks", s.serveJWKS)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -318,25 +376,62 @@ func (s *Server) routes() http.Handler {
 			return // the client went away
 		}
 		if f.status != 0 {
-			writeFault(sw, f)
+			faultError(f).write(sw)
 			return
 		}
-		if wait, ok := s.admit(); !ok {
-			writeFault(sw, fault{status: http.StatusTooManyRequests, retryAfter: wait})
+		if e := s.authenticate(r); e != nil {
+			e.write(sw)
 			return
 		}
-		if r.Header.Get("Authorization") != "Bearer "+s.cfg.secretKey {
-			writeError(sw, http.StatusUnauthorized, "authentication_invalid",
-				"Invalid authentication", "The provided secret key is invalid or missing.")
+		jwks := r.Method == http.MethodGet && r.URL.Path == "/v1/jwks"
+		if wait, ok := s.admitInstance(); !jwks && !ok {
+			errTooManyRequests(wait).write(sw)
 			return
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
-			writeError(sw, http.StatusNotFound, "resource_not_found",
-				"not found", "The requested resource was not found.")
+			errResourceNotFound().write(sw)
 			return
 		}
 		mux.ServeHTTP(sw, r)
 	})
+}
+
+// authenticate checks the Authorization header the way Clerk's error
+// catalogue describes: a header that is not "Bearer <key>" answers 401
+// authorization_header_format_invalid, a key other than the server's 401
+// clerk_key_invalid. A request without the header answers 401
+// authentication_invalid (Clerk does not document which code it sends
+// then).
+func (s *Server) authenticate(r *http.Request) *clerkError {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return errAuthenticationInvalid()
+	}
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || scheme != "Bearer" || key == "" {
+		return errAuthorizationHeaderFormat()
+	}
+	if key != s.cfg.secretKey {
+		return errClerkKeyInvalid()
+	}
+	return nil
+}
+
+// faultError is the answer of an injected fault.
+func faultError(f fault) *clerkError {
+	var e *clerkError
+	switch {
+	case f.status == http.StatusTooManyRequests:
+		e = errTooManyRequests(f.retryAfter)
+	case f.status >= 500:
+		e = errInternal(f.status)
+	default:
+		e = newError(f.status, "injected_fault", http.StatusText(f.status), "This error was injected by clerktest.")
+	}
+	if f.retryAfter > 0 {
+		e.retryAfter = f.retryAfter
+	}
+	return e
 }
 
 // nextFault pops the next queued fault and reads the latency.
@@ -351,25 +446,51 @@ func (s *Server) nextFault() (fault, time.Duration) {
 	return f, s.latency
 }
 
-// admit applies the rate limit: it records the request and reports true,
-// or reports false with how long until a slot frees.
-func (s *Server) admit() (time.Duration, bool) {
+// window is a sliding log of request times.
+type window []time.Time
+
+// admit records a request at now and reports true, or reports false with
+// how long until a slot frees, when n requests already fell within per.
+func (w *window) admit(now time.Time, n int, per time.Duration) (time.Duration, bool) {
+	cut := 0
+	for cut < len(*w) && now.Sub((*w)[cut]) >= per {
+		cut++
+	}
+	*w = (*w)[cut:]
+	if len(*w) >= n {
+		return per - now.Sub((*w)[0]), false
+	}
+	*w = append(*w, now)
+	return 0, true
+}
+
+// admitInstance applies the instance limit, when set.
+func (s *Server) admitInstance() (time.Duration, bool) {
 	if s.cfg.rateLimit <= 0 {
 		return 0, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	cut := 0
-	for cut < len(s.window) && now.Sub(s.window[cut]) >= s.cfg.rateWindow {
-		cut++
+	return s.instance.admit(time.Now(), s.cfg.rateLimit, s.cfg.rateWindow)
+}
+
+// limitUpdates applies the per-user update limit to h.
+func (s *Server) limitUpdates(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.userLimit > 0 {
+			id := r.PathValue("id")
+			s.mu.Lock()
+			win := s.perUser[id]
+			wait, ok := win.admit(time.Now(), s.cfg.userLimit, s.cfg.userWindow)
+			s.perUser[id] = win
+			s.mu.Unlock()
+			if !ok {
+				errTooManyRequests(wait).write(w)
+				return
+			}
+		}
+		h(w, r)
 	}
-	s.window = s.window[cut:]
-	if len(s.window) >= s.cfg.rateLimit {
-		return s.cfg.rateWindow - now.Sub(s.window[0]), false
-	}
-	s.window = append(s.window, now)
-	return 0, true
 }
 
 // sleep waits d or until ctx is done, reporting whether d passed.
@@ -385,53 +506,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-func writeFault(w http.ResponseWriter, f fault) {
-	if f.retryAfter > 0 {
-		secs := int(math.Ceil(f.retryAfter.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-	switch {
-	case f.status == http.StatusTooManyRequests:
-		writeError(w, f.status, "too_many_requests", "Too many requests",
-			"Too many requests, please retry later.")
-	case f.status >= 500:
-		writeError(w, f.status, "internal_clerk_error", "Oops, an unexpected error occurred",
-			"There was an internal error on our servers. We've been notified and are working on fixing it.")
-	default:
-		writeError(w, f.status, "injected_fault", http.StatusText(f.status),
-			"This error was injected by clerktest.")
-	}
-}
-
-// apiError is one entry of Clerk's error body.
-type apiError struct {
-	Code        string         `json:"code"`
-	Message     string         `json:"message"`
-	LongMessage string         `json:"long_message"`
-	Meta        map[string]any `json:"meta"`
-}
-
-// writeError writes a Clerk error body.
-func writeError(w http.ResponseWriter, status int, code, msg, long string) {
-	writeErrorMeta(w, status, code, msg, long, map[string]any{})
-}
-
-func writeErrorMeta(w http.ResponseWriter, status int, code, msg, long string, meta map[string]any) {
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Errors  []apiError `json:"errors"`
-		TraceID string     `json:"clerk_trace_id"`
-	}{
-		Errors:  []apiError{{Code: code, Message: msg, LongMessage: long, Meta: meta}},
-		TraceID: w.Header().Get("Clerk-Trace-Id"),
-	})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func newTraceID() string {

@@ -139,6 +139,8 @@ type tokenConfig struct {
 	issuer    *string
 	azp       *string
 	sid       string
+	jti       string
+	status    string
 	version   int
 	org       *organization
 	claims    map[string]any
@@ -174,18 +176,35 @@ func TokenAuthorizedParty(azp string) TokenOption { return func(c *tokenConfig) 
 // TokenSessionID sets sid (default: a new "sess_..." ID).
 func TokenSessionID(sid string) TokenOption { return func(c *tokenConfig) { c.sid = sid } }
 
-// TokenOrganization scopes the session to an organization: org_id,
-// org_slug, org_role (such as "org:admin") and org_permissions (such as
-// "org:posts:read") in version 1 tokens, or their compact "o" and "fea"
-// form in version 2 tokens (see TokenVersion).
+// TokenJWTID sets jti, the token's unique ID, of a version 2 token
+// (default: a new random ID).
+func TokenJWTID(jti string) TokenOption { return func(c *tokenConfig) { c.jti = jti } }
+
+// TokenSessionStatus sets sts, the session's status, of a version 2
+// token: "active" by default, or "pending" for a session with tasks left
+// (such as choosing an organization), which Clerk's SDKs treat as signed
+// out ("By default, pending sessions are treated as signed-out",
+// clerk-docs, guides/configure/session-tasks.mdx). "" leaves the claim
+// out.
+func TokenSessionStatus(status string) TokenOption {
+	return func(c *tokenConfig) { c.status = status }
+}
+
+// TokenOrganization scopes the session to an organization: the compact
+// "o" claim (id, slg, rol without its "org:" prefix, per, fpm) and "fea"
+// of version 2 tokens, or org_id, org_slug, org_role (such as
+// "org:admin") and org_permissions (such as "org:posts:read") in version
+// 1 tokens (see TokenVersion).
 func TokenOrganization(id, slug, role string, permissions ...string) TokenOption {
 	return func(c *tokenConfig) {
 		c.org = &organization{id: id, slug: slug, role: role, permissions: slices.Clone(permissions)}
 	}
 }
 
-// TokenVersion sets the token format: 1 (the default; no "v" claim) or 2
-// ("v": 2, organization claims in compact form).
+// TokenVersion sets the token format: 2 (the default, with "v": 2,
+// "jti", "sts", "fva" and organization claims in compact form) or 1, the
+// format Clerk deprecated on April 14, 2025 (no "v" claim; clerk-docs,
+// guides/sessions/session-tokens.mdx).
 func TokenVersion(v int) TokenOption { return func(c *tokenConfig) { c.version = v } }
 
 // TokenClaims adds custom claims, replacing any of the same name (the
@@ -212,13 +231,19 @@ func TokenSignedWith(key *rsa.PrivateKey, kid string) TokenOption {
 func TokenKeyID(kid string) TokenOption { return func(c *tokenConfig) { c.kid = &kid } }
 
 // SessionToken returns a session token for userID, an RS256 JWT signed by
-// the server's current key with the claims Clerk puts in one: sub, sid,
-// iss, azp, iat, nbf and exp, plus the custom claims of the session token
-// template (WithSessionClaims) when the server holds the user, and
-// whatever the options add. The token verifies against the server's JWKS
-// until it expires.
+// the server's current key with the default claims of Clerk's version 2
+// session tokens (clerk-docs, guides/sessions/session-tokens.mdx): sub,
+// sid, iss, azp, iat, nbf, exp, jti, v, fva and sts, plus the custom
+// claims of the session token template (WithSessionClaims) when the
+// server holds the user, and whatever the options add. The token verifies
+// against the server's JWKS until it expires.
+//
+// SessionToken mints a token for any user ID, also one the server does
+// not hold or holds banned: Clerk revokes a banned user's sessions, so it
+// mints no new tokens for them, but a token minted before the ban stays
+// valid until it expires, and tests need such tokens.
 func (s *Server) SessionToken(userID string, opts ...TokenOption) string {
-	c := tokenConfig{}
+	c := tokenConfig{version: 2, status: "active"}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -260,8 +285,15 @@ func (s *Server) SessionToken(userID string, opts ...TokenOption) string {
 		}
 	}
 	if c.version == 2 {
+		if c.jti == "" {
+			c.jti = newTraceID()[:20]
+		}
 		claims["v"] = 2
 		claims["fva"] = []int{0, -1}
+		claims["jti"] = c.jti
+		if c.status != "" {
+			claims["sts"] = c.status
+		}
 	}
 	if c.org != nil {
 		if c.version == 2 {

@@ -56,7 +56,7 @@ func (s *Server) UserEventPayload(eventType, userID string) ([]byte, error) {
 		s.mu.Lock()
 		r, ok := s.users[userID]
 		if ok {
-			data = r.clerk()
+			data = r.wire()
 		}
 		s.mu.Unlock()
 		if !ok {

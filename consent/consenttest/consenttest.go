@@ -1,23 +1,3 @@
-// Package consenttest is the conformance suite every consent.Store (and
-// consent.Outbox) must pass. Run it on your own store in three lines:
-//
-//	func TestConformance(t *testing.T) {
-//		consenttest.RunConformance(t, func(t *testing.T) consent.Store { return newStore(t) })
-//	}
-//
-// Each case is named by the rule it checks, so a failure reads as the
-// rule the store broke. Outbox cases, the claim rules among them, run
-// when the store also implements consent.Outbox; they wait for claims to
-// expire on the store's clock by sleeping, a few tenths of a second each.
-//
-// A store meant for several processes also runs RunInstances, which
-// drives two Managers, each over its own handle on one store, as two
-// processes sharing a database would:
-//
-//	consenttest.RunInstances(t, func(t *testing.T) (consent.Store, consent.Store) {
-//		db := newDatabase(t)
-//		return openStore(t, db), openStore(t, db)
-//	})
 package consenttest
 
 import (
@@ -32,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stewardlabs/steward/consent"
+	"github.com/stewardlabs/steward/internal/conformance"
 )
 
 // NewStore returns an empty store for one test.
@@ -46,10 +27,20 @@ func rec(user string, p consent.Purpose, granted bool, version int, at time.Time
 // ignoreSeq compares records without the store-assigned Seq.
 var ignoreSeq = cmpopts.IgnoreFields(consent.Record{}, "Seq")
 
+// tb is the part of *testing.T the suite uses, so that the suite's own
+// tests can run it with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
+
 // RunConformance runs every case against stores made by newStore.
 func RunConformance(t *testing.T, newStore NewStore) {
+	t.Helper()
+	run(conformance.Wrap(t), func(t tb) consent.Store { return newStore(conformance.Testing(t)) })
+}
+
+// run runs every case as a subtest of t, each on a fresh store.
+func run(t tb, newStore func(t tb) consent.Store) {
 	ctx := context.Background()
-	t.Run("History yields every appended record in append order with all fields", func(t *testing.T) {
+	t.Run("History yields every appended record in append order with all fields", func(t tb) {
 		s := newStore(t)
 		want := []consent.Record{
 			rec("user_a", consent.Marketing, true, 1, t0),
@@ -58,10 +49,10 @@ func RunConformance(t *testing.T, newStore NewStore) {
 		}
 		want[2].Actor, want[2].Source = "user_admin", "api"
 		if err := s.Append(ctx, want[:2]...); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if err := s.Append(ctx, want[2]); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		got := collect(t, s, "user_a")
 		if diff := cmp.Diff(want, got, ignoreSeq); diff != "" {
@@ -73,14 +64,14 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
-	t.Run("Current is the latest record per purpose", func(t *testing.T) {
+	t.Run("Current is the latest record per purpose", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
 		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0.Add(time.Minute)))
 		mustAppend(t, s, rec("user_a", consent.Analytics, true, 1, t0.Add(2*time.Minute)))
 		st, err := s.Current(ctx, "user_a")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		want := consent.State{
 			consent.Marketing: rec("user_a", consent.Marketing, false, 1, t0.Add(time.Minute)),
@@ -90,16 +81,16 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("Current (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("records at the same time are ordered by append order", func(t *testing.T) {
+	t.Run("records at the same time are ordered by append order", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
 		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0))
 		st, _ := s.Current(ctx, "user_a")
 		if st[consent.Marketing].Granted {
-			t.Error("the later of two same-time records must decide")
+			t.Errorf("the later of two same-time records must decide")
 		}
 	})
-	t.Run("At answers the state at any past time, boundaries included", func(t *testing.T) {
+	t.Run("At answers the state at any past time, boundaries included", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
 		mustAppend(t, s, rec("user_a", consent.Marketing, false, 1, t0.Add(time.Hour)))
@@ -118,7 +109,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 		} {
 			st, err := s.At(ctx, "user_a", tc.at)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			r, ok := st[consent.Marketing]
 			if ok != tc.present || r.Granted != tc.granted {
@@ -126,7 +117,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
-	t.Run("users do not see each other's records", func(t *testing.T) {
+	t.Run("users do not see each other's records", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_b", consent.Analytics, true, 1, t0))
 		st, _ := s.Current(ctx, "user_a")
@@ -138,12 +129,12 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("a user with no records must have an empty state, got %v", st)
 		}
 	})
-	t.Run("Append of an invalid record stores nothing of the batch", func(t *testing.T) {
+	t.Run("Append of an invalid record stores nothing of the batch", func(t tb) {
 		s := newStore(t)
 		bad := rec("user_a", "Not A Purpose", true, 1, t0)
 		err := s.Append(ctx, rec("user_a", consent.Marketing, true, 1, t0), bad)
 		if err == nil {
-			t.Fatal("Append accepted an invalid purpose")
+			t.Fatalf("Append accepted an invalid purpose")
 		}
 		if n := len(collect(t, s, "user_a")); n != 0 {
 			t.Errorf("a failed batch left %d records", n)
@@ -157,7 +148,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
-	t.Run("Erase removes every record of the user and only theirs", func(t *testing.T) {
+	t.Run("Erase removes every record of the user and only theirs", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_a", consent.Analytics, true, 1, t0), rec("user_b", consent.Marketing, true, 1, t0))
 		n, err := s.Erase(ctx, "user_a", nil)
@@ -171,10 +162,10 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("a second Erase = %d, %v; want 0, nil", n, err)
 		}
 		if len(collect(t, s, "user_b")) != 1 {
-			t.Error("Erase touched another user")
+			t.Errorf("Erase touched another user")
 		}
 	})
-	t.Run("Erase with keep replaces the user's records by the kept ones in one step", func(t *testing.T) {
+	t.Run("Erase with keep replaces the user's records by the kept ones in one step", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s,
 			rec("user_a", consent.Marketing, true, 1, t0),
@@ -210,10 +201,10 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("a second Erase = %d, %v; want 0, nil", n, err)
 		}
 		if len(collect(t, s, "user_b")) != 1 {
-			t.Error("Erase touched another user")
+			t.Errorf("Erase touched another user")
 		}
 	})
-	t.Run("Erase whose keep returns an invalid record or the erased user ID changes nothing", func(t *testing.T) {
+	t.Run("Erase whose keep returns an invalid record or the erased user ID changes nothing", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0), rec("user_a", consent.Analytics, true, 1, t0))
 		for name, keep := range map[string]func(consent.Record) (consent.Record, bool){
@@ -228,7 +219,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
-	t.Run("Time, Source and Actor round-trip; Time to the microsecond in UTC", func(t *testing.T) {
+	t.Run("Time, Source and Actor round-trip; Time to the microsecond in UTC", func(t tb) {
 		s := newStore(t)
 		at := time.Date(2026, 3, 1, 13, 30, 15, 123456000, time.FixedZone("CET", 3600))
 		want := []consent.Record{
@@ -249,14 +240,14 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
-	t.Run("At the zero time is the empty state", func(t *testing.T) {
+	t.Run("At the zero time is the empty state", func(t tb) {
 		s := newStore(t)
 		mustAppend(t, s, rec("user_a", consent.Marketing, true, 1, t0))
 		if st, err := s.At(ctx, "user_a", time.Time{}); err != nil || len(st) != 0 {
 			t.Errorf("At(zero) = %v, %v; want an empty state", st, err)
 		}
 	})
-	t.Run("History streams a long history in order and stops when the caller stops", func(t *testing.T) {
+	t.Run("History streams a long history in order and stops when the caller stops", func(t tb) {
 		s := newStore(t)
 		const n = 1234
 		batch := make([]consent.Record, n)
@@ -276,7 +267,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 		seen := 0
 		for _, err := range s.History(ctx, "user_a") {
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			if seen++; seen == 3 {
 				break
@@ -290,7 +281,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("Current after a long history = %+v, %v", st[consent.Marketing], err)
 		}
 	})
-	t.Run("concurrent appends lose nothing", func(t *testing.T) {
+	t.Run("concurrent appends lose nothing", func(t tb) {
 		s := newStore(t)
 		var wg sync.WaitGroup
 		errs := make(chan error, 8*10)
@@ -307,45 +298,45 @@ func RunConformance(t *testing.T, newStore NewStore) {
 		close(errs)
 		for err := range errs {
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		if n := len(collect(t, s, "user_a")); n != 80 {
 			t.Errorf("%d records after 80 concurrent appends", n)
 		}
 	})
-	t.Run("a cancelled context gives an error", func(t *testing.T) {
+	t.Run("a cancelled context gives an error", func(t tb) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if err := s.Append(cctx, rec("user_a", consent.Marketing, true, 1, t0)); err == nil {
-			t.Error("Append with a cancelled context succeeded")
+			t.Errorf("Append with a cancelled context succeeded")
 		}
 		if _, err := s.Current(cctx, "user_a"); err == nil {
-			t.Error("Current with a cancelled context succeeded")
+			t.Errorf("Current with a cancelled context succeeded")
 		}
 	})
-	t.Run("Outbox", func(t *testing.T) {
+	t.Run("Outbox", func(t tb) {
 		if _, ok := newStore(t).(consent.Outbox); !ok {
-			t.Skip("the store is not an Outbox")
+			t.Skipf("the store is not an Outbox")
 		}
-		runOutbox(t, func(t *testing.T) consent.Outbox { return newStore(t).(consent.Outbox) })
+		runOutbox(t, func(t tb) consent.Outbox { return newStore(t).(consent.Outbox) })
 	})
 }
 
-func mustAppend(t *testing.T, s consent.Store, rs ...consent.Record) {
+func mustAppend(t tb, s consent.Store, rs ...consent.Record) {
 	t.Helper()
 	if err := s.Append(context.Background(), rs...); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 }
 
-func collect(t *testing.T, s consent.Store, user string) []consent.Record {
+func collect(t tb, s consent.Store, user string) []consent.Record {
 	t.Helper()
 	var out []consent.Record
 	for r, err := range s.History(context.Background(), user) {
 		if err != nil {
-			t.Fatal(fmt.Errorf("History: %w", err))
+			t.Fatalf("%v", fmt.Errorf("History: %w", err))
 		}
 		out = append(out, r)
 	}

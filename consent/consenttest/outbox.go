@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,17 +26,17 @@ var later = t0.Add(24 * time.Hour)
 
 type outboxRule struct {
 	name string
-	f    func(t *testing.T, o consent.Outbox)
+	f    func(t tb, o consent.Outbox)
 }
 
-func runOutbox(t *testing.T, newOutbox func(t *testing.T) consent.Outbox) {
+func runOutbox(t tb, newOutbox func(t tb) consent.Outbox) {
 	for _, r := range outboxRules {
-		t.Run(r.name, func(t *testing.T) { r.f(t, newOutbox(t)) })
+		t.Run(r.name, func(t tb) { r.f(t, newOutbox(t)) })
 	}
 }
 
 var outboxRules = []outboxRule{
-	{"Enqueue queues a user once, a later Enqueue superseding the earlier with a greater Version", func(t *testing.T, o consent.Outbox) {
+	{"Enqueue queues a user once, a later Enqueue superseding the earlier with a greater Version", func(t tb, o consent.Outbox) {
 		v1 := mustEnqueue(t, o, "user_a", t0)
 		v2 := mustEnqueue(t, o, "user_a", t0.Add(time.Second))
 		if v2 <= v1 {
@@ -49,7 +48,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("claimed (-want +got):\n%s", diff)
 		}
 	}},
-	{"Claim takes only entries due by Now, oldest due first, up to Limit", func(t *testing.T, o consent.Outbox) {
+	{"Claim takes only entries due by Now, oldest due first, up to Limit", func(t tb, o consent.Outbox) {
 		for i, u := range []string{"user_c", "user_a", "user_b"} {
 			mustEnqueue(t, o, u, t0.Add(time.Duration(i)*time.Minute))
 		}
@@ -63,7 +62,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("claimed with Limit 1 (-want +got):\n%s", diff)
 		}
 	}},
-	{"Claim with a UserID takes only that user's entry", func(t *testing.T, o consent.Outbox) {
+	{"Claim with a UserID takes only that user's entry", func(t tb, o consent.Outbox) {
 		mustEnqueue(t, o, "user_a", t0)
 		mustEnqueue(t, o, "user_b", t0)
 		got := users(mustClaim(t, o, consent.ClaimQuery{Owner: "a", TTL: time.Minute, Now: later, UserID: "user_b"}))
@@ -74,7 +73,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Claim of a user with no entry took %v", got)
 		}
 	}},
-	{"a claim has its owner, a positive Token and an Expires about TTL after the call, by the store's clock", func(t *testing.T, o consent.Outbox) {
+	{"a claim has its owner, a positive Token and an Expires about TTL after the call, by the store's clock", func(t tb, o consent.Outbox) {
 		mustEnqueue(t, o, "user_a", t0)
 		before := time.Now()
 		c := mustClaimOne(t, o, "a", time.Hour)
@@ -87,7 +86,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Expires is %v after the call began, want about an hour", d)
 		}
 	}},
-	{"a claimed entry is refused to every other claim, its own owner's included, while the claim lasts", func(t *testing.T, o consent.Outbox) {
+	{"a claimed entry is refused to every other claim, its own owner's included, while the claim lasts", func(t tb, o consent.Outbox) {
 		mustEnqueue(t, o, "user_a", t0)
 		mustClaimOne(t, o, "a", time.Minute)
 		for _, owner := range []string{"b", "a"} {
@@ -96,7 +95,7 @@ var outboxRules = []outboxRule{
 			}
 		}
 	}},
-	{"Enqueue of a claimed entry keeps its claim", func(t *testing.T, o consent.Outbox) {
+	{"Enqueue of a claimed entry keeps its claim", func(t tb, o consent.Outbox) {
 		mustEnqueue(t, o, "user_a", t0)
 		mustClaimOne(t, o, "a", time.Minute)
 		mustEnqueue(t, o, "user_a", t0)
@@ -104,7 +103,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Claim after a newer Enqueue took %v from its holder", got)
 		}
 	}},
-	{"an expired claim is taken by another owner with a greater Token, and its old holder can no longer renew or release it", func(t *testing.T, o consent.Outbox) {
+	{"an expired claim is taken by another owner with a greater Token, and its old holder can no longer renew or release it", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		old := mustClaimOne(t, o, "a", claimTTL)
@@ -123,7 +122,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Renew by the new holder after the old one's Release = %v", err)
 		}
 	}},
-	{"an expired claim nobody took is still its holder's: Renew and Done succeed", func(t *testing.T, o consent.Outbox) {
+	{"an expired claim nobody took is still its holder's: Renew and Done succeed", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", claimTTL)
@@ -137,7 +136,7 @@ var outboxRules = []outboxRule{
 		}
 		assertEmpty(t, o)
 	}},
-	{"Renew extends a held claim and reports a Version enqueued since", func(t *testing.T, o consent.Outbox) {
+	{"Renew extends a held claim and reports a Version enqueued since", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", claimTTL)
@@ -145,7 +144,7 @@ var outboxRules = []outboxRule{
 		time.Sleep(10 * time.Millisecond)
 		r, err := o.Renew(ctx, c, time.Hour)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if r.Version != v2 || r.Token != c.Token || r.Owner != "a" {
 			t.Errorf("Renew = %+v, want Version %d, the same owner and Token as %+v", r, v2, c)
@@ -158,7 +157,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("a renewed claim was taken at its first expiry: %v", got)
 		}
 	}},
-	{"Done removes the entry when nothing was enqueued since the claim's Version, and a later Enqueue queues the user again", func(t *testing.T, o consent.Outbox) {
+	{"Done removes the entry when nothing was enqueued since the claim's Version, and a later Enqueue queues the user again", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", time.Minute)
@@ -176,7 +175,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("claimed %+v, want a fresh entry with Version %d", got, v)
 		}
 	}},
-	{"Done after a newer Enqueue fails with ErrSuperseded and keeps the claim for the newer Version", func(t *testing.T, o consent.Outbox) {
+	{"Done after a newer Enqueue fails with ErrSuperseded and keeps the claim for the newer Version", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", time.Minute)
@@ -196,7 +195,7 @@ var outboxRules = []outboxRule{
 		}
 		assertEmpty(t, o)
 	}},
-	{"Done by a holder whose claim was taken over fails with ErrLeaseLost and queues the entry again marked Rewrite, the new holder keeping its claim", func(t *testing.T, o consent.Outbox) {
+	{"Done by a holder whose claim was taken over fails with ErrLeaseLost and queues the entry again marked Rewrite, the new holder keeping its claim", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		old := mustClaimOne(t, o, "a", claimTTL)
@@ -220,13 +219,13 @@ var outboxRules = []outboxRule{
 		}
 		assertEmpty(t, o)
 	}},
-	{"Done by a holder whose entry was finished by another fails with ErrLeaseLost and queues the entry again, due at once and marked Rewrite", func(t *testing.T, o consent.Outbox) {
+	{"Done by a holder whose entry was finished by another fails with ErrLeaseLost and queues the entry again, due at once and marked Rewrite", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		old := mustClaimOne(t, o, "a", claimTTL)
 		expire()
 		if err := o.Done(ctx, mustClaimOne(t, o, "b", time.Minute)); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if err := o.Done(ctx, old); !errors.Is(err, steward.ErrLeaseLost) {
 			t.Fatalf("Done by the old holder = %v, want ErrLeaseLost", err)
@@ -236,7 +235,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("claimed at the old due time %+v, want user_a marked Rewrite with a greater Version", pendings(got))
 		}
 	}},
-	{"Retry counts an attempt, records the error, postpones the entry and frees its claim", func(t *testing.T, o consent.Outbox) {
+	{"Retry counts an attempt, records the error, postpones the entry and frees its claim", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		v := mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", time.Minute)
@@ -252,7 +251,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("after Retry (-want +got):\n%s", diff)
 		}
 	}},
-	{"Retry after a newer Enqueue only frees the claim: the newer change stays due with no attempts", func(t *testing.T, o consent.Outbox) {
+	{"Retry after a newer Enqueue only frees the claim: the newer change stays due with no attempts", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", time.Minute)
@@ -266,7 +265,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("after a superseded Retry (-want +got):\n%s", diff)
 		}
 	}},
-	{"Retry by a holder whose claim was taken over fails with ErrLeaseLost, counts nothing and queues the entry again marked Rewrite", func(t *testing.T, o consent.Outbox) {
+	{"Retry by a holder whose claim was taken over fails with ErrLeaseLost, counts nothing and queues the entry again marked Rewrite", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		old := mustClaimOne(t, o, "a", claimTTL)
@@ -283,7 +282,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("entry after the lost Retry = %+v, want Rewrite, no attempts and a Version > %d", r.Pending, next.Version)
 		}
 	}},
-	{"Release frees a held claim without counting an attempt", func(t *testing.T, o consent.Outbox) {
+	{"Release frees a held claim without counting an attempt", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		v := mustEnqueue(t, o, "user_a", t0)
 		c := mustClaimOne(t, o, "a", time.Minute)
@@ -299,7 +298,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Renew of a released claim = %v, want ErrLeaseLost", err)
 		}
 	}},
-	{"Claim and Renew reject an empty owner and a TTL under a millisecond with ErrInvalidLease", func(t *testing.T, o consent.Outbox) {
+	{"Claim and Renew reject an empty owner and a TTL under a millisecond with ErrInvalidLease", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		for _, q := range []consent.ClaimQuery{{Owner: "", TTL: time.Minute, Now: later}, {Owner: "a", TTL: time.Microsecond, Now: later}} {
@@ -312,7 +311,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("Renew with ttl 0 = %v, want ErrInvalidLease", err)
 		}
 	}},
-	{"concurrent Claims by many owners hand each entry to exactly one of them", func(t *testing.T, o consent.Outbox) {
+	{"concurrent Claims by many owners hand each entry to exactly one of them", func(t tb, o consent.Outbox) {
 		const n = 60
 		var all []string
 		for i := range n {
@@ -330,7 +329,7 @@ var outboxRules = []outboxRule{
 				for {
 					cs, err := o.Claim(context.Background(), consent.ClaimQuery{Owner: "owner_" + string(rune('a'+g)), TTL: time.Minute, Now: later, Limit: 4})
 					if err != nil {
-						t.Error(err)
+						t.Errorf("%v", err)
 						return
 					}
 					if len(cs) == 0 {
@@ -348,7 +347,7 @@ var outboxRules = []outboxRule{
 			t.Errorf("users claimed (-want each once +got):\n%s", diff)
 		}
 	}},
-	{"Erase of a user drops their outbox entry, claimed or not, and only theirs", func(t *testing.T, o consent.Outbox) {
+	{"Erase of a user drops their outbox entry, claimed or not, and only theirs", func(t tb, o consent.Outbox) {
 		ctx := t.Context()
 		mustEnqueue(t, o, "user_a", t0)
 		mustEnqueue(t, o, "user_b", t0)
@@ -356,7 +355,7 @@ var outboxRules = []outboxRule{
 		mustClaim(t, o, consent.ClaimQuery{Owner: "a", TTL: time.Minute, Now: later, UserID: "user_c"})
 		for _, u := range []string{"user_a", "user_c"} {
 			if _, err := o.(consent.Store).Erase(ctx, u, nil); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		expire() // user_c's claim would have lapsed
@@ -367,7 +366,7 @@ var outboxRules = []outboxRule{
 	}},
 }
 
-func mustEnqueue(t *testing.T, o consent.Outbox, user string, due time.Time) int64 {
+func mustEnqueue(t tb, o consent.Outbox, user string, due time.Time) int64 {
 	t.Helper()
 	v, err := o.Enqueue(context.Background(), user, due)
 	if err != nil {
@@ -376,7 +375,7 @@ func mustEnqueue(t *testing.T, o consent.Outbox, user string, due time.Time) int
 	return v
 }
 
-func mustClaim(t *testing.T, o consent.Outbox, q consent.ClaimQuery) []consent.Claim {
+func mustClaim(t tb, o consent.Outbox, q consent.ClaimQuery) []consent.Claim {
 	t.Helper()
 	cs, err := o.Claim(context.Background(), q)
 	if err != nil {
@@ -386,7 +385,7 @@ func mustClaim(t *testing.T, o consent.Outbox, q consent.ClaimQuery) []consent.C
 }
 
 // mustClaimOne claims user_a for owner.
-func mustClaimOne(t *testing.T, o consent.Outbox, owner string, ttl time.Duration) consent.Claim {
+func mustClaimOne(t tb, o consent.Outbox, owner string, ttl time.Duration) consent.Claim {
 	t.Helper()
 	cs := mustClaim(t, o, consent.ClaimQuery{Owner: owner, TTL: ttl, Now: later, UserID: "user_a"})
 	if len(cs) != 1 {
@@ -396,7 +395,7 @@ func mustClaimOne(t *testing.T, o consent.Outbox, owner string, ttl time.Duratio
 }
 
 // assertEmpty fails t when an unclaimed entry is left.
-func assertEmpty(t *testing.T, o consent.Outbox) {
+func assertEmpty(t tb, o consent.Outbox) {
 	t.Helper()
 	if got := users(mustClaim(t, o, consent.ClaimQuery{Owner: "probe", TTL: time.Minute, Now: later})); len(got) != 0 {
 		t.Errorf("entries left: %v", got)

@@ -20,10 +20,17 @@
 // (role user) and Ada (role admin), seeds the example application's
 // tables with their data, and prints their session tokens, one
 // "token <user|admin> <jwt>" line each, and a ready-to-paste curl
-// command. CLERK_SECRET_KEY switches to a real Clerk instance, and
-// STEWARD_POSTGRES_DSN keeps the application tables, audit events,
-// consent and requests in PostgreSQL instead of SQLite. SIGINT or SIGTERM
-// shuts it down gracefully.
+// command. CLERK_SECRET_KEY switches to a real Clerk instance; it then
+// needs CLERK_AUTHORIZED_PARTIES, the comma-separated origins of the
+// frontends whose session tokens it accepts (such as
+// "https://app.example.com"), so that tokens minted for another site of
+// the same instance are refused. STEWARD_POSTGRES_DSN keeps the
+// application tables, audit events, consent and requests in PostgreSQL
+// instead of SQLite. SIGINT or SIGTERM shuts it down gracefully.
+//
+// The server bounds every connection: 10 s to read the headers, 30 s to
+// read a request, 2 minutes to write an answer (an export streams) and 2
+// minutes idle between keep-alive requests.
 package main
 
 import (
@@ -41,6 +48,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,7 +80,7 @@ func main() {
 }
 
 func run(ctx context.Context, w io.Writer, addr string) error {
-	idp, cfg, demo, closeIdP, err := identity()
+	idp, cfg, parties, demo, closeIdP, err := identity()
 	if err != nil {
 		return err
 	}
@@ -129,7 +137,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live})
+	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: parties})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/user/data", svc.ExportHandler())
@@ -142,8 +150,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: auth.Handler(mux), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelError)}
+	srv := newHTTPServer(auth.Handler(mux))
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintln(w, "listening on", base)
 	for _, d := range demo {
@@ -179,16 +186,40 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	return log.Close(shutdown)
 }
 
+// newHTTPServer returns the server for h, with every connection bounded:
+// a client that trickles its headers or body, never reads the answer or
+// keeps an idle connection open cannot hold a goroutine for ever.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // an export streams
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelError),
+	}
+}
+
 type demoUser struct{ name, id, token string }
 
-// identity returns the identity provider and the Clerk config the session
-// middleware verifies against: a real instance with CLERK_SECRET_KEY, or
+// identity returns the identity provider, the Clerk config the session
+// middleware verifies against and the authorized parties it accepts: a
+// real instance with CLERK_SECRET_KEY (and CLERK_AUTHORIZED_PARTIES), or
 // an in-process fake with two demo users whose tokens it returns.
-func identity() (steward.IdentityProvider, *clerk.ClientConfig, []demoUser, func(), error) {
+func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demoUser, func(), error) {
 	if key := os.Getenv("CLERK_SECRET_KEY"); key != "" {
+		var parties []string
+		for _, p := range strings.Split(os.Getenv("CLERK_AUTHORIZED_PARTIES"), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parties = append(parties, p)
+			}
+		}
+		if len(parties) == 0 {
+			return nil, nil, nil, nil, nil, errors.New("CLERK_AUTHORIZED_PARTIES must list the origins whose session tokens to accept, such as https://app.example.com")
+		}
 		cfg := &clerk.ClientConfig{}
 		cfg.Key = clerk.String(key)
-		return clerkadapter.New(cfg), cfg, nil, func() {}, nil
+		return clerkadapter.New(cfg), cfg, parties, nil, func() {}, nil
 	}
 	srv := clerktest.NewServer()
 	verified := func(a string) []steward.EmailAddress { return []steward.EmailAddress{{Address: a, Verified: true}} }
@@ -198,7 +229,7 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []demoUser, func
 		{"user", user.ID, srv.SessionToken(user.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
 		{"admin", admin.ID, srv.SessionToken(admin.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
 	}
-	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), demo, srv.Close, nil
+	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), []string{clerktest.DefaultAuthorizedParty}, demo, srv.Close, nil
 }
 
 // database opens PostgreSQL when STEWARD_POSTGRES_DSN is set (its

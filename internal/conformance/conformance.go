@@ -144,15 +144,27 @@ func (r *Recorder) Failed() bool {
 	return r.failed
 }
 
-// Failures maps each failed subtest's name to its messages.
+// Failures maps each failed subtest's name to its messages. Nested
+// subtests that failed are listed too, named by their path below r, such
+// as "Outbox/Due returns only entries due by now".
 func (r *Recorder) Failures() map[string][]string {
 	out := make(map[string][]string)
-	for _, c := range r.children {
+	r.collect(r.name+"/", out)
+	return out
+}
+
+func (r *Recorder) collect(prefix string, out map[string][]string) {
+	r.mu.Lock()
+	children := slices.Clone(r.children)
+	r.mu.Unlock()
+	for _, c := range children {
 		if c.Failed() {
-			out[strings.TrimPrefix(c.name, r.name+"/")] = c.msgs
+			c.mu.Lock()
+			out[strings.TrimPrefix(c.name, prefix)] = c.msgs
+			c.mu.Unlock()
+			c.collect(prefix, out)
 		}
 	}
-	return out
 }
 
 // Case is one rule of a suite: Name states the rule and Run checks it in

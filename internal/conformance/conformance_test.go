@@ -33,12 +33,18 @@ func TestRecorder(t *testing.T) {
 	})
 	r.Run("skip", func(t T) { t.Skipf("no %s", "backend") })
 	r.Run("panics", func(t T) { panic("boom") })
+	r.Run("nested", func(t T) {
+		t.Run("passes", func(T) {})
+		t.Run("fails", func(t T) { t.Errorf("deep") })
+	})
 
 	want := map[string][]string{
 		"errors twice": {"first 1", "second"},
 		"fatal":        {"stop"},
 		"skip":         {"unexpected skip: no backend"},
 		"panics":       {"panic: boom"},
+		"nested":       nil,
+		"nested/fails": {"deep"},
 	}
 	if diff := cmp.Diff(want, r.Failures()); diff != "" {
 		t.Errorf("Failures (-want +got):\n%s", diff)

@@ -1,15 +1,3 @@
-// Package retentiontest holds the conformance suites every
-// retention.Target and retention.HoldStore must pass. A store runs them in
-// three lines:
-//
-//	func TestHolds(t *testing.T) {
-//		retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return newHolds(t) })
-//	}
-//
-// Each case is named by the rule it checks. NoticeStore cases run within
-// the hold store's when it also implements retention.NoticeStore (or on
-// their own with RunNoticeStoreConformance); anonymisation cases when the
-// target implements retention.Anonymiser.
 package retentiontest
 
 import (
@@ -23,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stewardlabs/steward/internal/conformance"
 	"github.com/stewardlabs/steward/retention"
 )
 
@@ -36,17 +25,27 @@ type TargetHarness interface {
 	Add(ctx context.Context, subject string, at time.Time) error
 }
 
+// tb is the part of *testing.T the suites use, so that the suites' own
+// tests can run them with a conformance.Recorder instead of a *testing.T.
+type tb = conformance.T
+
 // RunTargetConformance runs every Target case against fresh harnesses.
 func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarness) {
+	t.Helper()
+	runTarget(conformance.Wrap(t), func(t tb) TargetHarness { return newHarness(conformance.Testing(t)) })
+}
+
+// runTarget runs every Target case as a subtest of t.
+func runTarget(t tb, newHarness func(t tb) TargetHarness) {
 	ctx := context.Background()
-	seed := func(t *testing.T) TargetHarness {
+	seed := func(t tb) TargetHarness {
 		h := newHarness(t)
 		// 10 expired records of user_a, 5 of user_held, 3 without a
 		// subject, and 4 recent ones; one exactly at the cutoff.
 		add := func(subject string, at time.Time, n int) {
 			for i := 0; i < n; i++ {
 				if err := h.Add(ctx, subject, at.Add(-time.Duration(i)*time.Minute)); err != nil {
-					t.Fatal(err)
+					t.Fatalf("%v", err)
 				}
 			}
 		}
@@ -58,7 +57,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 		return h
 	}
 	exclude := []string{"user_held"}
-	t.Run("Count counts records strictly older than the cutoff, leaving out excluded users", func(t *testing.T) {
+	t.Run("Count counts records strictly older than the cutoff, leaving out excluded users", func(t tb) {
 		h := seed(t)
 		n, err := h.Target().Count(ctx, t0, exclude)
 		if err != nil || n != 13 {
@@ -68,13 +67,13 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("Count without exclusions = %d, want 18", n)
 		}
 	})
-	t.Run("Purge deletes at most limit records per call until none is left", func(t *testing.T) {
+	t.Run("Purge deletes at most limit records per call until none is left", func(t tb) {
 		h := seed(t)
 		var batches []int
 		for i := 0; i < 20; i++ {
 			n, err := h.Target().Purge(ctx, t0, 4, exclude)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			batches = append(batches, n)
 			if n == 0 {
@@ -91,7 +90,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("%d records left in all, want 9 (5 held, 3 recent, 1 at the cutoff)", n)
 		}
 	})
-	t.Run("concurrent purges delete every expired record once", func(t *testing.T) {
+	t.Run("concurrent purges delete every expired record once", func(t tb) {
 		h := seed(t)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -103,7 +102,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 				for {
 					n, err := h.Target().Purge(ctx, t0, 2, exclude)
 					if err != nil {
-						t.Error(err)
+						t.Errorf("%v", err)
 						return
 					}
 					if n == 0 {
@@ -120,11 +119,11 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("purged %d in all, want 13", total)
 		}
 	})
-	t.Run("a record exactly at the cutoff is kept; one a microsecond older is not", func(t *testing.T) {
+	t.Run("a record exactly at the cutoff is kept; one a microsecond older is not", func(t tb) {
 		h := newHarness(t)
 		for _, at := range []time.Time{t0, t0.Add(-time.Microsecond)} {
 			if err := h.Add(ctx, "user_a", at); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		if n, err := h.Target().Purge(ctx, t0, 10, nil); err != nil || n != 1 {
@@ -134,19 +133,19 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 			t.Errorf("%d records left, want the one at the cutoff", n)
 		}
 	})
-	t.Run("a cancelled context gives an error", func(t *testing.T) {
+	t.Run("a cancelled context gives an error", func(t tb) {
 		h := seed(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, err := h.Target().Purge(cctx, t0, 10, nil); err == nil {
-			t.Error("Purge with a cancelled context succeeded")
+			t.Errorf("Purge with a cancelled context succeeded")
 		}
 	})
-	t.Run("Anonymise strips expired records once and keeps them", func(t *testing.T) {
+	t.Run("Anonymise strips expired records once and keeps them", func(t tb) {
 		h := seed(t)
 		an, ok := h.Target().(retention.Anonymiser)
 		if !ok {
-			t.Skip("the target is not an Anonymiser")
+			t.Skipf("the target is not an Anonymiser")
 		}
 		if n, err := an.CountIdentified(ctx, t0, exclude); err != nil || n != 10 {
 			t.Fatalf("CountIdentified = %d, %v; want 10", n, err)
@@ -155,7 +154,7 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 		for {
 			n, err := an.Anonymise(ctx, t0, 3, exclude)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 			if n == 0 {
 				break
@@ -177,15 +176,21 @@ func RunTargetConformance(t *testing.T, newHarness func(t *testing.T) TargetHarn
 // RunHoldStoreConformance runs every HoldStore case (and NoticeStore case,
 // when the store is a NoticeStore) against fresh stores.
 func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention.HoldStore) {
+	t.Helper()
+	runHolds(conformance.Wrap(t), func(t tb) retention.HoldStore { return newStore(conformance.Testing(t)) })
+}
+
+// runHolds runs every HoldStore case as a subtest of t.
+func runHolds(t tb, newStore func(t tb) retention.HoldStore) {
 	ctx := context.Background()
 	hold := func(id string) retention.Hold {
 		return retention.Hold{UserID: id, Reason: "litigation 2026-17", PlacedBy: "user_counsel", PlacedAt: t0}
 	}
-	t.Run("a placed hold is returned by Get and List with all fields", func(t *testing.T) {
+	t.Run("a placed hold is returned by Get and List with all fields", func(t tb) {
 		s := newStore(t)
 		for _, id := range []string{"user_b", "user_a"} {
 			if err := s.Place(ctx, hold(id)); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 		got, ok, err := s.Get(ctx, "user_a")
@@ -197,13 +202,13 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 		}
 		all, err := s.List(ctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if diff := cmp.Diff([]retention.Hold{hold("user_a"), hold("user_b")}, all); diff != "" {
 			t.Errorf("List (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("Get of a user without a hold reports none, and an empty store lists none", func(t *testing.T) {
+	t.Run("Get of a user without a hold reports none, and an empty store lists none", func(t tb) {
 		s := newStore(t)
 		if _, ok, err := s.Get(ctx, "user_nobody"); err != nil || ok {
 			t.Errorf("Get = %v, %v; want no hold", ok, err)
@@ -212,28 +217,28 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			t.Errorf("List = %v, %v; want none", all, err)
 		}
 	})
-	t.Run("PlacedAt is kept to the microsecond and read back in UTC", func(t *testing.T) {
+	t.Run("PlacedAt is kept to the microsecond and read back in UTC", func(t tb) {
 		s := newStore(t)
 		h := hold("user_a")
 		h.PlacedAt = time.Date(2026, 6, 1, 14, 30, 15, 123456789, time.FixedZone("CEST", 2*60*60))
 		if err := s.Place(ctx, h); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		got, _, err := s.Get(ctx, "user_a")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if want := time.Date(2026, 6, 1, 12, 30, 15, 123456000, time.UTC); !got.PlacedAt.Equal(want) || got.PlacedAt.Location() != time.UTC {
 			t.Errorf("PlacedAt = %v, want %v", got.PlacedAt, want)
 		}
 	})
-	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t *testing.T) {
+	t.Run("Place replaces a user's hold; Release lifts it and is idempotent", func(t tb) {
 		s := newStore(t)
 		_ = s.Place(ctx, hold("user_a"))
 		h2 := hold("user_a")
 		h2.Reason = "regulator inquiry"
 		if err := s.Place(ctx, h2); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		if got, _, _ := s.Get(ctx, "user_a"); got.Reason != "regulator inquiry" {
 			t.Errorf("reason = %q", got.Reason)
@@ -244,13 +249,13 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			}
 		}
 		if _, ok, _ := s.Get(ctx, "user_a"); ok {
-			t.Error("hold still there after Release")
+			t.Errorf("hold still there after Release")
 		}
 		if all, _ := s.List(ctx); len(all) != 0 {
 			t.Errorf("List = %v", all)
 		}
 	})
-	t.Run("an invalid hold is refused naming the field", func(t *testing.T) {
+	t.Run("an invalid hold is refused naming the field", func(t tb) {
 		s := newStore(t)
 		for field, h := range map[string]retention.Hold{
 			"UserID":   {Reason: "r", PlacedBy: "p", PlacedAt: t0},
@@ -264,11 +269,11 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 			}
 		}
 	})
-	t.Run("NoticeStore", func(t *testing.T) {
+	t.Run("NoticeStore", func(t tb) {
 		if _, ok := newStore(t).(retention.NoticeStore); !ok {
-			t.Skip("the store is not a NoticeStore")
+			t.Skipf("the store is not a NoticeStore")
 		}
-		RunNoticeStoreConformance(t, func(t *testing.T) retention.NoticeStore { return newStore(t).(retention.NoticeStore) })
+		runNotices(t, func(t tb) retention.NoticeStore { return newStore(t).(retention.NoticeStore) })
 	})
 }
 
@@ -276,10 +281,16 @@ func RunHoldStoreConformance(t *testing.T, newStore func(t *testing.T) retention
 // empty stores. Claims expire by the store's clock: the cases that wait
 // for one use claims of a fraction of a second and sleep past them.
 func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retention.NoticeStore) {
+	t.Helper()
+	runNotices(conformance.Wrap(t), func(t tb) retention.NoticeStore { return newStore(conformance.Testing(t)) })
+}
+
+// runNotices runs every NoticeStore case as a subtest of t.
+func runNotices(t tb, newStore func(t tb) retention.NoticeStore) {
 	ctx := context.Background()
 	active := time.Date(2025, 4, 1, 9, 30, 15, 123456000, time.UTC)
 	const long = time.Hour
-	claim := func(t *testing.T, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) (retention.Notice, bool) {
+	claim := func(t tb, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) (retention.Notice, bool) {
 		t.Helper()
 		n, ok, err := s.ClaimNotice(ctx, user, at, owner, ttl)
 		if err != nil {
@@ -287,7 +298,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 		}
 		return n, ok
 	}
-	mustClaim := func(t *testing.T, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) retention.Notice {
+	mustClaim := func(t tb, s retention.NoticeStore, user string, at time.Time, owner string, ttl time.Duration) retention.Notice {
 		t.Helper()
 		n, ok := claim(t, s, user, at, owner, ttl)
 		if !ok {
@@ -295,7 +306,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 		}
 		return n
 	}
-	finish := func(t *testing.T, s retention.NoticeStore, n retention.Notice, state retention.NoticeState, at time.Time) {
+	finish := func(t tb, s retention.NoticeStore, n retention.Notice, state retention.NoticeState, at time.Time) {
 		t.Helper()
 		n.State, n.SentAt = state, at
 		if err := s.FinishNotice(ctx, n); err != nil {
@@ -315,7 +326,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 	}
 	sentAt := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
-	t.Run("a first claim is granted, pending, with a positive token, one attempt and the activity to the microsecond in UTC", func(t *testing.T) {
+	t.Run("a first claim is granted, pending, with a positive token, one attempt and the activity to the microsecond in UTC", func(t tb) {
 		s := newStore(t)
 		n := mustClaim(t, s, "user_a", active.Add(789).In(time.FixedZone("CEST", 2*60*60)), "runner-1", long)
 		if diff := cmp.Diff(view{"user_a", active, retention.NoticePending, 1, time.Time{}, "runner-1"}, see(n)); diff != "" {
@@ -325,7 +336,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("Token %d, Expires %v, ActiveAt in %v; want a positive token, an expiry and UTC", n.Token, n.Expires, n.ActiveAt.Location())
 		}
 	})
-	t.Run("a live claim is refused to everyone, its own owner too, and the record is returned unchanged", func(t *testing.T) {
+	t.Run("a live claim is refused to everyone, its own owner too, and the record is returned unchanged", func(t tb) {
 		s := newStore(t)
 		first := mustClaim(t, s, "user_a", active, "runner-1", long)
 		for _, owner := range []string{"runner-2", "runner-1"} {
@@ -338,7 +349,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			}
 		}
 	})
-	t.Run("a sent notice is not claimed again for the same activity, and reports when it was sent", func(t *testing.T) {
+	t.Run("a sent notice is not claimed again for the same activity, and reports when it was sent", func(t tb) {
 		s := newStore(t)
 		finish(t, s, mustClaim(t, s, "user_a", active, "runner-1", long), retention.NoticeSent, sentAt.Add(1500*time.Nanosecond))
 		for _, at := range []time.Time{active, active.Add(-time.Hour)} {
@@ -351,7 +362,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			}
 		}
 	})
-	t.Run("a failed notice is claimed again with a greater token and one more attempt", func(t *testing.T) {
+	t.Run("a failed notice is claimed again with a greater token and one more attempt", func(t tb) {
 		s := newStore(t)
 		first := mustClaim(t, s, "user_a", active, "runner-1", long)
 		finish(t, s, first, retention.NoticeFailed, time.Time{})
@@ -363,7 +374,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("token %d after %d, want it greater", again.Token, first.Token)
 		}
 	})
-	t.Run("a claim that ran out unfinished is claimed again, and its old holder can no longer finish it", func(t *testing.T) {
+	t.Run("a claim that ran out unfinished is claimed again, and its old holder can no longer finish it", func(t tb) {
 		s := newStore(t)
 		dead := mustClaim(t, s, "user_a", active, "runner-dead", 150*time.Millisecond)
 		time.Sleep(400 * time.Millisecond)
@@ -379,7 +390,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("after the old holder's attempt: %+v (claimed %v), want runner-2's claim untouched", got, ok)
 		}
 	})
-	t.Run("a later activity makes a new notice due even after one was sent, with attempts starting again", func(t *testing.T) {
+	t.Run("a later activity makes a new notice due even after one was sent, with attempts starting again", func(t tb) {
 		s := newStore(t)
 		first := mustClaim(t, s, "user_a", active, "runner-1", long)
 		finish(t, s, first, retention.NoticeFailed, time.Time{})
@@ -394,7 +405,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("token %d after %d, want it greater", n.Token, second.Token)
 		}
 	})
-	t.Run("a claim finishes once: a second FinishNotice fails with ErrNoticeLost and changes nothing", func(t *testing.T) {
+	t.Run("a claim finishes once: a second FinishNotice fails with ErrNoticeLost and changes nothing", func(t tb) {
 		s := newStore(t)
 		n := mustClaim(t, s, "user_a", active, "runner-1", long)
 		finish(t, s, n, retention.NoticeSent, sentAt)
@@ -406,7 +417,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("after a second finish: %+v (claimed %v), want it still sent", got, ok)
 		}
 	})
-	t.Run("ForgetNotice removes the record and is idempotent; the user can then be claimed afresh", func(t *testing.T) {
+	t.Run("ForgetNotice removes the record and is idempotent; the user can then be claimed afresh", func(t tb) {
 		s := newStore(t)
 		finish(t, s, mustClaim(t, s, "user_a", active, "runner-1", long), retention.NoticeSent, sentAt)
 		for i := 0; i < 2; i++ {
@@ -421,12 +432,12 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("claim after forgetting: %+v", n)
 		}
 	})
-	t.Run("notices of different users are independent", func(t *testing.T) {
+	t.Run("notices of different users are independent", func(t tb) {
 		s := newStore(t)
 		mustClaim(t, s, "user_a", active, "runner-1", long)
 		mustClaim(t, s, "user_b", active, "runner-1", long)
 	})
-	t.Run("of 8 concurrent claimers exactly one wins", func(t *testing.T) {
+	t.Run("of 8 concurrent claimers exactly one wins", func(t tb) {
 		s := newStore(t)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -437,7 +448,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 				defer wg.Done()
 				_, ok, err := s.ClaimNotice(ctx, "user_a", active, fmt.Sprint("runner-", g), long)
 				if err != nil {
-					t.Error(err)
+					t.Errorf("%v", err)
 				}
 				if ok {
 					mu.Lock()
@@ -451,7 +462,7 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			t.Errorf("%d runners claimed the notice, want 1", wins)
 		}
 	})
-	t.Run("unusable arguments are refused with ErrInvalidNotice naming the field", func(t *testing.T) {
+	t.Run("unusable arguments are refused with ErrInvalidNotice naming the field", func(t tb) {
 		s := newStore(t)
 		for field, c := range map[string]struct {
 			user, owner string
@@ -472,15 +483,15 @@ func RunNoticeStoreConformance(t *testing.T, newStore func(t *testing.T) retenti
 			}
 		}
 		if _, ok := claim(t, s, "user_a", active, "runner-2", long); ok {
-			t.Error("a refused FinishNotice changed the claim")
+			t.Errorf("a refused FinishNotice changed the claim")
 		}
 	})
-	t.Run("a cancelled context gives an error", func(t *testing.T) {
+	t.Run("a cancelled context gives an error", func(t tb) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, _, err := s.ClaimNotice(cctx, "user_a", active, "runner-1", long); err == nil {
-			t.Error("ClaimNotice with a cancelled context succeeded")
+			t.Errorf("ClaimNotice with a cancelled context succeeded")
 		}
 	})
 }
