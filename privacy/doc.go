@@ -36,6 +36,29 @@
 // A RequestStore must be durable for erasure to survive a crash: use the
 // SQL store from package sqlstore; MemoryRequestStore is for tests.
 //
+// # Several instances
+//
+// Applications run several replicas on one database and restart them at
+// any moment. A request is run by one worker at a time: before running
+// it, a Service claims it in the RequestStore (RequestClaimer) for
+// WithClaimTTL, judged by the store's clock (the database's for
+// sqlstore), renews the claim every third of that while a step runs, and
+// releases it when the run ends. Claiming increments the request's
+// Version, so every checkpoint of a worker whose claim was taken over is
+// refused, and that worker stops before its next step (ErrClaimLost);
+// the other carries on. Erase and Resume of a request another worker is
+// running wait for it and return its outcome; ResumePending skips such
+// requests, so it is safe to call from every instance at any frequency.
+// A worker that died is replaced once its claim expires. The completion
+// event of each request is logged under an ID made from the request's
+// (audit.EventID), so an audit.Appender such as sqlstore's stores it
+// once even when a crash makes the run write it again.
+//
+// What holds, per store: sqlstore's Requests (PostgreSQL and SQLite)
+// claims in the database, for any number of processes. MemoryRequestStore
+// claims in memory, for Services in one process. A RequestStore that is
+// not a RequestClaimer is run one request at a time per Service only.
+//
 // # HTTP
 //
 // ExportHandler (GET) and DeleteHandler (DELETE) are wire-compatible with
@@ -56,7 +79,9 @@
 // Sentinel errors are matched with errors.Is: ErrLegalHold and
 // ErrPartialDeletion from Erase and Resume (the DeletionResult says
 // more, and its Errors are StepError values, whose Err unwraps to the
-// cause); ErrRequestNotFound, ErrDuplicateRequest, ErrActiveRequest and
+// cause); ErrClaimLost from a run stopped because another worker took
+// its request over, and ErrRequestClaimed from a RequestClaimer whose
+// request another worker holds; ErrRequestNotFound, ErrDuplicateRequest, ErrActiveRequest and
 // ErrConflict from RequestStores; ErrInvalidRequest and ErrInvalidConfig
 // for bad input, naming the field; ErrAlreadyExtended, ErrAsyncUnavailable
 // and ErrClosed. Errors from the identity provider (steward.ErrUserNotFound,

@@ -97,7 +97,7 @@ func (s *Service) Erase(ctx context.Context, userID string, opts ...EraseOption)
 	if err != nil {
 		return emptyResult(""), redactErr(fmt.Errorf("privacy: erase: %w", err), userID)
 	}
-	return s.run(ctx, req)
+	return s.run(ctx, req, true)
 }
 
 // Resume carries on the erasure request id from its last checkpoint and
@@ -112,13 +112,16 @@ func (s *Service) Resume(ctx context.Context, id string) (DeletionResult, error)
 	if req.Kind != KindErasure {
 		return emptyResult(id), fmt.Errorf("%w: request %q is a %s request, not an erasure", ErrInvalidRequest, id, req.Kind)
 	}
-	return s.run(ctx, req)
+	return s.run(ctx, req, true)
 }
 
 // ResumePending finishes the requests a worker should pick up: partial
-// ones, and pending ones nobody has touched for WithResumeAfter (their
-// process died). Held requests are left alone. It returns how many
-// requests it completed and the errors of the others, joined.
+// ones, and pending ones left untouched for WithResumeAfter (their
+// process died, or their Erase call gave up). Held requests are left
+// alone, and so is every request another worker has claimed: it is safe
+// to call ResumePending from every instance, at any frequency. It
+// returns how many requests it completed and the errors of the others,
+// joined.
 func (s *Service) ResumePending(ctx context.Context) (int, error) {
 	stale := s.clock().Add(-s.resumeAfter)
 	var ids []string
@@ -129,9 +132,6 @@ func (s *Service) ResumePending(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("privacy: resume pending: %w", err)
 		}
 		if r.Status == StatusPending && !r.UpdatedAt.Before(stale) && s.resumeAfter > 0 {
-			continue
-		}
-		if s.isRunning(r.ID) {
 			continue
 		}
 		ids = append(ids, r.ID)
@@ -146,14 +146,17 @@ func (s *Service) ResumePending(ctx context.Context) (int, error) {
 		}
 		switch req.Kind {
 		case KindExport:
-			err = s.runExport(ctx, req)
+			err = s.runExport(ctx, req, false)
 			if err == nil {
 				if req, err = s.requests.Get(ctx, id); err == nil && req.Status != StatusCompleted {
 					err = fmt.Errorf("privacy: export request %q is still %s", id, req.Status)
 				}
 			}
 		default:
-			_, err = s.run(ctx, req)
+			_, err = s.run(ctx, req, false)
+		}
+		if errors.Is(err, ErrRequestClaimed) || errors.Is(err, ErrClaimLost) {
+			continue // another worker has it
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("request %q: %w", id, err))
@@ -194,7 +197,7 @@ func (s *Service) Extend(ctx context.Context, id, reason string) (Request, error
 	if !req.Status.Open() {
 		return Request{}, fmt.Errorf("%w: request %q is %s", ErrInvalidRequest, req.ID, req.Status)
 	}
-	err = s.checkpoint(ctx, &req, func(r *Request) error {
+	err = s.checkpoint(ctx, &req, nil, func(r *Request) error {
 		if !r.ExtendedAt.IsZero() {
 			return fmt.Errorf("%w: request %q on %s", ErrAlreadyExtended, r.ID, r.ExtendedAt.Format(time.DateOnly))
 		}
@@ -282,11 +285,13 @@ func (s *Service) plan(existing []Step) []Step {
 var errAlreadyCompleted = errors.New("privacy: request already completed")
 
 // checkpoint applies mutate to req and stores it. When the stored request
-// changed meanwhile (another worker), it reloads it, applies mutate again
-// and retries; mutations only move steps forward, so nothing is undone.
+// changed meanwhile (an extension, say), it reloads it, applies mutate
+// again and retries; mutations only move steps forward, so nothing is
+// undone. Under a claim (c not nil), a reload that shows another worker
+// holding the request stops with ErrClaimLost: this run is fenced off.
 // A request completed meanwhile is not touched: req becomes the stored
 // one and errAlreadyCompleted is returned.
-func (s *Service) checkpoint(ctx context.Context, req *Request, mutate func(*Request) error) error {
+func (s *Service) checkpoint(ctx context.Context, req *Request, c *runClaim, mutate func(*Request) error) error {
 	for range 8 {
 		if req.Status == StatusCompleted && req.Kind == KindErasure {
 			return errAlreadyCompleted
@@ -309,33 +314,15 @@ func (s *Service) checkpoint(ctx context.Context, req *Request, mutate func(*Req
 		if gerr != nil {
 			return fmt.Errorf("saving request: %w", gerr)
 		}
+		if c != nil && (c.lost() || s.sharedClaims && fresh.ClaimedBy != c.owner) {
+			return ErrClaimLost
+		}
 		if req.Kind == KindErasure {
 			fresh.Steps = s.plan(fresh.Steps)
 		}
 		*req = fresh
 	}
 	return fmt.Errorf("saving request: %w", ErrConflict)
-}
-
-// enter and leave track the requests this process is running.
-func (s *Service) enter(id string) {
-	s.mu.Lock()
-	s.running[id]++
-	s.mu.Unlock()
-}
-
-func (s *Service) leave(id string) {
-	s.mu.Lock()
-	if s.running[id]--; s.running[id] <= 0 {
-		delete(s.running, id)
-	}
-	s.mu.Unlock()
-}
-
-func (s *Service) isRunning(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running[id] > 0
 }
 
 // retryOptions returns the backoff options of the retry policy.
@@ -366,10 +353,32 @@ func (s *Service) result(req Request, errs []StepError) DeletionResult {
 	return res
 }
 
-// run executes req's remaining steps; see Erase.
-func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) {
-	s.enter(req.ID)
-	defer s.leave(req.ID)
+// run executes req's remaining steps under a claim; see Erase. With
+// wait, it waits while another worker runs the request and then carries
+// on from where that one left it (usually: returns the completed
+// result); without, it fails with ErrRequestClaimed.
+func (s *Service) run(ctx context.Context, req Request, wait bool) (DeletionResult, error) {
+	userID := req.UserID
+	if req.Status == StatusCompleted {
+		return s.result(req, nil), nil
+	}
+	c, err := s.claim(ctx, &req, wait)
+	if errors.Is(err, errAlreadyCompleted) {
+		return s.result(req, nil), nil
+	}
+	if err != nil {
+		return s.result(req, nil), redactErr(fmt.Errorf("privacy: erase: %w", err), userID)
+	}
+	defer c.stop()
+	res, err := s.runClaimed(c.ctx, req, c)
+	if c.lost() || errors.Is(err, ErrClaimLost) {
+		return res, fmt.Errorf("privacy: erase: request %q: %w", req.ID, ErrClaimLost)
+	}
+	return res, err
+}
+
+// runClaimed executes req's remaining steps while c holds it.
+func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (DeletionResult, error) {
 	userID := req.UserID
 	fail := func(err error) (DeletionResult, error) {
 		if errors.Is(err, errAlreadyCompleted) {
@@ -388,7 +397,7 @@ func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) 
 			return fail(fmt.Errorf("legal hold check: %w", err))
 		}
 		if held {
-			if err := s.checkpoint(ctx, &req, func(r *Request) error {
+			if err := s.checkpoint(ctx, &req, c, func(r *Request) error {
 				r.Status, r.Reason = StatusHeld, reason
 				return nil
 			}); err != nil {
@@ -402,7 +411,7 @@ func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) 
 		}
 	}
 	if req.Status != StatusPending {
-		if err := s.checkpoint(ctx, &req, func(r *Request) error {
+		if err := s.checkpoint(ctx, &req, c, func(r *Request) error {
 			r.Status, r.Reason = StatusPending, ""
 			return nil
 		}); err != nil {
@@ -428,7 +437,7 @@ func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) 
 			return s.result(req, errs), fmt.Errorf("privacy: erase: interrupted: %w", context.Cause(ctx))
 		}
 		now := s.clock()
-		if cerr := s.checkpoint(ctx, &req, func(r *Request) error {
+		if cerr := s.checkpoint(ctx, &req, c, func(r *Request) error {
 			p := r.Step(st.Name)
 			if p == nil {
 				return nil
@@ -454,7 +463,7 @@ func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) 
 	}
 
 	if failedPhase >= 0 {
-		if err := s.checkpoint(ctx, &req, func(r *Request) error {
+		if err := s.checkpoint(ctx, &req, c, func(r *Request) error {
 			r.Status = StatusPartial
 			return nil
 		}); err != nil {
@@ -476,14 +485,14 @@ func (s *Service) run(ctx context.Context, req Request) (DeletionResult, error) 
 	if st := req.Step(auditStepName); st != nil && st.Status != StepDone {
 		_, auditErr = backoff.Retry(ctx, func() (struct{}, error) {
 			attempts++
-			return struct{}{}, s.logDeletion(ctx, req, "completed", nil)
+			return struct{}{}, s.logDeletionOnce(ctx, req, "completed")
 		}, s.retryOptions()...)
 		if ctx.Err() != nil {
 			return s.result(req, errs), fmt.Errorf("privacy: erase: interrupted: %w", context.Cause(ctx))
 		}
 	}
 	now := s.clock()
-	if err := s.checkpoint(ctx, &req, func(r *Request) error {
+	if err := s.checkpoint(ctx, &req, c, func(r *Request) error {
 		if p := r.Step(auditStepName); p != nil && p.Status != StepDone {
 			p.Attempts += attempts
 			p.UpdatedAt = now
@@ -550,8 +559,20 @@ func (s *Service) doStep(ctx context.Context, userID string, st Step) (int, erro
 	return 0, backoff.Permanent(fmt.Errorf("step %q: unknown kind %q", st.Name, st.Kind))
 }
 
+// logDeletionOnce writes the data_deletion event of req's outcome under
+// an ID made from the request's, so that writing it again after a crash
+// (before its step was checkpointed) stores nothing new in an
+// audit.Appender: one completion event per request.
+func (s *Service) logDeletionOnce(ctx context.Context, req Request, status string) error {
+	return s.logDeletionID(ctx, audit.EventID("privacy/erasure/"+req.ID+"/"+status), req, status, nil)
+}
+
 // logDeletion writes a data_deletion event about req.
 func (s *Service) logDeletion(ctx context.Context, req Request, status string, extra map[string]any) error {
+	return s.logDeletionID(ctx, "", req, status, extra)
+}
+
+func (s *Service) logDeletionID(ctx context.Context, id string, req Request, status string, extra map[string]any) error {
 	if s.audit == nil {
 		return nil
 	}
@@ -575,5 +596,5 @@ func (s *Service) logDeletion(ctx context.Context, req Request, status string, e
 	for k, v := range extra {
 		details[k] = v
 	}
-	return s.logEvent(ctx, audit.DataDeletion, req.UserID, req.Actor, details)
+	return s.logEventID(ctx, id, audit.DataDeletion, req.UserID, req.Actor, details)
 }

@@ -303,18 +303,29 @@ func (s *Service) StartExport(ctx context.Context, userID string) (string, error
 	req.Version = 1
 	go func() {
 		defer s.bg.Done()
-		_ = s.runExport(context.WithoutCancel(ctx), req)
+		_ = s.runExport(context.WithoutCancel(ctx), req, true)
 	}()
 	return req.ID, nil
 }
 
-// runExport writes a queued export, checkpoints the outcome and notifies.
-func (s *Service) runExport(ctx context.Context, req Request) error {
-	s.enter(req.ID)
-	defer s.leave(req.ID)
+// runExport writes a queued export under a claim on its request (see
+// run for wait), checkpoints the outcome, releases the claim and then
+// notifies: by then the request is settled, so whoever is told can rely
+// on its status.
+func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 	if s.blobs == nil {
 		return ErrAsyncUnavailable
 	}
+	outer := ctx
+	c, err := s.claim(ctx, &req, wait)
+	if errors.Is(err, errAlreadyCompleted) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	ctx = c.ctx
 	name := req.ID + ".json"
 	attempts := 0
 	logged := false
@@ -347,10 +358,13 @@ func (s *Service) runExport(ctx context.Context, req Request) error {
 		return struct{}{}, nil
 	}, s.retryOptions()...)
 	if ctx.Err() != nil {
+		if c.lost() {
+			return fmt.Errorf("privacy: export: request %q: %w", req.ID, ErrClaimLost)
+		}
 		return ctx.Err()
 	}
 	now := s.clock()
-	err := s.checkpoint(ctx, &req, func(r *Request) error {
+	err = s.checkpoint(ctx, &req, c, func(r *Request) error {
 		st := r.Step(exportStepName)
 		if st == nil {
 			r.Steps = append(r.Steps, Step{Name: exportStepName, Kind: StepExport})
@@ -370,9 +384,11 @@ func (s *Service) runExport(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
+	c.stop()
+	req.ClaimedBy, req.ClaimExpires = "", time.Time{}
 	if s.notifier != nil {
-		_, _ = backoff.Retry(ctx, func() (struct{}, error) {
-			return struct{}{}, s.notifier.ExportDone(ctx, req.Clone())
+		_, _ = backoff.Retry(outer, func() (struct{}, error) {
+			return struct{}{}, s.notifier.ExportDone(outer, req.Clone())
 		}, s.retryOptions()...)
 	}
 	return nil

@@ -139,6 +139,12 @@ type Request struct {
 	// concurrency: Create stores version 1, and Update succeeds only when
 	// Version matches the stored one, which it then increments.
 	Version int64 `json:"version"`
+	// ClaimedBy names the worker running the request and ClaimExpires
+	// when its claim lapses by the store's clock (see RequestClaimer);
+	// both are empty when nobody has claimed it. Stores set them on Get
+	// and List and ignore them on Create and Update.
+	ClaimedBy    string    `json:"claimedBy,omitempty"`
+	ClaimExpires time.Time `json:"claimExpires,omitzero"`
 }
 
 // Clone returns a deep copy of r.

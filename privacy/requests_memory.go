@@ -7,6 +7,9 @@ import (
 	"iter"
 	"slices"
 	"sync"
+	"time"
+
+	"github.com/stewardlabs/steward"
 )
 
 // MemoryRequestStore is an in-process RequestStore for tests, examples
@@ -14,17 +17,84 @@ import (
 // with the process, so use a database store (package sqlstore) in
 // production.
 //
-// A MemoryRequestStore is safe for concurrent use.
+// A MemoryRequestStore is safe for concurrent use, and a RequestClaimer
+// judged by time.Now: Services in one process sharing it run each request
+// once at a time.
 type MemoryRequestStore struct {
-	mu   sync.Mutex
-	reqs map[string]Request
+	mu     sync.Mutex
+	reqs   map[string]Request
+	claims map[string]memClaim
 }
 
-var _ RequestStore = (*MemoryRequestStore)(nil)
+type memClaim struct {
+	owner   string
+	expires time.Time
+}
+
+var (
+	_ RequestStore   = (*MemoryRequestStore)(nil)
+	_ RequestClaimer = (*MemoryRequestStore)(nil)
+)
 
 // NewMemoryRequestStore returns an empty MemoryRequestStore.
 func NewMemoryRequestStore() *MemoryRequestStore {
-	return &MemoryRequestStore{reqs: make(map[string]Request)}
+	return &MemoryRequestStore{reqs: make(map[string]Request), claims: make(map[string]memClaim)}
+}
+
+// withClaim returns r with its claim fields from s.claims; s.mu is held.
+func (s *MemoryRequestStore) withClaim(r Request) Request {
+	r = r.Clone()
+	c := s.claims[r.ID]
+	r.ClaimedBy, r.ClaimExpires = c.owner, c.expires
+	return r
+}
+
+// ClaimRequest implements RequestClaimer.
+func (s *MemoryRequestStore) ClaimRequest(ctx context.Context, id, owner string, ttl time.Duration) (Request, error) {
+	if err := steward.ValidateLease(id, owner, ttl); err != nil {
+		return Request{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Request{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.reqs[id]
+	if !ok {
+		return Request{}, fmt.Errorf("%w: %q", ErrRequestNotFound, id)
+	}
+	now := time.Now()
+	if c, ok := s.claims[id]; ok && c.owner != "" && now.Before(c.expires) {
+		return Request{}, fmt.Errorf("%w: %q", ErrRequestClaimed, id)
+	}
+	s.claims[id] = memClaim{owner: owner, expires: now.Add(ttl)}
+	r.Version++
+	s.reqs[id] = r
+	return s.withClaim(r), nil
+}
+
+// RenewClaim implements RequestClaimer.
+func (s *MemoryRequestStore) RenewClaim(ctx context.Context, id, owner string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.claims[id]; c.owner != owner || owner == "" {
+		return fmt.Errorf("%w: %q", ErrClaimLost, id)
+	}
+	s.claims[id] = memClaim{owner: owner, expires: time.Now().Add(ttl)}
+	return nil
+}
+
+// ReleaseClaim implements RequestClaimer.
+func (s *MemoryRequestStore) ReleaseClaim(ctx context.Context, id, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.claims[id]; c.owner == owner && owner != "" {
+		delete(s.claims, id)
+	}
+	return nil
 }
 
 // Create stores r with Version 1. It returns ErrDuplicateRequest or
@@ -47,6 +117,7 @@ func (s *MemoryRequestStore) Create(ctx context.Context, r Request) error {
 	}
 	r = r.Clone()
 	r.Version = 1
+	r.ClaimedBy, r.ClaimExpires = "", time.Time{}
 	s.reqs[r.ID] = r
 	return nil
 }
@@ -75,7 +146,7 @@ func (s *MemoryRequestStore) Get(ctx context.Context, id string) (Request, error
 	if !ok {
 		return Request{}, fmt.Errorf("%w: %q", ErrRequestNotFound, id)
 	}
-	return r.Clone(), nil
+	return s.withClaim(r), nil
 }
 
 // Update replaces the request when r.Version matches, as RequestStore
@@ -98,6 +169,7 @@ func (s *MemoryRequestStore) Update(ctx context.Context, r Request) error {
 	}
 	r = r.Clone()
 	r.Version++
+	r.ClaimedBy, r.ClaimExpires = "", time.Time{}
 	s.reqs[r.ID] = r
 	return nil
 }
@@ -118,7 +190,7 @@ func (s *MemoryRequestStore) List(ctx context.Context, f RequestFilter) iter.Seq
 		var out []Request
 		for _, r := range s.reqs {
 			if f.Matches(r) {
-				out = append(out, r.Clone())
+				out = append(out, s.withClaim(r))
 			}
 		}
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stewardlabs/steward"
@@ -271,9 +272,12 @@ func WithAuthorizer(a Authorizer) Option {
 }
 
 // WithResumeAfter sets how long a pending request must have been left
-// untouched before ResumePending takes it over from the process working
-// on it, presumed dead (default DefaultResumeAfter). Partial requests are
-// resumed at once.
+// untouched before ResumePending picks it up (default
+// DefaultResumeAfter), so that a request just created by an Erase call is
+// left to that call. It no longer decides whether a request is being
+// worked on: claims do (see RequestClaimer), so ResumePending never takes
+// over a run that is still going, however slow its steps. Partial
+// requests are resumed at once.
 func WithResumeAfter(d time.Duration) Option {
 	return func(s *Service) error {
 		if d < 0 {
@@ -331,10 +335,15 @@ type Service struct {
 	storeByName     map[string]DataStore
 	externalByName  map[string]ExternalService
 
-	mu      sync.Mutex
-	closed  bool
-	bg      sync.WaitGroup
-	running map[string]int // request ID → runs in this process
+	claimer      RequestClaimer
+	sharedClaims bool // claimer is the store's: claims show in its requests
+	claimTTL     time.Duration
+	owner        string        // this Service's claim owner prefix
+	runs         atomic.Uint64 // numbers this Service's runs
+
+	mu     sync.Mutex
+	closed bool
+	bg     sync.WaitGroup
 }
 
 // NewService returns a Service over idp. Without options it exports and
@@ -354,7 +363,8 @@ func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) 
 		inlineBytes: DefaultInlineExportBytes,
 		inlineTime:  DefaultInlineExportTime,
 		resumeAfter: DefaultResumeAfter,
-		running:     make(map[string]int),
+		claimTTL:    DefaultClaimTTL,
+		owner:       steward.NewOwner(),
 	}
 	if n, ok := idp.(interface{ Name() string }); ok {
 		s.idpName = n.Name()
@@ -369,6 +379,11 @@ func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) 
 	}
 	if s.requests == nil {
 		s.requests = NewMemoryRequestStore()
+	}
+	if c, ok := s.requests.(RequestClaimer); ok {
+		s.claimer, s.sharedClaims = c, true
+	} else {
+		s.claimer = &localClaims{store: s.requests, held: map[string]localClaim{}}
 	}
 	seen := map[string]string{auditStepName: "reserved", exportStepName: "reserved", holdStepName: "reserved"}
 	claim := func(what, name string) error {
@@ -442,10 +457,16 @@ func actorFrom(ctx context.Context) string {
 
 // logEvent writes an audit event when a logger is configured.
 func (s *Service) logEvent(ctx context.Context, t audit.Type, userID, actor string, details map[string]any) error {
+	return s.logEventID(ctx, "", t, userID, actor, details)
+}
+
+// logEventID writes an audit event with the given ID (audit.EventID),
+// which an audit.Appender stores at most once; "" lets the logger choose.
+func (s *Service) logEventID(ctx context.Context, id string, t audit.Type, userID, actor string, details map[string]any) error {
 	if s.audit == nil {
 		return nil
 	}
-	if err := s.audit.Log(ctx, audit.Event{Type: t, Subject: userID, Actor: actor, Details: details}); err != nil {
+	if err := s.audit.Log(ctx, audit.Event{ID: id, Type: t, Subject: userID, Actor: actor, Details: details}); err != nil {
 		return redactErr(fmt.Errorf("audit: %w", err), userID)
 	}
 	return nil

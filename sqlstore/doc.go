@@ -1,7 +1,7 @@
 // Package sqlstore keeps Steward's records in PostgreSQL or SQLite through
 // database/sql: one [Store] per database, embedded versioned migrations, and
-// the SQL implementations of the audit, privacy-request, consent and
-// retention-hold stores built on it.
+// the SQL implementations of the audit, privacy-request, consent,
+// retention-hold and lease stores built on it.
 //
 //	db, err := sqlstore.OpenSQLite("steward.db") // or sqlstore.OpenPostgres(dsn)
 //	store, err := sqlstore.New(db, sqlstore.SQLite) // or sqlstore.Postgres
@@ -26,6 +26,27 @@
 // its own transaction together with its record, under a lock so that
 // several processes may migrate one database at once. Running it again does
 // nothing. Every table Steward creates is named steward_*.
+//
+// # Several processes, one database
+//
+// Every store here keeps its state in the database and coordinates
+// through it, never through process memory, so any number of processes
+// (replicas, restarted at any moment) may share one PostgreSQL database
+// or one SQLite file. Leases and claims expire by the database's clock
+// (clock_timestamp() on PostgreSQL, unixepoch('subsec') on SQLite), so
+// processes whose clocks disagree still agree on who holds what.
+//
+//   - [AuditSink] is an audit.Appender: one hash chain per database,
+//     whatever the number of writing Loggers. Each Append takes the
+//     chain's lock (a transaction-scoped advisory lock keyed on the schema
+//     on PostgreSQL; the write lock on SQLite), reads the head, links and
+//     inserts the batch and commits; an event whose ID its caller chose
+//     is stored once (steward_audit_keys). [AuditCursors] keeps each
+//     audit.Forwarder destination's position and claim.
+//   - [Requests] is a privacy.RequestClaimer: each request is run by one
+//     worker at a time, claimed in its row with an expiry, and fenced by
+//     its version.
+//   - [Consent], [Holds] and [Leases]: see below.
 //
 // # Consent
 //

@@ -22,13 +22,21 @@ import (
 // unique index, so concurrent Erase calls in several processes agree on
 // one request.
 //
+// Requests is a privacy.RequestClaimer: a claim is two columns of the
+// request's row (migration 0010) set by one conditional UPDATE, with the
+// expiry judged by the database's clock, so several processes sharing the
+// database run each request one at a time.
+//
 // Requests is safe for concurrent use. Get one with [Store.Requests].
 type Requests struct {
 	db *sql.DB
 	d  Dialect
 }
 
-var _ privacy.RequestStore = (*Requests)(nil)
+var (
+	_ privacy.RequestStore   = (*Requests)(nil)
+	_ privacy.RequestClaimer = (*Requests)(nil)
+)
 
 // Requests returns the privacy.RequestStore over this database. Run
 // [Store.Migrate] first.
@@ -81,6 +89,9 @@ func (s scanTime) parse(x string) error {
 const requestColumns = `id, kind, user_id, actor, regime, status, received_at, due_at, extended_at,
 	extension_reason, reason, updated_at, completed_at, location, steps, version`
 
+// requestReadColumns are requestColumns and the claim (migration 0010).
+const requestReadColumns = requestColumns + `, claim_owner, claim_expires`
+
 // openStatuses are the statuses of privacy.Status.Open, for SQL.
 const openStatuses = `('pending', 'partial', 'held')`
 
@@ -114,9 +125,12 @@ func scanRequest(row rowScanner) (privacy.Request, error) {
 	err := row.Scan(&req.ID, &kind, &req.UserID, &req.Actor, &regime, &status,
 		scanTime{&req.ReceivedAt}, scanTime{&req.DueAt}, scanTime{&req.ExtendedAt},
 		&req.ExtensionReason, &req.Reason, scanTime{&req.UpdatedAt}, scanTime{&req.CompletedAt},
-		&req.Location, &steps, &req.Version)
+		&req.Location, &steps, &req.Version, &req.ClaimedBy, leaseTime{&req.ClaimExpires})
 	if err != nil {
 		return privacy.Request{}, err
+	}
+	if req.ClaimedBy == "" {
+		req.ClaimExpires = time.Time{}
 	}
 	req.Kind, req.Regime, req.Status = privacy.Kind(kind), privacy.Regime(regime), privacy.Status(status)
 	if err := json.Unmarshal([]byte(steps), &req.Steps); err != nil {
@@ -175,7 +189,7 @@ func (r *Requests) whyNotCreated(ctx context.Context, req privacy.Request) error
 
 // Get returns the request, or an error wrapping privacy.ErrRequestNotFound.
 func (r *Requests) Get(ctx context.Context, id string) (privacy.Request, error) {
-	row := r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT `+requestColumns+` FROM steward_privacy_requests WHERE id = ?`), id)
+	row := r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT `+requestReadColumns+` FROM steward_privacy_requests WHERE id = ?`), id)
 	req, err := scanRequest(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return privacy.Request{}, fmt.Errorf("%w: %q", privacy.ErrRequestNotFound, id)
@@ -255,7 +269,7 @@ func (r *Requests) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[
 		if !f.UpdatedBefore.IsZero() {
 			where, args = append(where, "updated_at < ?"), append(args, r.timeArg(f.UpdatedBefore))
 		}
-		q := `SELECT ` + requestColumns + ` FROM steward_privacy_requests`
+		q := `SELECT ` + requestReadColumns + ` FROM steward_privacy_requests`
 		if len(where) > 0 {
 			q += ` WHERE ` + strings.Join(where, " AND ")
 		}

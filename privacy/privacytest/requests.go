@@ -44,13 +44,18 @@ type rsMaker func(ctx context.Context, t tb) (privacy.RequestStore, error)
 type rsCase = conformance.Case[*rsEnv]
 
 func runRequestStore(t tb, mk rsMaker, cfg config) {
-	conformance.RunCases(t, requestStoreCases(), func(ctx context.Context, t tb) *rsEnv {
+	env := func(ctx context.Context, t tb) *rsEnv {
 		s, err := mk(ctx, t)
 		if err != nil {
 			t.Fatalf("making the store: %v", err)
 		}
 		return &rsEnv{tb: t, cfg: cfg, ctx: ctx, s: s, base: time.Date(2025, 1, 31, 9, 30, 0, 123456000, time.UTC)}
-	})
+	}
+	cases := requestStoreCases()
+	if _, ok := env(t.Context(), t).s.(privacy.RequestClaimer); ok {
+		cases = append(cases, claimCases()...)
+	}
+	conformance.RunCases(t, cases, env)
 }
 
 func requestStoreCases() []rsCase {
