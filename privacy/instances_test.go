@@ -90,7 +90,9 @@ func (r *stepRecorder) snapshot() (calls map[string]int, overlap map[string]bool
 
 type recordingExternal struct{ *stepRecorder }
 
-func (e recordingExternal) Erase(ctx context.Context, userID string) error { return e.call(ctx, userID) }
+func (e recordingExternal) Erase(ctx context.Context, userID string) error {
+	return e.call(ctx, userID)
+}
 
 // requestStores are the RequestStores two Services share: one in memory
 // (two Services in one process) and one database each dialect (two
