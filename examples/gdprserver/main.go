@@ -24,6 +24,10 @@
 // STEWARD_POSTGRES_DSN keeps the application tables, audit events,
 // consent and requests in PostgreSQL instead of SQLite. SIGINT or SIGTERM
 // shuts it down gracefully.
+//
+// It is the one example that links PostgreSQL's driver (it imports
+// package sqldialect/postgres for STEWARD_POSTGRES_DSN); quickstart,
+// retentionjob and customstore use SQLite alone and carry no pgx code.
 package main
 
 import (
@@ -56,6 +60,7 @@ import (
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/sqldialect/postgres"
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/useradmin"
 )
@@ -206,7 +211,7 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []demoUser, func
 // and otherwise an SQLite file in a temporary directory removed on close.
 func database() (*sql.DB, sqlstore.Dialect, func(), error) {
 	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
-		db, err := sqlstore.OpenPostgres(dsn)
+		db, err := postgres.Open(dsn)
 		if err != nil {
 			return nil, "", nil, err
 		}

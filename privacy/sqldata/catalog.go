@@ -5,9 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // QuoteIdent returns name quoted as an SQL identifier: wrapped in double
@@ -16,10 +15,7 @@ import (
 // ValidateIdentifiers check against the catalog. PostgreSQL and SQLite
 // quote alike; d is taken so callers need not change if a dialect that
 // quotes differently is added.
-func QuoteIdent(d sqlstore.Dialect, name string) string {
-	_ = d
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
+func QuoteIdent(d sqldialect.Dialect, name string) string { return d.Quote(name) }
 
 // ValidateIdentifiers checks that table exists in the database (PostgreSQL:
 // in current_schema()) and has every one of columns. On SQLite names match
@@ -30,7 +26,7 @@ func QuoteIdent(d sqlstore.Dialect, name string) string {
 // ErrUnknownColumn and naming what is missing, ErrInvalidDeclaration for
 // a name no database could hold (empty, or with control characters), or
 // the database's own error.
-func ValidateIdentifiers(ctx context.Context, db *sql.DB, d sqlstore.Dialect, table string, columns ...string) error {
+func ValidateIdentifiers(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table string, columns ...string) error {
 	if err := checkDialect(d); err != nil {
 		return err
 	}
@@ -60,7 +56,7 @@ func ValidateIdentifiers(ctx context.Context, db *sql.DB, d sqlstore.Dialect, ta
 // It fails like ValidateIdentifiers for a missing table, and with
 // ErrInvalidDeclaration when the table has no such column (a composite
 // primary key, or no primary key on PostgreSQL).
-func RowKey(ctx context.Context, db *sql.DB, d sqlstore.Dialect, table string) (string, error) {
+func RowKey(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table string) (string, error) {
 	if err := checkDialect(d); err != nil {
 		return "", err
 	}
@@ -82,7 +78,7 @@ var errNoRowKey = fmt.Errorf("%w: no single-column primary key; declare Key", Er
 
 // tableInfo is what the catalog says about one table.
 type tableInfo struct {
-	dialect    sqlstore.Dialect
+	dialect    sqldialect.Dialect
 	columns    []string // in catalog order, as the catalog spells them
 	primaryKey []string // in key order
 	hasRowid   bool     // SQLite: an ordinary rowid table
@@ -118,13 +114,13 @@ func (t tableInfo) isRowKey(column string) bool {
 }
 
 // lookupTable reads table's columns and primary key from the catalog.
-func lookupTable(ctx context.Context, db *sql.DB, d sqlstore.Dialect, table string) (tableInfo, error) {
+func lookupTable(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table string) (tableInfo, error) {
 	info := tableInfo{dialect: d}
 	var colQuery string
 	switch d {
-	case sqlstore.SQLite:
+	case sqldialect.SQLite:
 		colQuery = `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`
-	case sqlstore.Postgres:
+	case sqldialect.Postgres:
 		colQuery = `SELECT a.attname, COALESCE((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, ord) WHERE k.att = a.attnum), 0)
 FROM pg_catalog.pg_class t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
@@ -159,7 +155,7 @@ ORDER BY a.attnum`
 	for i := 1; i <= len(pk); i++ {
 		info.primaryKey = append(info.primaryKey, pk[i])
 	}
-	if d == sqlstore.SQLite {
+	if d == sqldialect.SQLite {
 		// A table without rowid always has a primary key; views have none.
 		var typ string
 		var withoutRowid bool
@@ -190,7 +186,7 @@ func checkName(name string) error {
 	return nil
 }
 
-func checkDialect(d sqlstore.Dialect) error {
+func checkDialect(d sqldialect.Dialect) error {
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("sqldata: %w", err)
 	}

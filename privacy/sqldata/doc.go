@@ -4,7 +4,7 @@
 // erase, and New checks the declarations against the database's catalog
 // and builds the statements:
 //
-//	store, err := sqldata.New(ctx, db, sqlstore.Postgres, []sqldata.Table{
+//	store, err := sqldata.New(ctx, db, sqldialect.Postgres, []sqldata.Table{
 //		{Name: "user_profiles", UserColumn: "clerk_id", Category: "profile"},
 //		{Name: "orders", UserColumn: "user_id",
 //			Anonymise: []sqldata.Set{sqldata.Null("user_id"), sqldata.Null("email")}},
@@ -76,8 +76,8 @@
 // reading the catalog.
 //
 // New, ValidateIdentifiers and RowKey return an error wrapping
-// sqlstore.ErrUnknownDialect for a dialect other than sqlstore.Postgres
-// and sqlstore.SQLite.
+// sqldialect.ErrUnknownDialect for a dialect other than sqldialect.Postgres
+// and sqldialect.SQLite.
 //
 // Export and Erase return errors wrapping steward.ErrInvalidUserID for an
 // invalid user ID, the context's error when it is cancelled (Erase stops

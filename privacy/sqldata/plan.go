@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // checkDeclarations checks what can be checked without a database.
-func checkDeclarations(d sqlstore.Dialect, decls []Table) error {
+func checkDeclarations(d sqldialect.Dialect, decls []Table) error {
 	index := map[string]int{}
 	key := func(name string) string { return nameKey(d, name) }
 	for i, t := range decls {
@@ -127,20 +127,20 @@ func checkDeclarations(d sqlstore.Dialect, decls []Table) error {
 // nameKey returns the form of an identifier under which d compares it:
 // SQLite's names are case-insensitive (for ASCII), PostgreSQL's quoted
 // names are not.
-func nameKey(d sqlstore.Dialect, name string) string {
-	if d == sqlstore.SQLite {
+func nameKey(d sqldialect.Dialect, name string) string {
+	if d == sqldialect.SQLite {
 		return strings.ToLower(name)
 	}
 	return name
 }
 
 // sameName reports whether a and b name the same thing under d.
-func sameName(d sqlstore.Dialect, a, b string) bool { return nameKey(d, a) == nameKey(d, b) }
+func sameName(d sqldialect.Dialect, a, b string) bool { return nameKey(d, a) == nameKey(d, b) }
 
 // eraseOrder returns the indexes of decls in the order to erase them: a
 // table after every table that refers to it (through Via or References),
 // otherwise in declaration order. A cycle is an error naming its tables.
-func eraseOrder(d sqlstore.Dialect, decls []Table) ([]int, error) {
+func eraseOrder(d sqldialect.Dialect, decls []Table) ([]int, error) {
 	n := len(decls)
 	index := map[string]int{}
 	for i, t := range decls {
@@ -234,7 +234,7 @@ func cycleError(decls []Table, parents [][]int, done []bool) error {
 
 // builder turns checked declarations into statements.
 type builder struct {
-	d     sqlstore.Dialect
+	d     sqldialect.Dialect
 	decls []Table
 	infos map[string]tableInfo // by declared name
 	keys  map[string]string    // resolved Key by declared name
@@ -260,7 +260,7 @@ func (b *builder) resolve() error {
 			return nil
 		}
 		if t.Key != "" {
-			if err := col("Key", t.Key); err != nil && !(b.d == sqlstore.SQLite && sameName(b.d, t.Key, "rowid") && info.hasRowid) {
+			if err := col("Key", t.Key); err != nil && !(b.d == sqldialect.SQLite && sameName(b.d, t.Key, "rowid") && info.hasRowid) {
 				return err
 			}
 			b.keys[t.Name] = t.Key
@@ -350,7 +350,7 @@ type query struct {
 // stmt writes one SQL statement; identifiers are always quoted and values
 // always bind parameters.
 type stmt struct {
-	d     sqlstore.Dialect
+	d     sqldialect.Dialect
 	sb    strings.Builder
 	slots []slot
 }
@@ -365,7 +365,7 @@ func (s *stmt) col(table, column string) {
 }
 func (s *stmt) param(sl slot) {
 	s.slots = append(s.slots, sl)
-	if s.d == sqlstore.Postgres {
+	if s.d == sqldialect.Postgres {
 		s.sb.WriteString("$" + strconv.Itoa(len(s.slots)))
 	} else {
 		s.sb.WriteByte('?')
@@ -452,7 +452,7 @@ func (b *builder) build(t Table, defaultBatch int) *table {
 	}
 	repeat := !info.isRowKey(key)
 	for lo := range 2 {
-		if b.d == sqlstore.Postgres {
+		if b.d == sqldialect.Postgres {
 			bt.batch[lo] = b.keysetStatement(t, key, repeat, lo == 1, bt.batchSize)
 			continue
 		}
@@ -481,7 +481,7 @@ func (b *builder) eraseStatement(t Table, key string, repeatSubject bool, n int)
 		er.sql(" AND ")
 	}
 	er.col(t.Name, key)
-	if b.d == sqlstore.Postgres {
+	if b.d == sqldialect.Postgres {
 		// An array built once by an init plan makes PostgreSQL fetch the
 		// batch's rows by key; "IN (SELECT ...)" lets it plan a hash join
 		// over the whole table when the user owns most of it.
@@ -496,7 +496,7 @@ func (b *builder) eraseStatement(t Table, key string, repeatSubject bool, n int)
 	b.subject(er, t)
 	b.notDone(er, t)
 	er.sql(" LIMIT " + strconv.Itoa(n) + ")")
-	if b.d == sqlstore.Postgres {
+	if b.d == sqldialect.Postgres {
 		er.sql(")")
 	}
 	return er.query()
@@ -608,7 +608,7 @@ func (b *builder) notDone(s *stmt, t Table) {
 			s.sql(" IS NOT NULL")
 			continue
 		}
-		if b.d == sqlstore.Postgres {
+		if b.d == sqldialect.Postgres {
 			s.sql(" IS DISTINCT FROM ")
 		} else {
 			s.sql(" IS NOT ")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/privacy"
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // DefaultName is the Name of a Store built without WithName.
@@ -94,7 +94,7 @@ type table struct {
 // Every error names the table and field at fault: a *DeclarationError
 // wrapping ErrInvalidDeclaration, ErrUnknownTable or ErrUnknownColumn, or
 // an error from the database while reading its catalog.
-func New(ctx context.Context, db *sql.DB, d sqlstore.Dialect, tables []Table, opts ...Option) (*Store, error) {
+func New(ctx context.Context, db *sql.DB, d sqldialect.Dialect, tables []Table, opts ...Option) (*Store, error) {
 	cfg := config{name: DefaultName, batchSize: DefaultBatchSize}
 	for _, o := range opts {
 		o(&cfg)

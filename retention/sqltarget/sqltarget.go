@@ -36,7 +36,7 @@ import (
 
 	"github.com/stewardlabs/steward/privacy/sqldata"
 	"github.com/stewardlabs/steward/retention"
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // ErrInvalidTable is wrapped by errors about an incomplete Table.
@@ -61,7 +61,7 @@ type Table struct {
 // retention.Anonymiser) over one table. It is safe for concurrent use.
 type Target struct {
 	db    *sql.DB
-	d     sqlstore.Dialect
+	d     sqldialect.Dialect
 	table Table
 	q     struct{ table, time, subject, key string }
 
@@ -78,7 +78,7 @@ type Target struct {
 var _ retention.Anonymiser = (*Target)(nil)
 
 // New checks the declaration against the database and returns its Target.
-func New(ctx context.Context, db *sql.DB, d sqlstore.Dialect, t Table) (*Target, error) {
+func New(ctx context.Context, db *sql.DB, d sqldialect.Dialect, t Table) (*Target, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: db is nil", ErrInvalidTable)
 	}
@@ -181,12 +181,12 @@ func (t *Target) batch(ctx context.Context, verb string, olderThan time.Time, li
 	// directly (a TID scan) instead of probing the key's index again; a
 	// row that moved meanwhile is simply left for a later batch.
 	key, pick := t.q.key, " IN ("
-	if t.d == sqlstore.Postgres {
+	if t.d == sqldialect.Postgres {
 		key, pick = "ctid", " = ANY(ARRAY("
 	}
 	sub := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d", key, t.q.table, cond, t.q.time, limit)
 	closing := ")"
-	if t.d == sqlstore.Postgres {
+	if t.d == sqldialect.Postgres {
 		closing = "))"
 	}
 	var stmt string
