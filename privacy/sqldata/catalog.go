@@ -74,23 +74,55 @@ func RowKey(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table string)
 	return key, nil
 }
 
+// ColumnType returns the declared type of table's column as the catalog
+// holds it: on SQLite the type text of the column's declaration as
+// written (such as "TIMESTAMP", "varchar(64)", or "" for a column
+// declared without one); on PostgreSQL the name of the column's base type
+// in pg_type, domains resolved to the type they are over (such as
+// "timestamptz", "timestamp", "int8", "text"). It fails like
+// ValidateIdentifiers for a missing table or column.
+func ColumnType(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table, column string) (string, error) {
+	if err := checkDialect(d); err != nil {
+		return "", err
+	}
+	if err := checkName(table); err != nil {
+		return "", &DeclarationError{Table: table, Err: err}
+	}
+	if err := checkName(column); err != nil {
+		return "", &DeclarationError{Table: table, Err: fmt.Errorf("column: %w", err)}
+	}
+	info, err := lookupTable(ctx, db, d, table)
+	if err != nil {
+		return "", err
+	}
+	i := info.index(column)
+	if i < 0 {
+		return "", &DeclarationError{Table: table, Err: unknownColumn(column)}
+	}
+	return info.types[i], nil
+}
+
 var errNoRowKey = fmt.Errorf("%w: no single-column primary key; declare Key", ErrInvalidDeclaration)
 
 // tableInfo is what the catalog says about one table.
 type tableInfo struct {
 	dialect    sqldialect.Dialect
 	columns    []string // in catalog order, as the catalog spells them
+	types      []string // each column's declared type (see ColumnType)
 	primaryKey []string // in key order
 	hasRowid   bool     // SQLite: an ordinary rowid table
 }
 
-func (t tableInfo) has(column string) bool {
-	for _, c := range t.columns {
+func (t tableInfo) has(column string) bool { return t.index(column) >= 0 }
+
+// index returns column's position in t.columns, or -1.
+func (t tableInfo) index(column string) int {
+	for i, c := range t.columns {
 		if sameName(t.dialect, c, column) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // rowKey returns the column that identifies a row, if there is one.
@@ -119,12 +151,14 @@ func lookupTable(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table st
 	var colQuery string
 	switch d {
 	case sqldialect.SQLite:
-		colQuery = `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`
+		colQuery = `SELECT name, pk, type FROM pragma_table_info(?) ORDER BY cid`
 	case sqldialect.Postgres:
-		colQuery = `SELECT a.attname, COALESCE((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, ord) WHERE k.att = a.attnum), 0)
+		colQuery = `SELECT a.attname, COALESCE((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, ord) WHERE k.att = a.attnum), 0),
+	CASE WHEN ty.typtype = 'd' THEN (SELECT b.typname FROM pg_catalog.pg_type b WHERE b.oid = ty.typbasetype) ELSE ty.typname END
 FROM pg_catalog.pg_class t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_index i ON i.indrelid = t.oid AND i.indisprimary
 WHERE n.nspname = current_schema() AND t.relname = $1 AND t.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY a.attnum`
@@ -136,12 +170,13 @@ ORDER BY a.attnum`
 	defer rows.Close()
 	pk := map[int]string{}
 	for rows.Next() {
-		var name string
+		var name, typ string
 		var pos int
-		if err := rows.Scan(&name, &pos); err != nil {
+		if err := rows.Scan(&name, &pos, &typ); err != nil {
 			return info, fmt.Errorf("sqldata: reading the catalog for table %q: %w", table, err)
 		}
 		info.columns = append(info.columns, name)
+		info.types = append(info.types, typ)
 		if pos > 0 {
 			pk[pos] = name
 		}
