@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stewardlabs/steward/privacy/sqldata"
 	"github.com/stewardlabs/steward/retention"
 	"github.com/stewardlabs/steward/retention/sqltarget"
 	"github.com/stewardlabs/steward/sqldialect/sqlite"
@@ -101,4 +102,63 @@ func ExampleTable_epoch() {
 	// Output:
 	// sqltarget: invalid table: unsupported time column: table "sessions": column "started" is "INTEGER": it holds integers: set Table.Epoch to say whether they count seconds or milliseconds (UnixSeconds, UnixMilliseconds, ...)
 	// <nil>
+}
+
+// Keep, then delete: invoices are anonymised when their customer is
+// erased, with the time stamped by sqldata.ErasedAt, kept seven years for
+// the tax authority, then deleted by a policy over the stamp. Invoices of
+// customers who were never erased have no stamp and stay.
+func Example_keepThenDelete() {
+	ctx := context.Background()
+	db, err := sqlite.Open(":memory:")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range []string{
+		`CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, total_cents INTEGER, anonymised_at TIMESTAMP)`,
+		`CREATE INDEX invoices_anonymised_at ON invoices (anonymised_at)`,
+		`INSERT INTO invoices (customer, total_cents) VALUES ('user_123', 4200), ('user_456', 990)`,
+	} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			log.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+
+	billing, err := sqldata.New(ctx, db, sqlite.Dialect, []sqldata.Table{{Name: "invoices", UserColumn: "customer",
+		Anonymise: []sqldata.Set{sqldata.Null("customer"), sqldata.ErasedAt("anonymised_at")}}},
+		sqldata.WithNow(clock))
+	if err != nil {
+		log.Fatal(err)
+	}
+	kept, err := sqltarget.New(ctx, db, sqlite.Dialect, sqltarget.Table{Name: "invoices", TimeColumn: "anonymised_at"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	engine, err := retention.NewEngine([]retention.Policy{{Name: "erased_invoices", Target: kept,
+		MaxAge: 7 * 365 * 24 * time.Hour, Action: retention.Delete}}, retention.WithNow(clock))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if _, err := billing.Erase(ctx, "user_123"); err != nil {
+		log.Fatal(err)
+	}
+	for _, years := range []int{1, 8} {
+		now = time.Date(2026+years, 1, 15, 9, 0, 0, 0, time.UTC)
+		report, err := engine.Run(ctx, retention.RunOptions{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		var left int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM invoices`).Scan(&left); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d years on: deleted %d, %d invoices left\n", years, report.Policies[0].Purged, left)
+	}
+	// Output:
+	// 1 years on: deleted 0, 2 invoices left
+	// 8 years on: deleted 1, 1 invoices left
 }
