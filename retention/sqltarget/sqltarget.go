@@ -64,8 +64,11 @@ type Target struct {
 	d     sqldialect.Dialect
 	table Table
 	kind  kind
-	q     struct{ table, time, subject, key, sets string }
-	text  parser
+	// partitioned is a PostgreSQL partitioned table, whose partitions
+	// each number their rows' ctids from the start.
+	partitioned bool
+	q           struct{ table, time, subject, key, sets string }
+	text        parser
 
 	// mu guards cursors and held.
 	//
@@ -134,6 +137,13 @@ func New(ctx context.Context, db *sql.DB, d sqldialect.Dialect, t Table) (*Targe
 		}
 	}
 	tg := &Target{db: db, d: d, table: t, kind: k}
+	if d == sqldialect.Postgres {
+		err := db.QueryRowContext(ctx, `SELECT c.relkind = 'p' FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = $1`, t.Name).Scan(&tg.partitioned)
+		if err != nil {
+			return nil, fmt.Errorf("sqltarget: reading the catalog for table %q: %w", t.Name, err)
+		}
+	}
 	tg.table.Anonymise = slices.Clone(t.Anonymise)
 	tg.q.table = d.Quote(t.Name)
 	tg.q.time = tg.q.table + "." + d.Quote(t.TimeColumn)
@@ -471,6 +481,16 @@ func (t *Target) directOnce(ctx context.Context, verb string, cutoff time.Time, 
 	}
 	defer tx.Rollback()
 	switch {
+	case t.d == sqldialect.Postgres && t.partitioned:
+		if held != nil {
+			if err := loadHeld(ctx, tx, held); err != nil {
+				return 0, nil, nil, err
+			}
+		}
+		n, newest, err = t.partitionedBatch(ctx, tx, verb, cond, args, limit)
+		if err != nil {
+			return 0, nil, nil, err
+		}
 	case t.d == sqldialect.Postgres:
 		if held != nil {
 			if err := loadHeld(ctx, tx, held); err != nil {
@@ -560,6 +580,62 @@ func (t *Target) directOnce(ctx context.Context, verb string, cutoff time.Time, 
 		return 0, nil, nil, err
 	}
 	return n, newest, nil, nil
+}
+
+// partitionedBatch changes one batch of a partitioned table: a ctid only
+// names a row within its partition, so the batch's rows are read (and
+// locked, so none changes or frees its ctid meanwhile) with their
+// partition, then changed partition by partition.
+func (t *Target) partitionedBatch(ctx context.Context, tx *sql.Tx, verb, cond string, args []any, limit int) (int, any, error) {
+	q := "SELECT " + t.q.table + ".tableoid::regclass::text, " + t.q.key + "::text, " + t.q.time + " FROM " + t.q.table +
+		" WHERE " + cond + " ORDER BY " + t.q.time + " LIMIT " + strconv.Itoa(limit) + " FOR UPDATE"
+	rows, err := tx.QueryContext(ctx, t.d.Rebind(q), args...)
+	if err != nil {
+		return 0, nil, err
+	}
+	var parts []string
+	ctids := map[string][]string{}
+	var newest any
+	for rows.Next() {
+		var part, ctid string
+		var at any
+		if err := rows.Scan(&part, &ctid, &at); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		if _, ok := ctids[part]; !ok {
+			parts = append(parts, part)
+		}
+		ctids[part] = append(ctids[part], ctid)
+		if newest == nil || less(newest, at) {
+			newest = at
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for _, part := range parts {
+		// part is the partition's name as regclass prints it: quoted where
+		// needed by the server, never text from outside.
+		head := "DELETE FROM ONLY " + part
+		if verb != "purge" {
+			head = "UPDATE ONLY " + part + " SET " + t.q.sets
+		}
+		res, err := tx.ExecContext(ctx, head+" WHERE ctid = ANY(CAST($1 AS tid[]))", `{"`+strings.Join(ctids[part], `","`)+`"}`)
+		if err != nil {
+			return 0, nil, err
+		}
+		affected, err := res.RowsAffected()
+		if err != nil {
+			return 0, nil, err
+		}
+		n += int(affected)
+	}
+	return n, newest, nil
 }
 
 // heldTable is the temporary table that carries the held users' IDs to
