@@ -130,7 +130,10 @@
 //   - a declared table that keeps its rows (Anonymise) with a foreign key
 //     still pointing at rows that erasure deletes;
 //   - a Fixed value on a column of a unique index or primary key, which
-//     the second erased user would repeat;
+//     the second erased user would repeat, and overwrites that cover a
+//     whole unique index with one value per user (Derived, ErasedAt),
+//     which a user's second row would repeat (the user column alone, as
+//     in a one-to-one table, is fine);
 //   - Null on a NOT NULL column or on the key, ErasedAt on a column that
 //     cannot hold times.
 //

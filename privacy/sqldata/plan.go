@@ -474,6 +474,17 @@ func (b *builder) checkUnique(i int) error {
 			return declError(t, "Anonymise["+strconv.Itoa(fixed)+"]", fmt.Errorf("%w: Fixed value for column %s would repeat in unique %s (%s), so erasing a second user would fail; use Derived (a pseudonym of the user ID) or Null",
 				ErrInvalidDeclaration, strconv.Quote(t.Anonymise[fixed].column), uniqueName(u), strings.Join(u.columns, ", ")))
 		}
+		// Derived and ErasedAt give all of one user's rows the same value:
+		// an index they cover whole would see the user's rows collide,
+		// unless it is the user column alone (one row per user).
+		whole := !slices.ContainsFunc(u.columns, func(c string) bool {
+			j := setAt(c)
+			return j < 0 || t.Anonymise[j].kind == setNull
+		})
+		if whole && !(len(u.columns) == 1 && t.UserColumn != "" && sameName(b.d, u.columns[0], t.UserColumn)) {
+			return declError(t, "Anonymise", fmt.Errorf("%w: every column of unique %s (%s) is overwritten with one value per user, so a user with two rows could not be erased; leave one of them as it is, or set one to Null",
+				ErrInvalidDeclaration, uniqueName(u), strings.Join(u.columns, ", ")))
+		}
 	}
 	return nil
 }

@@ -113,9 +113,17 @@ func TestNewRefusesWhatWouldFailLater(t *testing.T) {
 		},
 		{
 			name: "a Fixed value beside a Derived one in the same unique index is accepted",
+			ddl:  []string{`CREATE TABLE handles (id INTEGER PRIMARY KEY, owner TEXT, site TEXT, label TEXT, UNIQUE (owner, site, label))`},
+			tables: plus(sqldata.Table{Name: "handles", UserColumn: "owner",
+				Anonymise: []sqldata.Set{sqldata.Derived("owner", pseudonym), sqldata.Fixed("label", "gone")}}),
+			after: []string{`INSERT INTO handles (owner, site, label) VALUES ('user_a', 'x', 'ada'), ('user_a', 'y', 'ada'), ('user_b', 'x', 'bo')`},
+		},
+		{
+			name: "a pseudonym over a whole unique index would merge one user's rows",
 			ddl:  []string{`CREATE TABLE handles (id INTEGER PRIMARY KEY, owner TEXT, site TEXT, UNIQUE (owner, site))`},
 			tables: plus(sqldata.Table{Name: "handles", UserColumn: "owner",
-				Anonymise: []sqldata.Set{sqldata.Derived("owner", pseudonym), sqldata.Fixed("site", "gone")}}),
+				Anonymise: []sqldata.Set{sqldata.Derived("owner", pseudonym), sqldata.Derived("site", pseudonym)}}),
+			want: sqldata.ErrInvalidDeclaration, says: []string{`"handles"`, "owner, site", "two rows"},
 		},
 		{
 			name:   "Null on a NOT NULL column is refused",

@@ -57,9 +57,10 @@ type Table struct {
 	// The key column may be overwritten (with Derived) in a table with a
 	// UserColumn, so a one-to-one table keyed by the user ID can keep its
 	// row under a pseudonym. New refuses what would fail at erasure time:
-	// Null on a NOT NULL or key column, and Fixed on a column of a unique
+	// Null on a NOT NULL or key column, Fixed on a column of a unique
 	// index (or primary key) whose other columns could repeat between two
-	// erased users.
+	// erased users, and overwrites covering a whole unique index with one
+	// value per user.
 	Anonymise []Set
 	// References lists other declared tables whose rows this table's rows
 	// point to (foreign keys); this table is erased before them.
