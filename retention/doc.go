@@ -11,6 +11,8 @@
 // told twice) and erased through privacy after InactiveGracePeriod
 // unless they came back. A user active again after the notice is not
 // erased; if they go quiet for another year they get a new notice.
+// An app without a sessions (or activity) table passes nil for it and
+// DefaultPolicies leaves that policy out.
 //
 // Legal holds (HoldStore: MemoryHolds here, sqlstore's Holds for
 // PostgreSQL and SQLite) keep a user's data out of every sweep, and

@@ -681,3 +681,52 @@ func TestDefaultPolicies(t *testing.T) {
 		t.Errorf("DefaultPolicies (-want +got):\n%s", diff)
 	}
 }
+
+// TestDefaultPoliciesForTheTablesAnAppHas: an app without a sessions (or
+// activity) table passes nil and gets the other policies, which validate
+// and run.
+func TestDefaultPoliciesForTheTablesAnAppHas(t *testing.T) {
+	var noTable *retention.MemoryTarget // a typed nil counts as none too
+	tests := []struct {
+		name               string
+		activity, sessions retention.Target
+		want               []string
+	}{
+		{"both", &retention.MemoryTarget{}, &retention.MemoryTarget{}, []string{"activity_logs", "sessions", "inactive_users"}},
+		{"no sessions table", &retention.MemoryTarget{}, nil, []string{"activity_logs", "inactive_users"}},
+		{"no activity table", nil, &retention.MemoryTarget{}, []string{"sessions", "inactive_users"}},
+		{"neither", nil, noTable, []string{"inactive_users"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := retention.DefaultPolicies(tt.activity, tt.sessions)
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.Name)
+				if err := p.Validate(); err != nil {
+					t.Errorf("policy %s: %v", p.Name, err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("policies (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("an engine runs the policies of an app without sessions", func(t *testing.T) {
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		logs := &retention.MemoryTarget{}
+		logs.Add(retention.Row{Subject: "user_a", Time: now.Add(-100 * day)}, retention.Row{Subject: "user_a", Time: now.Add(-10 * day)})
+		ps := retention.DefaultPolicies(logs, nil)[:1] // the inactive-user policy needs an identity provider
+		e, err := retention.NewEngine(ps, retention.WithNow(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.Run(t.Context(), retention.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]int{1}, []int{rep.Policies[0].Purged}); diff != "" || len(rep.Policies) != 1 {
+			t.Errorf("purged (-want +got):\n%s (policies %d)", diff, len(rep.Policies))
+		}
+	})
+}

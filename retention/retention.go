@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -51,16 +52,33 @@ const (
 	InactiveGracePeriod = 30 * 24 * time.Hour
 )
 
-// DefaultPolicies returns the guide's three policies: activity logs kept
-// 90 days, sessions 30 days (both deleted), users inactive 365 days
-// notified and erased after InactiveGracePeriod. Pass the targets that
-// hold activity logs and sessions.
+// DefaultPolicies returns the guide's policies for the targets an app
+// has: activity logs kept 90 days and sessions 30 days (both deleted),
+// and users inactive 365 days notified and erased after
+// InactiveGracePeriod. Pass the targets that hold activity logs and
+// sessions; a nil target means the app keeps no such data, and its policy
+// is left out, so DefaultPolicies(activity, nil) is the activity and
+// inactive-user policies alone. The inactive-user policy is always there
+// (remove it from the slice for an app that never erases inactive users).
 func DefaultPolicies(activityLogs, sessions Target) []Policy {
-	return []Policy{
-		{Name: "activity_logs", Target: activityLogs, MaxAge: ActivityLogRetention, Action: Delete},
-		{Name: "sessions", Target: sessions, MaxAge: SessionRetention, Action: Delete},
-		{Name: "inactive_users", MaxAge: InactiveUserAge, Action: NotifyThenErase, GracePeriod: InactiveGracePeriod},
+	var ps []Policy
+	if !isNil(activityLogs) {
+		ps = append(ps, Policy{Name: "activity_logs", Target: activityLogs, MaxAge: ActivityLogRetention, Action: Delete})
 	}
+	if !isNil(sessions) {
+		ps = append(ps, Policy{Name: "sessions", Target: sessions, MaxAge: SessionRetention, Action: Delete})
+	}
+	return append(ps, Policy{Name: "inactive_users", MaxAge: InactiveUserAge, Action: NotifyThenErase, GracePeriod: InactiveGracePeriod})
+}
+
+// isNil reports a nil Target, also one holding a nil pointer (a
+// *sqltarget.Target variable never assigned, say).
+func isNil(t Target) bool {
+	if t == nil {
+		return true
+	}
+	v := reflect.ValueOf(t)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // ErrInvalidPolicy is wrapped by errors about a malformed Policy.

@@ -11,11 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // AuditSink is the audit.Sink and audit.Reader over the append-only table
@@ -255,17 +252,7 @@ func insertSQLite(ctx context.Context, tx *sql.Tx, events []audit.Event, details
 
 // isAuditDuplicate reports a primary-key or unique violation of either
 // driver.
-func isAuditDuplicate(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505"
-	}
-	var lite *sqlite.Error
-	if errors.As(err, &lite) {
-		return lite.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || lite.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	}
-	return false
-}
+func isAuditDuplicate(err error) bool { return sqldialect.IsUniqueViolation(err) }
 
 // Events yields the stored events with Sequence >= from in order, reading
 // auditPage rows per query; no connection is held while the caller

@@ -3,20 +3,24 @@
 // the SQL implementations of the audit, privacy-request, consent,
 // retention-hold and lease stores built on it.
 //
-//	db, err := sqlstore.OpenSQLite("steward.db") // or sqlstore.OpenPostgres(dsn)
+//	db, err := sqlstore.OpenSQLite("steward.db") // or postgres.Open(dsn), package sqldialect/postgres
 //	store, err := sqlstore.New(db, sqlstore.SQLite) // or sqlstore.Postgres
 //	err = store.Migrate(ctx)
 //
 // # Drivers
 //
-// Importing sqlstore registers both drivers it supports:
-// modernc.org/sqlite (pure Go, driver name "sqlite") and
-// github.com/jackc/pgx/v5/stdlib (driver name "pgx"). [OpenSQLite] and
-// [OpenPostgres] open a *sql.DB with the settings the stores expect; any
-// *sql.DB opened with the matching driver works with [New]. For SQLite use
-// WAL, a busy timeout and BEGIN IMMEDIATE for read-write transactions, as
-// [OpenSQLite] documents, or concurrent writers fail with "database is
-// locked".
+// sqlstore imports no PostgreSQL code: the dialect (placeholders,
+// quoting, the drivers' constraint errors) lives in package sqldialect,
+// and each driver comes with its own opening package,
+// sqldialect/sqlite (modernc.org/sqlite, pure Go, driver name "sqlite")
+// and sqldialect/postgres (github.com/jackc/pgx/v5/stdlib, driver name
+// "pgx"). An application on SQLite alone therefore links no pgx.
+// [OpenSQLite] is sqlite.Open; [OpenPostgres] opens by the driver name
+// "pgx" and needs the program to import sqldialect/postgres (use its
+// Open) or pgx's stdlib. Any *sql.DB opened with the matching driver
+// works with [New]. For SQLite use WAL, a busy timeout and BEGIN
+// IMMEDIATE for read-write transactions, as sqlite.Open documents, or
+// concurrent writers fail with "database is locked".
 //
 // # Migrations
 //
@@ -86,6 +90,8 @@
 //
 // [New] returns [ErrNilDB] for a nil *sql.DB and an error wrapping
 // [ErrUnknownDialect] for a dialect other than [Postgres] and [SQLite].
+// [OpenPostgres] fails, naming the package to import, when no "pgx"
+// driver is linked.
 // [Store.Migrate] returns a *[MigrationError] (use errors.As) naming the
 // migration file that failed; it wraps the driver's error, and a cancelled
 // or expired context is reported as context.Canceled or

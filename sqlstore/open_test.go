@@ -62,7 +62,13 @@ func TestOpenBadInput(t *testing.T) {
 	if _, err := sqlstore.OpenPostgres(""); err == nil || !strings.Contains(err.Error(), "dsn is empty") {
 		t.Errorf("OpenPostgres(\"\") = %v, want an error saying the dsn is empty", err)
 	}
-	_, err := sqlstore.OpenPostgres("postgres://user:s3cret@host:notaport/db")
+	// OpenPostgres opens by driver name (the test binary links pgx through
+	// sqltest), so a malformed DSN is reported by the first use.
+	db, err := sqlstore.OpenPostgres("postgres://user:s3cret@host:notaport/db")
+	if err == nil {
+		defer db.Close()
+		err = db.PingContext(t.Context())
+	}
 	if err == nil {
 		t.Fatal("OpenPostgres with a malformed DSN succeeded")
 	}

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // Requests is the privacy.RequestStore over the table
@@ -140,13 +139,7 @@ func scanRequest(row rowScanner) (privacy.Request, error) {
 }
 
 // isUniqueViolation reports a unique-constraint error of either driver.
-func isUniqueViolation(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505"
-	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
+func isUniqueViolation(err error) bool { return sqldialect.IsUniqueViolation(err) }
 
 // Create stores req with Version 1, as privacy.RequestStore documents.
 func (r *Requests) Create(ctx context.Context, req privacy.Request) error {

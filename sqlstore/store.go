@@ -4,16 +4,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"           // registers the "sqlite" driver
+	"github.com/stewardlabs/steward/sqldialect"
+	"github.com/stewardlabs/steward/sqldialect/sqlite"
 )
 
 // ErrUnknownDialect is returned (wrapped) by [New] and [Dialect.Validate]
-// for a dialect other than [Postgres] or [SQLite].
-var ErrUnknownDialect = errors.New("sqlstore: unknown dialect")
+// for a dialect other than [Postgres] or [SQLite]. It is
+// [sqldialect.ErrUnknownDialect].
+var ErrUnknownDialect = sqldialect.ErrUnknownDialect
 
 // ErrNilDB is returned by [New] when the *sql.DB is nil.
 var ErrNilDB = errors.New("sqlstore: db is nil")
@@ -30,8 +30,8 @@ type Store struct {
 }
 
 // New returns a Store over db, which must have been opened with the driver
-// for d: "pgx" ([OpenPostgres]) for [Postgres], "sqlite" ([OpenSQLite]) for
-// [SQLite]. New does no I/O; call [Store.Migrate] before first use.
+// for d: "pgx" (package sqldialect/postgres) for [Postgres], "sqlite"
+// ([OpenSQLite], package sqldialect/sqlite) for [SQLite]. New does no I/O; call [Store.Migrate] before first use.
 //
 // It fails with [ErrNilDB] for a nil db and with an error wrapping
 // [ErrUnknownDialect] for any other dialect.
@@ -51,54 +51,17 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Dialect returns the dialect the Store was created with.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// OpenSQLite opens (creating if missing) the SQLite database file at path with
-// modernc.org/sqlite and the settings Steward's stores expect. It is the same
-// as sql.Open("sqlite", dsn) with
-//
-//	file:<path>?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate
-//
-// which means:
-//   - busy_timeout(10000): a writer waits up to 10 s for another connection's
-//     write lock instead of failing at once with "database is locked".
-//   - journal_mode(WAL): readers do not block the writer nor the writer readers.
-//   - synchronous(NORMAL): the usual setting with WAL; durable across
-//     application crashes, may lose the last commits on power loss.
-//   - foreign_keys(1): SQLite leaves FOREIGN KEY constraints off unless asked.
-//   - _txlock=immediate: read-write transactions start with BEGIN IMMEDIATE,
-//     taking the write lock up front (waiting under busy_timeout). A deferred
-//     transaction that reads and then writes can fail with SQLITE_BUSY at once,
-//     without waiting, when another connection wrote in between.
-//
-// The pool is left with several connections, so readers run in parallel and
-// writers queue on SQLite's lock; many goroutines writing at once succeed.
-// If you open SQLite yourself, use the same parameters.
-//
-// The special path ":memory:" opens a private in-memory database; since each
-// connection to ":memory:" would see its own empty database, the pool is then
-// limited to one connection (a query issued while rows from another are still
-// open on the same *sql.DB will then wait forever: close rows first).
+// OpenSQLite opens (creating if missing) the SQLite database file at path
+// with modernc.org/sqlite and the settings Steward's stores expect; it is
+// [sqlite.Open], which documents the settings. The special path ":memory:"
+// opens a private in-memory database on a pool of one connection.
 //
 // The caller closes the returned *sql.DB.
 func OpenSQLite(path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: OpenSQLite: path is empty")
 	}
-	const params = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	if path == ":memory:" {
-		db, err := sql.Open("sqlite", "file::memory:?_pragma=foreign_keys(1)&_txlock=immediate")
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: OpenSQLite: %w", err)
-		}
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		return db, nil
-	}
-	// SQLite URI file names treat ?, # and % specially; escape them so any
-	// path works.
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	db, err := sql.Open("sqlite", "file:"+esc+"?"+params)
+	db, err := sqlite.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: OpenSQLite: %w", err)
 	}
@@ -106,21 +69,28 @@ func OpenSQLite(path string) (*sql.DB, error) {
 }
 
 // OpenPostgres opens a PostgreSQL connection pool through pgx's database/sql
-// driver. dsn is either a URL ("postgres://user@host:5432/db?sslmode=disable")
-// or keyword/value pairs ("host=... user=... dbname=..."); see pgx.ParseConfig.
-// Run-time parameters in the DSN, such as search_path, are sent on each new
-// connection.
+// driver, by its driver name "pgx". sqlstore does not link pgx itself, so
+// that applications on SQLite alone do not carry it: the program must
+// import package github.com/stewardlabs/steward/sqldialect/postgres (whose
+// Open is the better way in: it parses dsn at once) or
+// github.com/jackc/pgx/v5/stdlib, or OpenPostgres fails saying so.
 //
-// OpenPostgres parses dsn but does not connect; the first query does. The
-// caller closes the returned *sql.DB.
+// dsn is either a URL ("postgres://user@host:5432/db?sslmode=disable") or
+// keyword/value pairs ("host=... user=... dbname=..."). OpenPostgres does
+// not connect; the first query does, and reports a malformed dsn (pgx
+// removes any password from its errors). The caller closes the returned
+// *sql.DB.
 func OpenPostgres(dsn string) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: OpenPostgres: dsn is empty")
 	}
-	cfg, err := pgx.ParseConfig(dsn)
+	name := Postgres.DriverName()
+	if !slices.Contains(sql.Drivers(), name) {
+		return nil, fmt.Errorf("sqlstore: OpenPostgres: the %q driver is not linked into this program; import github.com/stewardlabs/steward/sqldialect/postgres and open with postgres.Open", name)
+	}
+	db, err := sql.Open(name, dsn)
 	if err != nil {
-		// pgx redacts any password from its parse errors.
 		return nil, fmt.Errorf("sqlstore: OpenPostgres: %w", err)
 	}
-	return stdlib.OpenDB(*cfg), nil
+	return db, nil
 }

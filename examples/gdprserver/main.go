@@ -31,6 +31,10 @@
 // The server bounds every connection: 10 s to read the headers, 30 s to
 // read a request, 2 minutes to write an answer (an export streams) and 2
 // minutes idle between keep-alive requests.
+//
+// It is the one example that links PostgreSQL's driver (it imports
+// package sqldialect/postgres for STEWARD_POSTGRES_DSN); quickstart,
+// retentionjob and customstore use SQLite alone and carry no pgx code.
 package main
 
 import (
@@ -64,6 +68,7 @@ import (
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/sqldialect/postgres"
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/useradmin"
 )
@@ -237,7 +242,7 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demo
 // and otherwise an SQLite file in a temporary directory removed on close.
 func database() (*sql.DB, sqlstore.Dialect, func(), error) {
 	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
-		db, err := sqlstore.OpenPostgres(dsn)
+		db, err := postgres.Open(dsn)
 		if err != nil {
 			return nil, "", nil, err
 		}

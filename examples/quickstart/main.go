@@ -217,8 +217,8 @@ func retentionEngine(ctx context.Context, db *sql.DB, wd *world, holds *sqlstore
 	if err != nil {
 		return nil, err
 	}
-	sessions := &retention.MemoryTarget{} // the example app keeps no sessions of its own
-	return retention.NewEngine(retention.DefaultPolicies(activity, sessions),
+	// The example app keeps no sessions of its own: nil leaves that policy out.
+	return retention.NewEngine(retention.DefaultPolicies(activity, nil),
 		retention.WithIdentity(wd.idp), retention.WithHolds(holds), retention.WithEraser(wd.privacy),
 		retention.WithNotifier(printNotifier{}), retention.WithAudit(wd.log))
 }

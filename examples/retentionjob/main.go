@@ -107,7 +107,7 @@ func run(ctx context.Context, w io.Writer, apply bool, batch int) error {
 	if err != nil {
 		return err
 	}
-	policies := retention.DefaultPolicies(activity, &retention.MemoryTarget{})
+	policies := retention.DefaultPolicies(activity, nil) // the app keeps no sessions table
 	for i := range policies {
 		policies[i].BatchSize = batch
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/sqlstore"
@@ -72,7 +73,7 @@ func TestUserIDsAreBound(t *testing.T) {
 			}
 			erased := 0
 			for _, tb := range s.eraseOrder {
-				c, err := s.eraseTable(ctx, tb, id)
+				c, err := s.eraseTable(ctx, tb, id, time.Now())
 				if err != nil {
 					t.Fatalf("erase %q: %v", id, err)
 				}

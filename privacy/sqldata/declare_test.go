@@ -142,7 +142,7 @@ func TestNewRejects(t *testing.T) {
 		{
 			name:   "a zero Set is rejected",
 			tables: edit("orders", func(t *sqldata.Table) { t.Anonymise = append(t.Anonymise, sqldata.Set{}) }),
-			want:   sqldata.ErrInvalidDeclaration, says: []string{"Anonymise[3]", "Null, Fixed or Derived"},
+			want:   sqldata.ErrInvalidDeclaration, says: []string{"Anonymise[3]", "Null, Fixed, Derived or ErasedAt"},
 		},
 		{
 			name:   "Derived needs a function",

@@ -4,7 +4,7 @@
 // erase, and New checks the declarations against the database's catalog
 // and builds the statements:
 //
-//	store, err := sqldata.New(ctx, db, sqlstore.Postgres, []sqldata.Table{
+//	store, err := sqldata.New(ctx, db, sqldialect.Postgres, []sqldata.Table{
 //		{Name: "user_profiles", UserColumn: "clerk_id", Category: "profile"},
 //		{Name: "orders", UserColumn: "user_id",
 //			Anonymise: []sqldata.Set{sqldata.Null("user_id"), sqldata.Null("email")}},
@@ -14,7 +14,9 @@
 //
 // It works on PostgreSQL (through pgx's database/sql driver) and SQLite
 // (modernc.org/sqlite), and passes the privacytest DataStore suite on
-// both. Package exampleschema holds a small shop's tables declared this
+// both. It imports neither driver: the Dialect comes from package
+// sqldialect, and the program opens its database with the driver it
+// uses (sqldialect/sqlite, sqldialect/postgres). Package exampleschema holds a small shop's tables declared this
 // way, used by the tests, the benchmarks and the examples.
 //
 // # Export
@@ -23,13 +25,40 @@
 // cursor, in declaration order and by key within a table, as records of
 // the table's Category; memory stays flat however many rows a user has.
 //
+// # Rows that belong to several people
+//
+// A row can name more than one user: a note its author shared with
+// someone, a message with a sender and a recipient, a transfer between
+// two accounts. Declare such a table once per column that holds a user
+// ID, each declaration with a Role of its own, and say for each what the
+// user sees and what erasing them does:
+//
+//	{Name: "notes", Role: "author", UserColumn: "author_id", Category: "notes"},
+//	{Name: "notes", Role: "recipient", UserColumn: "recipient_id", Category: "sharedWithMe",
+//		Anonymise: []sqldata.Set{sqldata.Null("recipient_id")}},
+//	{Name: "attachments", Via: &sqldata.Via{Parent: "notes", Role: "author", Column: "note_id"}},
+//
+// The author's export holds the notes they wrote, the recipient's those
+// shared with them; neither holds the other's ID, since a declaration's
+// default Columns leave out the other declarations' user columns (list
+// one in Columns to export it anyway). Erasing the author deletes their
+// notes and the attachments reached through the author's declaration
+// (Via.Role picks it); erasing the recipient only removes them from the
+// notes shared with them, so the author's view is as it was. To keep a
+// shared note for its recipient after the author's erasure, anonymise
+// the author's declaration instead (Null("author_id")). A row of which a
+// user holds both roles is erased by each declaration in turn.
+//
 // # Erase
 //
 // Erase deletes the user's rows, or, for tables that declare Anonymise,
-// keeps them and overwrites the named columns with NULL, a fixed value or
-// a value derived from the user ID (a pseudonym). Tables are erased
-// children first: a table before the parent it reaches through Via and
-// before the tables it lists in References; a cycle is rejected by New.
+// keeps them and overwrites the named columns with NULL, a fixed value, a
+// value derived from the user ID (a pseudonym) or the time of the erasure
+// (ErasedAt). Tables are erased children first: a table before the
+// parent it reaches through Via, before the tables it lists in
+// References, and before the declared tables its foreign keys point to
+// (read from the catalog, when the key would otherwise stop the
+// parent's erasure); a cycle is rejected by New.
 //
 // Each table is worked in bounded batches (WithBatchSize, Table.BatchSize),
 // each its own short transaction, so no lock is held for long. A batch is
@@ -51,15 +80,62 @@
 // well over 100,000 rows a second with no transaction longer than some
 // tens of milliseconds (see BenchmarkErase).
 //
-// # Safety
+// # Keep, then delete
+//
+// Some records must outlive their user's erasure for a fixed time and
+// then go: invoices kept seven years for the tax authority, say.
+// Anonymise them at erasure and stamp the time with ErasedAt:
+//
+//	{Name: "invoices", UserColumn: "customer",
+//		Anonymise: []sqldata.Set{sqldata.Null("customer"), sqldata.Null("billing_address"),
+//			sqldata.ErasedAt("anonymised_at")}},
+//
+// and let a retention policy delete them that long after the stamp,
+// through a retention/sqltarget Target whose TimeColumn is the stamp:
+// rows never anonymised have NULL there and are never deleted by it.
+//
+//	kept, err := sqltarget.New(ctx, db, d, sqltarget.Table{Name: "invoices", TimeColumn: "anonymised_at"})
+//	policy := retention.Policy{Name: "erased_invoices", Target: kept, MaxAge: 7 * 365 * 24 * time.Hour, Action: retention.Delete}
+//
+// WithNow sets the clock ErasedAt reads.
+//
+// # One-to-one tables keyed by the user ID
+//
+// A table whose primary key is the user ID (user_settings(user_id PRIMARY
+// KEY, ...)) can keep its row under a pseudonym, on both dialects:
+// Anonymise the key column with Derived, which must give every user a
+// different value (a keyed hash does). NULL cannot stand in a key, and a
+// Fixed value would collide at the second erasure; New refuses both. To
+// keep the user's key as it is, declare another unique column as Key
+// (on SQLite rowid is always there) and delete or anonymise the rest.
+//
+// # Checks against the schema
 //
 // Every table and column name is checked against the catalog by New
 // (SQLite: pragma_table_info; PostgreSQL: pg_catalog, in current_schema())
 // and always quoted in statements; user IDs and anonymisation values are
 // always bind parameters, never SQL text. A user ID must also pass
-// steward.ValidateUserID. ValidateIdentifiers, RowKey and QuoteIdent make
-// the same checks available to other code that builds SQL from declared
-// names.
+// steward.ValidateUserID. ValidateIdentifiers, RowKey, ColumnType and
+// QuoteIdent make the same checks available to other code that builds
+// SQL from declared names.
+//
+// New also reads the schema's foreign keys, unique indexes and NOT NULL
+// columns, and refuses a declaration that would pass today and fail at
+// some user's erasure:
+//   - a table that is not declared but has a foreign key to a declared
+//     one (its rows hang off users' rows: they would be missing from
+//     exports, and could make erasures fail half-way); declare it, with
+//     Via, or name it in WithUndeclared when it holds no personal data
+//     and its key lets erasure through (ON DELETE CASCADE or SET NULL);
+//   - a declared table that keeps its rows (Anonymise) with a foreign key
+//     still pointing at rows that erasure deletes;
+//   - a Fixed value on a column of a unique index or primary key, which
+//     the second erased user would repeat, and overwrites that cover a
+//     whole unique index with one value per user (Derived, ErasedAt),
+//     which a user's second row would repeat (the user column alone, as
+//     in a one-to-one table, is fine);
+//   - Null on a NOT NULL column or on the key, ErasedAt on a column that
+//     cannot hold times.
 //
 // New takes a context, unlike most constructors, because it reads the
 // catalog; a declaration that names a missing table or column fails there,
@@ -68,16 +144,21 @@
 // # Errors
 //
 // New and ValidateIdentifiers return a *DeclarationError naming the table
-// and field at fault, wrapping ErrInvalidDeclaration (a declaration that
-// cannot work: empty or control-character names, both or neither of
-// UserColumn and Via, undeclared parents or references, a cycle, an
-// anonymisation that keeps the user ID, a table with no usable key),
+// (and role) and field at fault, wrapping ErrInvalidDeclaration (a
+// declaration that cannot work: empty or control-character names, both
+// or neither of UserColumn and Via, a table declared twice without
+// distinct Roles, undeclared parents, references or Via roles, a cycle,
+// an anonymisation that keeps the user ID, a table with no usable key,
+// and the schema checks above), ErrUndeclaredTable (an undeclared table
+// with a foreign key to a declared one; it wraps ErrInvalidDeclaration),
 // ErrUnknownTable or ErrUnknownColumn; or the database's error while
-// reading the catalog.
+// reading the catalog. When several undeclared tables are at fault New
+// names them all, as errors joined (errors.As finds the first).
 //
-// New, ValidateIdentifiers and RowKey return an error wrapping
-// sqlstore.ErrUnknownDialect for a dialect other than sqlstore.Postgres
-// and sqlstore.SQLite.
+// New, ValidateIdentifiers, RowKey and ColumnType return an error
+// wrapping sqldialect.ErrUnknownDialect for a dialect other than
+// sqldialect.Postgres and sqldialect.SQLite (sqlstore.Postgres and
+// sqlstore.SQLite are the same values).
 //
 // Export and Erase return errors wrapping steward.ErrInvalidUserID for an
 // invalid user ID, the context's error when it is cancelled (Erase stops

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardlabs/steward/privacy/sqldata"
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
+	"github.com/stewardlabs/steward/sqldialect/sqlite"
 	"github.com/stewardlabs/steward/sqlstore"
 )
 
@@ -141,4 +142,59 @@ func Example_exampleSchema() {
 	// seeded: {Profiles:1 Orders:8 OrderItems:8 Preferences:4 Activity:20}
 	// exported: map[activityLog:20 orderItems:8 orders:8 preferences:4 profile:1]
 	// application_database erased: 41
+}
+
+// A note its author shared with another user belongs to both: declare
+// the table once per user column, each with a Role. Each export leaves
+// the other user's ID out; erasing the recipient only unlinks them, and
+// the author's view stays as it was.
+func ExampleNew_sharedRows() {
+	ctx := context.Background()
+	db, err := sqlite.Open(":memory:")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range []string{
+		`CREATE TABLE notes (id INTEGER PRIMARY KEY, author_id TEXT, recipient_id TEXT, body TEXT)`,
+		`INSERT INTO notes VALUES (1, 'user_ada', 'user_bob', 'Lunch on Friday?'), (2, 'user_ada', NULL, 'Groceries')`,
+	} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			log.Fatal(err)
+		}
+	}
+	store, err := sqldata.New(ctx, db, sqlite.Dialect, []sqldata.Table{
+		{Name: "notes", Role: "author", UserColumn: "author_id", Category: "notes"},
+		{Name: "notes", Role: "recipient", UserColumn: "recipient_id", Category: "sharedWithMe",
+			Columns:   []sqldata.Column{{Name: "id"}, {Name: "body"}},
+			Anonymise: []sqldata.Set{sqldata.Null("recipient_id")}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	show := func(userID string) {
+		for rec, err := range store.Export(ctx, userID) {
+			if err != nil {
+				log.Fatal(err)
+			}
+			line, _ := json.Marshal(rec)
+			fmt.Println(userID, string(line))
+		}
+	}
+	show("user_ada")
+	show("user_bob")
+	erased, err := store.Erase(ctx, "user_bob")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("erased user_bob:", erased.Count)
+	show("user_ada")
+	show("user_bob")
+	// Output:
+	// user_ada {"category":"notes","data":{"author_id":"user_ada","body":"Lunch on Friday?","id":1}}
+	// user_ada {"category":"notes","data":{"author_id":"user_ada","body":"Groceries","id":2}}
+	// user_bob {"category":"sharedWithMe","data":{"body":"Lunch on Friday?","id":1}}
+	// erased user_bob: 1
+	// user_ada {"category":"notes","data":{"author_id":"user_ada","body":"Lunch on Friday?","id":1}}
+	// user_ada {"category":"notes","data":{"author_id":"user_ada","body":"Groceries","id":2}}
 }

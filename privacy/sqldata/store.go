@@ -11,11 +11,16 @@ import (
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/privacy"
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // DefaultName is the Name of a Store built without WithName.
 const DefaultName = "application_database"
+
+// ErasedAtLayout is the form of the text ErasedAt writes on SQLite: RFC
+// 3339 in UTC with nanoseconds, fixed width, so that it sorts as text,
+// SQLite's date functions read it, and so does retention/sqltarget.
+const ErasedAtLayout = "2006-01-02T15:04:05.000000000Z"
 
 // DefaultBatchSize is how many rows one erase transaction touches when
 // neither WithBatchSize nor Table.BatchSize says otherwise.
@@ -25,6 +30,8 @@ const DefaultBatchSize = 1000
 // own database. Build it with New; it is safe for concurrent use.
 type Store struct {
 	db         *sql.DB
+	d          sqldialect.Dialect
+	now        func() time.Time
 	name       string
 	tables     []*table // in declaration order: the export order
 	eraseOrder []*table // children before parents
@@ -38,6 +45,8 @@ var _ privacy.DataStore = (*Store)(nil)
 type Batch struct {
 	// Table is the declared table name.
 	Table string
+	// Role is the declaration's Role, for a table declared under several.
+	Role string
 	// Rows is how many rows the batch deleted or anonymised.
 	Rows int
 	// Duration is how long the batch's transaction took.
@@ -48,9 +57,11 @@ type Batch struct {
 type Option func(*config)
 
 type config struct {
-	name      string
-	batchSize int
-	observe   func(Batch)
+	name       string
+	batchSize  int
+	observe    func(Batch)
+	now        func() time.Time
+	undeclared []string
 }
 
 // WithName sets the store's Name, which privacy reports in
@@ -62,6 +73,23 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // tables that do not set Table.BatchSize. The default is DefaultBatchSize.
 func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
 
+// WithNow sets the clock whose time ErasedAt stamps on anonymised rows;
+// the default is time.Now. Tests use it to put an erasure at a known
+// time.
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithUndeclared names tables of the database that are not declared
+// although a foreign key of theirs points at a declared table, because
+// they hold no personal data (a list of an order's status changes, say).
+// New refuses such tables unless they are named here, and even then when
+// the key would make an erasure fail (ON DELETE NO ACTION or RESTRICT
+// towards rows Erase deletes, ON UPDATE NO ACTION or RESTRICT towards
+// columns it overwrites). A table outside PostgreSQL's current_schema()
+// is named schema.table.
+func WithUndeclared(tables ...string) Option {
+	return func(c *config) { c.undeclared = append(c.undeclared, tables...) }
+}
+
 // WithBatchObserver calls f after every erase batch that changed rows,
 // from the goroutine running Erase. f must be quick; it sees table names
 // and counts, never user IDs.
@@ -70,6 +98,7 @@ func WithBatchObserver(f func(Batch)) Option { return func(c *config) { c.observ
 // table is a declaration checked against the catalog, with its statements.
 type table struct {
 	name      string
+	role      string
 	category  string
 	batchSize int
 	sets      []Set
@@ -87,15 +116,18 @@ type table struct {
 	rangeErase [2][2]query
 }
 
-// New checks tables against each other and against db's catalog and
-// returns a Store that exports and erases users' rows in them. It takes a
-// context because it reads the catalog.
+// New checks tables against each other and against db's catalog (names,
+// keys, types, NOT NULL columns, unique indexes and the foreign keys that
+// point at them, as the package doc lists) and returns a Store that
+// exports and erases users' rows in them. It takes a context because it
+// reads the catalog.
 //
 // Every error names the table and field at fault: a *DeclarationError
-// wrapping ErrInvalidDeclaration, ErrUnknownTable or ErrUnknownColumn, or
-// an error from the database while reading its catalog.
-func New(ctx context.Context, db *sql.DB, d sqlstore.Dialect, tables []Table, opts ...Option) (*Store, error) {
-	cfg := config{name: DefaultName, batchSize: DefaultBatchSize}
+// wrapping ErrInvalidDeclaration, ErrUndeclaredTable, ErrUnknownTable or
+// ErrUnknownColumn, or an error from the database while reading its
+// catalog.
+func New(ctx context.Context, db *sql.DB, d sqldialect.Dialect, tables []Table, opts ...Option) (*Store, error) {
+	cfg := config{name: DefaultName, batchSize: DefaultBatchSize, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -108,6 +140,9 @@ func New(ctx context.Context, db *sql.DB, d sqlstore.Dialect, tables []Table, op
 	if strings.TrimSpace(cfg.name) == "" {
 		return nil, &DeclarationError{Field: "WithName", Err: fmt.Errorf("%w: empty store name", ErrInvalidDeclaration)}
 	}
+	if cfg.now == nil {
+		return nil, &DeclarationError{Field: "WithNow", Err: fmt.Errorf("%w: nil clock", ErrInvalidDeclaration)}
+	}
 	if cfg.batchSize < 1 {
 		return nil, &DeclarationError{Field: "WithBatchSize", Err: fmt.Errorf("%w: batch size %d is below 1", ErrInvalidDeclaration, cfg.batchSize)}
 	}
@@ -116,33 +151,48 @@ func New(ctx context.Context, db *sql.DB, d sqlstore.Dialect, tables []Table, op
 	}
 	decls := make([]Table, len(tables))
 	copy(decls, tables)
-	if err := checkDeclarations(d, decls); err != nil {
-		return nil, err
-	}
-	order, err := eraseOrder(d, decls)
+	parents, err := checkDeclarations(d, decls)
 	if err != nil {
 		return nil, err
 	}
-	b := builder{d: d, decls: decls, infos: map[string]tableInfo{}, keys: map[string]string{}}
+	b := builder{d: d, decls: decls, parents: parents, infos: map[string]tableInfo{}, keys: make([]string, len(decls))}
 	for _, t := range decls {
+		k := nameKey(d, t.Name)
+		if _, done := b.infos[k]; done {
+			continue
+		}
 		info, err := lookupTable(ctx, db, d, t.Name)
 		if err != nil {
 			return nil, err
 		}
-		b.infos[t.Name] = info
+		if err := lookupUniques(ctx, db, d, t.Name, &info); err != nil {
+			return nil, err
+		}
+		b.infos[k] = info
 	}
 	if err := b.resolve(); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, name: cfg.name, observe: cfg.observe}
-	built := map[string]*table{}
-	for _, t := range decls {
-		bt := b.build(t, cfg.batchSize)
-		built[t.Name] = bt
-		s.tables = append(s.tables, bt)
+	fks, err := lookupForeignKeys(ctx, db, d)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := b.foreignKeys(fks, cfg.undeclared)
+	if err != nil {
+		return nil, err
+	}
+	order, err := eraseOrder(d, decls, extra)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, d: d, name: cfg.name, observe: cfg.observe, now: cfg.now}
+	built := make([]*table, len(decls))
+	for i := range decls {
+		built[i] = b.build(i, cfg.batchSize)
+		s.tables = append(s.tables, built[i])
 	}
 	for _, i := range order {
-		s.eraseOrder = append(s.eraseOrder, built[decls[i].Name])
+		s.eraseOrder = append(s.eraseOrder, built[i])
 	}
 	return s, nil
 }
@@ -233,8 +283,9 @@ func (s *Store) Erase(ctx context.Context, userID string) (privacy.Erased, error
 		return privacy.Erased{}, fmt.Errorf("sqldata: erase: %w", err)
 	}
 	total := 0
+	at := s.now().UTC()
 	for _, t := range s.eraseOrder {
-		n, err := s.eraseTable(ctx, t, userID)
+		n, err := s.eraseTable(ctx, t, userID, at)
 		total += n
 		if err != nil {
 			return privacy.Erased{Count: total}, fmt.Errorf("sqldata: erase %s: %w", strconv.Quote(t.name), redact(err, userID))
@@ -243,7 +294,7 @@ func (s *Store) Erase(ctx context.Context, userID string) (privacy.Erased, error
 	return privacy.Erased{Count: total}, nil
 }
 
-func (s *Store) eraseTable(ctx context.Context, t *table, userID string) (int, error) {
+func (s *Store) eraseTable(ctx context.Context, t *table, userID string, at time.Time) (int, error) {
 	v := bind{userID: userID, values: make([]any, len(t.sets))}
 	for i, set := range t.sets {
 		switch set.kind {
@@ -255,6 +306,11 @@ func (s *Store) eraseTable(ctx context.Context, t *table, userID string) (int, e
 				return 0, fmt.Errorf("Anonymise[%d] (column %s): %w", i, strconv.Quote(set.column), err)
 			}
 			v.values[i] = x
+		case setErasedAt:
+			v.values[i] = at
+			if s.d == sqldialect.SQLite {
+				v.values[i] = at.Format(ErasedAtLayout)
+			}
 		}
 	}
 	if t.keyset {
@@ -371,7 +427,7 @@ func (s *Store) keysetBatchSQLite(ctx context.Context, t *table, v *bind, lo int
 
 func (s *Store) observed(t *table, n int, took time.Duration) {
 	if s.observe != nil {
-		s.observe(Batch{Table: t.name, Rows: n, Duration: took})
+		s.observe(Batch{Table: t.name, Role: t.role, Rows: n, Duration: took})
 	}
 }
 

@@ -4,9 +4,9 @@
 // line items (reached through orders), preferences and an activity log
 // with timestamps. Tests, benchmarks and the examples build on it.
 //
-//	exampleschema.Create(ctx, db, sqlstore.SQLite)
-//	exampleschema.Seed(ctx, db, sqlstore.SQLite, "user_123", 20, time.Now())
-//	store, err := sqldata.New(ctx, db, sqlstore.SQLite, exampleschema.Tables())
+//	exampleschema.Create(ctx, db, sqldialect.SQLite)
+//	exampleschema.Seed(ctx, db, sqldialect.SQLite, "user_123", 20, time.Now())
+//	store, err := sqldata.New(ctx, db, sqldialect.SQLite, exampleschema.Tables())
 //
 // Erasing a user deletes their profile, preferences and activity, sets
 // the user ID, e-mail and shipping address of their orders to NULL
@@ -14,8 +14,8 @@
 //
 // # Errors
 //
-// Create and Seed return an error wrapping sqlstore.ErrUnknownDialect for
-// a dialect other than sqlstore.Postgres and sqlstore.SQLite, Seed fails
+// Create and Seed return an error wrapping sqldialect.ErrUnknownDialect for
+// a dialect other than sqldialect.Postgres and sqldialect.SQLite, Seed fails
 // for fewer than one row, and otherwise the database's error comes back
 // prefixed with "exampleschema: create" or "exampleschema: seed". A failed
 // call leaves nothing behind: each runs in one transaction.

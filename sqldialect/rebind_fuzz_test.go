@@ -1,11 +1,11 @@
-package sqlstore_test
+package sqldialect_test
 
 import (
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/stewardlabs/steward/sqlstore"
+	"github.com/stewardlabs/steward/sqldialect"
 )
 
 // FuzzRebind checks that Postgres.Rebind only ever turns ? into $1, $2, ...
@@ -17,7 +17,7 @@ func FuzzRebind(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		if got := sqlstore.SQLite.Rebind(q); got != q {
+		if got := sqldialect.SQLite.Rebind(q); got != q {
 			t.Fatalf("SQLite.Rebind(%q) = %q, want it unchanged", q, got)
 		}
 		if strings.Contains(q, "$") {
@@ -25,7 +25,7 @@ func FuzzRebind(f *testing.F) {
 		}
 		// With no $ in q, every $ in the output is a placeholder, and
 		// the k-th must be $k standing where the k-th rebound ? was.
-		got := sqlstore.Postgres.Rebind(q)
+		got := sqldialect.Postgres.Rebind(q)
 		var back strings.Builder
 		rest := got
 		for k := 1; ; k++ {

@@ -1,0 +1,122 @@
+package sqldata
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// foreignKeys checks the database's foreign keys that point at declared
+// tables, and returns the erase-order edges they add: for each declared
+// table, the declared tables it must be erased before because a key of
+// its would stop their erasure otherwise.
+//
+// It refuses:
+//   - an undeclared table with such a key (unless listed in undeclared
+//     and the key cannot stop an erasure): its rows belong to users'
+//     rows, yet would not be exported, and the key could fail erasures
+//     half-way;
+//   - a declared table that keeps its rows (Anonymise) with such a key
+//     still set, towards rows that erasure deletes.
+func (b *builder) foreignKeys(fks []foreignKey, undeclared []string) (map[string][]string, error) {
+	byName := map[string][]int{}
+	for i, t := range b.decls {
+		byName[nameKey(b.d, t.Name)] = append(byName[nameKey(b.d, t.Name)], i)
+	}
+	extra := map[string][]string{}
+	var errs []error
+	for _, k := range fks {
+		parent := nameKey(b.d, k.parent)
+		ps := byName[parent]
+		if len(ps) == 0 {
+			continue
+		}
+		child := nameKey(b.d, k.child)
+		cs := byName[child]
+		if !k.local {
+			cs = nil
+		}
+		if child == parent && len(cs) > 0 {
+			continue // a table's own tree of rows: erased in one table
+		}
+		blocks := b.blocks(k, ps)
+		switch {
+		case len(cs) == 0:
+			listed := slices.ContainsFunc(undeclared, func(u string) bool { return nameKey(b.d, u) == child })
+			if listed && blocks == "" {
+				continue
+			}
+			errs = append(errs, b.undeclaredError(k, ps[0], listed, blocks))
+		case blocks != "":
+			extra[child] = append(extra[child], parent)
+			for _, c := range cs {
+				if err := b.keepsReference(c, k, blocks); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return extra, errors.Join(errs...)
+}
+
+// blocks says how key k can stop the erasure of the declarations ps of
+// the table it points at ("" when it cannot): they delete rows and the
+// key does not let deletes through, or they overwrite a referenced
+// column and it does not let updates through.
+func (b *builder) blocks(k foreignKey, ps []int) string {
+	for _, p := range ps {
+		t := b.decls[p]
+		if len(t.Anonymise) == 0 {
+			if !lets(k.onDelete) {
+				return fmt.Sprintf("%s deletes rows it points at (ON DELETE %s)", label(t), k.onDelete)
+			}
+			continue
+		}
+		ref := k.to
+		if len(ref) == 0 {
+			ref = b.info(t).primaryKey
+		}
+		for _, s := range t.Anonymise {
+			if slices.ContainsFunc(ref, func(c string) bool { return sameName(b.d, c, s.column) }) && !lets(k.onUpdate) {
+				return fmt.Sprintf("%s overwrites column %s it points at (ON UPDATE %s)", label(t), strconv.Quote(s.column), k.onUpdate)
+			}
+		}
+	}
+	return ""
+}
+
+func (b *builder) undeclaredError(k foreignKey, p int, listed bool, blocks string) error {
+	t := b.decls[p]
+	from := strings.Join(k.from, ", ")
+	var why string
+	switch {
+	case listed:
+		why = fmt.Sprintf("it is named in WithUndeclared, but erasures would fail: %s; make the key ON DELETE CASCADE or SET NULL, or declare the table", blocks)
+	default:
+		why = fmt.Sprintf("its rows hang off users' rows, so declare it, for instance {Name: %s, Via: &sqldata.Via{Parent: %s, Column: %s}}, and they are exported and erased with them, or name it in WithUndeclared if it holds no personal data",
+			strconv.Quote(k.child), strconv.Quote(t.Name), strconv.Quote(k.from[0]))
+		if blocks != "" {
+			why += " and its key lets erasures through (now " + blocks + ")"
+		}
+	}
+	return &DeclarationError{Table: k.child, Err: fmt.Errorf("%w: not declared, but its foreign key (%s) points at declared table %s: %s", ErrUndeclaredTable, from, strconv.Quote(k.parent), why)}
+}
+
+// keepsReference refuses declaration c when it keeps its rows with key
+// k still set, so that deleting what the key points at would fail.
+func (b *builder) keepsReference(c int, k foreignKey, blocks string) error {
+	t := b.decls[c]
+	if len(t.Anonymise) == 0 {
+		return nil
+	}
+	for _, col := range k.from {
+		j := slices.IndexFunc(t.Anonymise, func(s Set) bool { return sameName(b.d, s.column, col) })
+		if j < 0 || t.Anonymise[j].kind != setNull {
+			return declError(t, "Anonymise", fmt.Errorf("%w: the rows kept keep their foreign key (%s) to table %s, and %s, so erasures would fail; add Null(%s), or make the key ON DELETE SET NULL or CASCADE",
+				ErrInvalidDeclaration, strings.Join(k.from, ", "), strconv.Quote(k.parent), blocks, strconv.Quote(col)))
+		}
+	}
+	return nil
+}
