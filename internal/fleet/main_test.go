@@ -1,0 +1,16 @@
+package fleet_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stewardlabs/steward/internal/fleet"
+)
+
+func TestMain(m *testing.M) {
+	fleet.RunRole(map[string]func() int{
+		"sleeper": runSleeper,
+		"exit7":   func() int { return 7 },
+	})
+	os.Exit(m.Run())
+}
