@@ -10,6 +10,7 @@ import (
 func TestMain(m *testing.M) {
 	fleet.RunRole(map[string]func() int{
 		"sleeper": runSleeper,
+		"spawner": runSpawner,
 		"exit7":   func() int { return 7 },
 	})
 	os.Exit(m.Run())

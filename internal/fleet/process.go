@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // RoleEnv is the environment variable that makes a re-executed test
@@ -22,7 +24,10 @@ const RoleEnv = "STEWARD_FLEET_ROLE"
 //		os.Exit(m.Run())
 //	}
 //
-// A role that roles does not hold exits with status 2.
+// A role that roles does not hold exits with status 2. A role's process
+// exits with status 3 soon after the process that started it has ended
+// (a test binary that timed out or was killed), so no worker outlives
+// its harness.
 func RunRole(roles map[string]func() int) {
 	name := os.Getenv(RoleEnv)
 	if name == "" {
@@ -33,7 +38,26 @@ func RunRole(roles map[string]func() int) {
 		fmt.Fprintf(os.Stderr, "fleet: %s=%q names no role of this binary\n", RoleEnv, name)
 		os.Exit(2)
 	}
+	if parent, err := strconv.Atoi(os.Getenv(parentEnv)); err == nil {
+		go orphaned(parent)
+	}
 	os.Exit(run())
+}
+
+// parentEnv holds the pid of the process that ran Command.
+const parentEnv = "STEWARD_FLEET_PARENT"
+
+// orphaned exits the process once parent is no longer its parent: it
+// has ended, perhaps before this process started, and the process was
+// handed to another.
+func orphaned(parent int) {
+	for {
+		if os.Getppid() != parent {
+			fmt.Fprintf(os.Stderr, "fleet: the process that started this one (%d) has ended; exiting\n", parent)
+			os.Exit(3)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Command returns a command re-executing the running test binary
@@ -43,7 +67,7 @@ func RunRole(roles map[string]func() int) {
 // harness again. Configure its I/O before passing it to Start.
 func Command(role string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(append(os.Environ(), RoleEnv+"="+role), env...)
+	cmd.Env = append(append(os.Environ(), RoleEnv+"="+role, parentEnv+"="+strconv.Itoa(os.Getpid())), env...)
 	return cmd
 }
 

@@ -166,6 +166,34 @@ func TestProcess(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a role's process exits once the process that started it has ended", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sleeper.jsonl")
+		p, err := fleet.Start(fleet.Command("spawner", "STEWARD_FLEET_SLEEPER_JOURNAL="+path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state, err := p.Wait(ctx); err != nil || state.ExitCode() != 0 {
+			t.Fatalf("the spawner ended with %v (%v)", state, err)
+		}
+		var pid int
+		for deadline := time.Now().Add(30 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if recs, err := fleet.ReadJournal[line](path); err == nil && len(recs) > 0 {
+				pid = recs[0].N
+			}
+		}
+		if pid == 0 {
+			t.Fatal("the spawner's sleeper did not start within 30 s")
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+				return
+			}
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("the orphaned sleeper (pid %d) still runs 10 s after its parent ended", pid)
+			}
+		}
+	})
 	t.Run("Wait gives up when its context ends", func(t *testing.T) {
 		p := startSleeper(t)
 		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -196,4 +224,20 @@ func runSleeper() int {
 	case <-time.After(time.Minute):
 		return 1
 	}
+}
+
+// runSpawner is a role for the tests of RunRole: it starts a sleeper and
+// exits once the sleeper has journalled its pid, orphaning it.
+func runSpawner() int {
+	if _, err := fleet.Start(fleet.Command("sleeper")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if recs, err := fleet.ReadJournal[line](os.Getenv("STEWARD_FLEET_SLEEPER_JOURNAL")); err == nil && len(recs) > 0 {
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "the sleeper did not start within 30 s")
+	return 1
 }
