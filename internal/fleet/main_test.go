@@ -9,9 +9,10 @@ import (
 
 func TestMain(m *testing.M) {
 	fleet.RunRole(map[string]func() int{
-		"sleeper": runSleeper,
-		"spawner": runSpawner,
-		"exit7":   func() int { return 7 },
+		workerRole: runWorker,
+		"sleeper":  runSleeper,
+		"spawner":  runSpawner,
+		"exit7":    func() int { return 7 },
 	})
 	os.Exit(m.Run())
 }
