@@ -109,6 +109,11 @@ func checkAll(t *testing.T, w *world) {
 					drainedAt = r.At
 				}
 			}
+			for _, r := range byInc[[2]int{in.slot, in.inc}] {
+				if r.Kind == recNote && r.Note == "syncs queued for later" && r.N > 0 {
+					t.Logf("worker %d: at the drain, %d consent syncs were due later than now: the queue grace of an Update killed mid-way, or a retry's backoff; the drain syncs them as if that time had passed", in.slot, r.N)
+				}
+			}
 			if !began.IsZero() && !drainedAt.IsZero() {
 				t.Logf("worker %d: drain began at %s and ended at %s", in.slot, at(began), at(drainedAt))
 			}

@@ -471,6 +471,15 @@ func allMatch(err error, targets ...error) bool {
 // no open request and no queued sync for a few rounds.
 func (w *worker) drain() int {
 	w.note(recNote, "draining")
+	if q, err := w.store.Consent().Queued(context.Background(), 0); err == nil {
+		later := 0
+		for _, c := range q {
+			if c.Due.After(time.Now()) && c.Owner == "" {
+				later++
+			}
+		}
+		w.append(record{Kind: recNote, User: -1, N: later, Note: "syncs queued for later"})
+	}
 	w.erasePass(map[int]bool{}, true)
 	deadline := time.Now().Add(w.cfg.DrainTimeout)
 	quiet := 0
