@@ -42,13 +42,10 @@
 //     called for the request, and a completion event was written;
 //   - every consent mirror in Clerk equals the store's latest state, and
 //     no sync is left queued;
-//   - at least one active (verified, not banned or locked) admin remains.
-//
-// That each erasure step is done once (no overlapping calls for one
-// subject, a repeated call only after a kill of the process that made the
-// earlier one) and each request has one completion event is logged but
-// not enforced until erasure requests are claimed (erasureClaims in
-// fleet_test.go).
+//   - at least one active (verified, not banned or locked) admin remains;
+//   - each erasure step was done once (no overlapping calls for one
+//     subject, a repeated call only after a kill of the process that made
+//     the earlier one) and each request has one completion event.
 //
 //	go test ./internal/fleet/                        # short: 10 s of kills per dialect
 //	STEWARD_FLEET_FULL=1 go test ./internal/fleet/   # full: 60 s per dialect (.ci/run)

@@ -30,14 +30,6 @@ import (
 	"github.com/stewardlabs/steward/sqlstore/sqltest"
 )
 
-// erasureClaims says whether privacy claims erasure requests (one worker
-// per request at a time, fencing, one completion event). Until it does,
-// two workers can run one request's steps at once, so a step can be done
-// twice and the completion event written twice; the checks of "each step
-// once" and "one completion event" then only log what they found. Set it
-// to true when the claims land: everything else is checked already.
-const erasureClaims = false
-
 // fullEnv selects the full run (about a minute per dialect) instead of
 // the short one go test ./... makes.
 const fullEnv = "STEWARD_FLEET_FULL"
