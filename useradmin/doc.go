@@ -30,7 +30,9 @@
 // processes removing the last two admins at once end with one of them
 // refused. A change that finds the lease held waits for it, retrying with
 // backoff for up to WithLockWait (DefaultLockWait), and then fails with
-// ErrBusy, changing nothing. Without WithLeases the guard holds only
+// ErrBusy, changing nothing. The lease lasts 4 s and is renewed while the
+// change runs, so a process that dies holding it delays other changes by
+// at most that, less than DefaultLockWait. Without WithLeases the guard holds only
 // within one Manager (a mutex): two processes, or two Managers, can
 // together leave no active administrator. Either way the count is only as
 // fresh as the identity provider's user list, and the provider's own

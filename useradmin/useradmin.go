@@ -44,8 +44,10 @@ const LeaseName = "useradmin.admins"
 const DefaultLockWait = 5 * time.Second
 
 // lockTTL is the administrators lock's ttl; RunLeased renews it every
-// third of that while a change runs.
-const lockTTL = 30 * time.Second
+// third of that while a change runs. It is short because a process that
+// dies holding the lock blocks every role change, ban and lock until it
+// expires: within DefaultLockWait, so a waiting change gets it.
+const lockTTL = 4 * time.Second
 
 // Action names what an administrator does; it appears in audit details.
 type Action string
