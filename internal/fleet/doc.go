@@ -32,23 +32,29 @@
 //
 //   - every worker was killed or drained and exited 0, with no data race
 //     or panic;
+//
 //   - no operation failed with an error a fleet should not cause, and no
 //     error named a user ID;
+//
 //   - audit.Verify passes over the whole table, every acknowledged
 //     operation's event is stored exactly once, and every event belongs
 //     to an operation that was attempted;
+//
 //   - every erasure request completed: the user is gone from Clerk and
 //     from the application's tables, the external service and Clerk were
 //     called for the request, and a completion event was written;
+//
 //   - every consent mirror in Clerk equals the store's latest state, and
 //     no sync is left queued;
+//
 //   - at least one active (verified, not banned or locked) admin remains;
+//
 //   - each erasure step was done once (no overlapping calls for one
 //     subject, a repeated call only after a kill of the process that made
 //     the earlier one) and each request has one completion event.
 //
-//	go test ./internal/fleet/                        # short: 10 s of kills per dialect
-//	STEWARD_FLEET_FULL=1 go test ./internal/fleet/   # full: 60 s per dialect (.ci/run)
+//     go test ./internal/fleet/                        # short: 10 s of kills per dialect
+//     STEWARD_FLEET_FULL=1 go test ./internal/fleet/   # full: 60 s per dialect (.ci/run)
 //
 // # Errors
 //
