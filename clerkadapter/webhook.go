@@ -129,6 +129,10 @@ type WebhookOptions struct {
 	// on user.updated and user.deleted, before the handlers run; pass the
 	// SessionAuth (which invalidates its RoleSource and its role
 	// confirmations) or the LiveRoles given to SessionOptions.Roles.
+	// When it has an InvalidateContext method, as those two have, that
+	// is called, so that a LiveRoles with an InvalidationLog tells the
+	// other replicas; its error fails the delivery with 500 (the
+	// handlers do not run) and Svix delivers it again.
 	Roles interface{ Invalidate(userID string) }
 
 	// Replay remembers accepted message IDs. nil means a
@@ -314,7 +318,12 @@ func (h *WebhookHandler) dispatch(ctx context.Context, e UserEvent) error {
 		return nil
 	}
 	if h.o.Roles != nil && (e.Type == UserUpdated || e.Type == UserDeleted) {
-		h.o.Roles.Invalidate(e.UserID)
+		// Clerk delivers to one replica: the others learn of the change
+		// through the invalidation log, so a record that cannot be made
+		// fails the delivery and Svix retries it.
+		if err := invalidate(ctx, h.o.Roles, e.UserID); err != nil {
+			return err
+		}
 	}
 	if handle == nil {
 		return nil
