@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +252,42 @@ func TestWebhookFailsWhenTheInvalidationCannotBeRecorded(t *testing.T) {
 	ids, _, err := log.InvalidatedSince(t.Context(), 0)
 	if diff := cmp.Diff([]string{f.user.ID}, ids); diff != "" || err != nil {
 		t.Errorf("invalidations recorded for the other processes (-want +got):\n%s%v", diff, err)
+	}
+}
+
+// countingLog counts the reads of an InvalidationLog.
+type countingLog struct {
+	clerkadapter.InvalidationLog
+	reads atomic.Int32
+}
+
+func (c *countingLog) InvalidatedSince(ctx context.Context, cursor int64) ([]string, int64, error) {
+	c.reads.Add(1)
+	return c.InvalidationLog.InvalidatedSince(ctx, cursor)
+}
+
+// TestRequestsNeverReadTheLog: authenticating requests reads accounts
+// from the cache; only Poll (and Run) read the log.
+func TestRequestsNeverReadTheLog(t *testing.T) {
+	clk := newClock()
+	srv := newServer(t, clerktest.WithNow(clk.Now))
+	log := &countingLog{InvalidationLog: clerkadapter.NewMemoryInvalidations(clk.Now)}
+	r := newReplica(srv, log, clk, 0)
+	auth := clerkadapter.NewSessionAuth(srv.ClientConfig(), &clerkadapter.SessionOptions{Now: clk.Now, Roles: r.roles})
+	u := srv.AddUser(steward.User{PublicMetadata: map[string]any{"role": "admin"}})
+	tok := srv.SessionToken(u.ID)
+	for range 100 {
+		if p, ok := serve(auth, bearer(tok)); !ok || p.Role != "admin" {
+			t.Fatalf("principal %+v (present %v)", p, ok)
+		}
+	}
+	if n := log.reads.Load(); n != 0 {
+		t.Errorf("100 requests read the log %d times, want 0", n)
+	}
+	if _, err := r.roles.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := log.reads.Load(); n != 1 {
+		t.Errorf("one Poll of an empty log read it %d times, want 1", n)
 	}
 }

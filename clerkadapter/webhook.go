@@ -291,7 +291,7 @@ func (h *WebhookHandler) serve(r *http.Request) (int, error) {
 		if ferr := h.replay.ForgetMessage(context.WithoutCancel(r.Context()), msgID); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("forgetting the message ID (Svix's redeliveries are refused until it expires): %w", ferr))
 		}
-		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s handler: %w", e.Type, err)
+		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s: %w", e.Type, err)
 	}
 	return http.StatusOK, nil
 }
@@ -322,13 +322,16 @@ func (h *WebhookHandler) dispatch(ctx context.Context, e UserEvent) error {
 		// through the invalidation log, so a record that cannot be made
 		// fails the delivery and Svix retries it.
 		if err := invalidate(ctx, h.o.Roles, e.UserID); err != nil {
-			return err
+			return fmt.Errorf("invalidating the cached account: %w", err)
 		}
 	}
 	if handle == nil {
 		return nil
 	}
-	return handle(ctx, e)
+	if err := handle(ctx, e); err != nil {
+		return fmt.Errorf("handler: %w", err)
+	}
+	return nil
 }
 
 // svixIDAndTime reads the message ID and timestamp from the Svix headers
