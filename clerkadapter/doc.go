@@ -85,7 +85,8 @@
 //     IdentityProvider and cached for a short TTL (30 s by default);
 //     WebhookOptions.Roles invalidates a user's entry on user.updated and
 //     user.deleted, so changes apply on the next request, as the data
-//     model requires. This costs one Backend API read per user per TTL,
+//     model requires (in every process with an InvalidationLog, see
+//     "Several instances"). This costs one Backend API read per user per TTL,
 //     counts against Clerk's rate limit, and adds Clerk's latency to a
 //     user's first request after expiry; when Clerk fails, a cached
 //     account up to StaleLimit old is used, then requests get no
@@ -131,6 +132,53 @@
 // Svix delivers again; handlers must be idempotent, since Svix delivers at
 // least once.
 //
+// Accepted message IDs go to a ReplayStore (WebhookOptions.Replay), each
+// kept until its signed timestamp has left the tolerance, plus the
+// tolerance again for replicas whose clocks run behind; a replay after
+// that is refused by the timestamp check. The store fails closed: when it
+// cannot record the ID the handler answers 503 and processes nothing, so
+// Svix retries rather than the event being handled without protection.
+// When a handler fails, the ID is forgotten so that Svix's next attempt
+// is accepted; when the process dies mid-event, the ID stays until it
+// expires and a later attempt (Svix retries for days, each attempt
+// freshly timestamped) is accepted then.
+//
+// # Several instances
+//
+// Two ports carry what several replicas of an application share; both
+// use only standard types, so sqlstore implements them over the
+// application's database without importing this package:
+//
+//   - ReplayStore, for the webhook handler. The default,
+//     MemoryReplayStore, protects one process only: a delivery replayed
+//     to another replica would be processed there. sqlstore's
+//     WebhookMessages keeps the IDs in a table, recorded by one atomic
+//     upsert with the expiry judged by the database's clock, so the same
+//     message given to two replicas at once is processed by one and
+//     refused (409) by the other.
+//   - InvalidationLog, for LiveRoles (LiveRolesOptions.Invalidations).
+//     Without it an invalidation, from the webhook or from useradmin,
+//     clears only the cache of the process that received it; the others
+//     serve the old role, ban or lock until their entry expires (the
+//     TTL, or up to StaleLimit while Clerk fails). With sqlstore's
+//     RoleInvalidations shared by every process and LiveRoles.Run going
+//     in each, an invalidation is recorded in the database
+//     (InvalidateContext returns the error when it cannot be; Invalidate
+//     reports it to OnError) and every process drops the entry within
+//     PollInterval (one second by default) plus one read of the log. No
+//     request waits on the log: Run polls it on its own. While the log
+//     cannot be reached, OnError hears of it and every process falls
+//     back to the TTL. MemoryInvalidations shares invalidations among
+//     the LiveRoles of one process only.
+//
+// With several processes, give the webhook handler a SessionAuth or
+// LiveRoles as WebhookOptions.Roles: a delivery whose invalidation cannot
+// be recorded then answers 500 and Svix delivers it again. The default
+// role confirmations of SessionAuth (ConfirmRoles) are cached per process
+// for DefaultConfirmTTL; pass a LiveRoles with an InvalidationLog as
+// ConfirmRoles for them to be invalidated everywhere too. Package
+// storetest holds the conformance suites of both ports.
+//
 // # Errors
 //
 // Provider methods return errors that wrap the library's sentinels
@@ -149,7 +197,12 @@
 // cannot be fetched (also the context's error when the request's
 // deadline came first). Authenticate adds ErrSessionPending. LiveRoles
 // returns the context's error when a read outlasts the request's
-// deadline. NewWebhookHandler returns ErrWebhookSecret; the webhook
-// handler reports ErrWebhookSignature, ErrWebhookTimestamp,
-// ErrWebhookReplay and ErrWebhookPayload to WebhookOptions.OnReject.
+// deadline. LiveRoles.InvalidateContext, Poll and Run, and
+// SessionAuth.InvalidateContext, return errors wrapping the
+// InvalidationLog's (never holding a user ID); Poll and Run fail at once
+// without LiveRolesOptions.Invalidations. NewWebhookHandler returns
+// ErrWebhookSecret; the webhook handler reports ErrWebhookSignature,
+// ErrWebhookTimestamp, ErrWebhookReplay and ErrWebhookPayload to
+// WebhookOptions.OnReject, and, for a 503, an error wrapping the
+// ReplayStore's.
 package clerkadapter

@@ -121,3 +121,33 @@ func ExampleNew() {
 	// Ada <nil>
 	// 422 injected_fault
 }
+
+// Two processes each cache accounts for an hour; a role change
+// invalidated in one reaches the other through the InvalidationLog they
+// share (in production sqlstore's RoleInvalidations over their database,
+// with Run going in each process rather than Poll called by hand).
+func ExampleLiveRoles_Poll() {
+	idp := steward.NewMemoryIdentity() // Clerk, as both processes see it
+	idp.Put(steward.User{ID: "user_1", PublicMetadata: map[string]any{"role": "user"}})
+	log := clerkadapter.NewMemoryInvalidations(nil)
+	opts := &clerkadapter.LiveRolesOptions{TTL: time.Hour, Invalidations: log}
+	here, there := clerkadapter.NewLiveRoles(idp, opts), clerkadapter.NewLiveRoles(idp, opts)
+	ctx := context.Background()
+
+	acct, _ := there.Account(ctx, "user_1")
+	fmt.Println("there, before:", acct.Role)
+
+	idp.Put(steward.User{ID: "user_1", PublicMetadata: map[string]any{"role": "admin"}})
+	if err := here.InvalidateContext(ctx, "user_1"); err != nil { // as useradmin does after the change
+		fmt.Println(err)
+	}
+	acct, _ = there.Account(ctx, "user_1")
+	fmt.Println("there, before polling:", acct.Role)
+	n, _ := there.Poll(ctx)
+	acct, _ = there.Account(ctx, "user_1")
+	fmt.Println("there, after polling", n, "invalidation:", acct.Role)
+	// Output:
+	// there, before: user
+	// there, before polling: user
+	// there, after polling 1 invalidation: admin
+}

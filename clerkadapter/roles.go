@@ -1,9 +1,11 @@
 package clerkadapter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +48,10 @@ const (
 	DefaultRolesMaxEntries  = 10_000
 	DefaultRolesStaleLimit  = 5 * time.Minute
 	DefaultRolesReadTimeout = 10 * time.Second
+	// DefaultRolesPollInterval is how often Run reads the
+	// InvalidationLog: the bound, while the log answers, on how long
+	// another process serves an account that changed.
+	DefaultRolesPollInterval = time.Second
 )
 
 // LiveRolesOptions configures a LiveRoles. The zero value (or nil) gives
@@ -73,6 +79,47 @@ type LiveRolesOptions struct {
 	ReadTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Invalidations, when set, carries invalidations between the
+	// processes that share it (sqlstore's RoleInvalidations over their
+	// database): Invalidate and InvalidateContext record each one there,
+	// and Run, which must then be running, reads those of every process
+	// every PollInterval and drops their entries here. nil means an
+	// invalidation reaches this process's cache only, and other replicas
+	// serve the old account until their entry's TTL runs out.
+	Invalidations InvalidationLog
+	// PollInterval is how often Run reads Invalidations. Zero means
+	// DefaultRolesPollInterval.
+	PollInterval time.Duration
+	// OnError, when set, hears of each failure to reach Invalidations:
+	// a record Invalidate could not make, or a read of Run's. Meanwhile
+	// every cached account still expires after the TTL, so
+	// authentication goes on, as without Invalidations. Its errors hold
+	// no user ID.
+	OnError func(error)
+}
+
+// InvalidationLog carries invalidations of cached accounts between
+// processes: one records that a user's account changed, and every
+// process reads, in order, what all have recorded. Its methods use only
+// standard types, so a log in another package (sqlstore's
+// RoleInvalidations) implements it without importing this one.
+// Implementations must be safe for concurrent use.
+type InvalidationLog interface {
+	// Invalidate records that userID's account changed. The record is
+	// kept for at least keep, judged by the log's clock, and may be
+	// dropped after that. A userID that is empty, or a keep that is not
+	// positive, is an error.
+	Invalidate(ctx context.Context, userID string, keep time.Duration) error
+	// InvalidatedSince returns the user IDs recorded after cursor,
+	// oldest first (a user may appear more than once), and the cursor
+	// that follows the last of them; when there are none, next is
+	// cursor. It may return fewer than all, a page at a time: call it
+	// again with next until it returns none. Cursor 0 starts with the
+	// oldest record kept. Records appear in cursor order: once a record
+	// has been returned, none with a lower cursor appears later, however
+	// many processes record at once.
+	InvalidatedSince(ctx context.Context, cursor int64) (userIDs []string, next int64, err error)
 }
 
 // LiveRoles is a RoleSource that reads users through an
@@ -84,6 +131,13 @@ type LiveRolesOptions struct {
 // request waits for it no longer than its context's deadline, however
 // long the read takes (following Clerk's Retry-After, say). It is safe
 // for concurrent use.
+//
+// With several processes, give every LiveRoles one shared
+// LiveRolesOptions.Invalidations and call Run in each: an invalidation in
+// any process (a role change through useradmin, a webhook delivered to
+// one replica) then reaches every other within PollInterval and the
+// length of one read of the log, with no query on the path of a request.
+// While the log cannot be reached, processes fall back to the TTL.
 type LiveRoles struct {
 	idp   steward.IdentityProvider
 	ttl   time.Duration
@@ -93,9 +147,17 @@ type LiveRoles struct {
 	now   func() time.Time
 	read  time.Duration
 
+	log     InvalidationLog
+	poll    time.Duration
+	keep    time.Duration
+	onError func(error)
+
 	mu       sync.Mutex
 	entries  map[string]liveEntry
 	inflight map[string]*liveCall
+
+	pollMu sync.Mutex // serialises reads of the log
+	cursor int64
 }
 
 var _ RoleSource = (*LiveRoles)(nil)
@@ -127,6 +189,9 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 		parse:    o.ParseRole,
 		now:      o.Now,
 		read:     orDefault(o.ReadTimeout, DefaultRolesReadTimeout),
+		log:      o.Invalidations,
+		poll:     orDefault(o.PollInterval, DefaultRolesPollInterval),
+		onError:  o.OnError,
 		entries:  make(map[string]liveEntry),
 		inflight: make(map[string]*liveCall),
 	}
@@ -144,6 +209,10 @@ func NewLiveRoles(idp steward.IdentityProvider, opts *LiveRolesOptions) *LiveRol
 	if l.parse == nil {
 		l.parse = rbac.ParseRole
 	}
+	// An account read before a change (even one whose read was still in
+	// flight) is served at most TTL, or the stale limit, after it was
+	// read: past that, a record of the change matters to nobody.
+	l.keep = l.read + max(l.ttl, l.stale)
 	return l
 }
 
@@ -226,12 +295,187 @@ func (l *LiveRoles) storeLocked(userID string, e liveEntry) {
 }
 
 // Invalidate forgets the cached account of userID, so the next request
-// reads it afresh; a read already in flight is not cached.
+// reads it afresh; a read already in flight is not cached. With
+// LiveRolesOptions.Invalidations it also records the invalidation there
+// for the other processes, waiting at most ReadTimeout, and reports a
+// failure to OnError; use InvalidateContext to get the error instead.
 func (l *LiveRoles) Invalidate(userID string) {
+	if l.log == nil {
+		l.forget(userID)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.read)
+	defer cancel()
+	if err := l.InvalidateContext(ctx, userID); err != nil && l.onError != nil {
+		l.onError(err)
+	}
+}
+
+// InvalidateContext is Invalidate with a context and an error: it forgets
+// the cached account of userID here at once, then records the
+// invalidation in LiveRolesOptions.Invalidations, when set, so that every
+// process running Run forgets it too. An error means the record was not
+// made: this process has forgotten the account, other processes serve
+// theirs until its TTL runs out. The webhook handler and useradmin call
+// it when they are given a LiveRoles or a SessionAuth.
+func (l *LiveRoles) InvalidateContext(ctx context.Context, userID string) error {
+	l.forget(userID)
+	if l.log == nil {
+		return nil
+	}
+	if err := l.log.Invalidate(ctx, userID, l.keep); err != nil {
+		return fmt.Errorf("clerkadapter: recording an invalidation for the other processes: %w", err)
+	}
+	return nil
+}
+
+// forget drops userID's entry and keeps a read in flight from being
+// cached.
+func (l *LiveRoles) forget(userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.entries, userID)
 	if c := l.inflight[userID]; c != nil {
 		c.invalidated = true
 	}
+}
+
+// errNoInvalidations reports Poll or Run on a LiveRoles without
+// LiveRolesOptions.Invalidations.
+var errNoInvalidations = errors.New("clerkadapter: LiveRoles has no Invalidations to read")
+
+// Poll reads the invalidations recorded in LiveRolesOptions.Invalidations
+// since its last call, by any process, forgets their accounts here, and
+// returns how many it read. Its first call reads every record the log
+// still keeps. Run calls it every PollInterval; call it yourself to
+// catch up at once. It fails when no Invalidations were given, or with
+// the log's error, in which case the position is kept and the next call
+// starts there.
+func (l *LiveRoles) Poll(ctx context.Context) (int, error) {
+	if l.log == nil {
+		return 0, errNoInvalidations
+	}
+	l.pollMu.Lock()
+	defer l.pollMu.Unlock()
+	n := 0
+	for {
+		ids, next, err := l.log.InvalidatedSince(ctx, l.cursor)
+		if err != nil {
+			return n, fmt.Errorf("clerkadapter: reading the invalidations of other processes: %w", err)
+		}
+		for _, id := range ids {
+			l.forget(id)
+		}
+		n += len(ids)
+		if len(ids) == 0 || next == l.cursor {
+			return n, nil
+		}
+		l.cursor = next
+	}
+}
+
+// Run calls Poll at once and then every PollInterval until ctx ends, and
+// returns ctx's error; a failed Poll goes to OnError and the next one
+// tries again. Start it in its own goroutine in every process whose
+// LiveRoles shares LiveRolesOptions.Invalidations. Without Invalidations
+// it returns an error at once.
+func (l *LiveRoles) Run(ctx context.Context) error {
+	if l.log == nil {
+		return errNoInvalidations
+	}
+	t := time.NewTicker(l.poll)
+	defer t.Stop()
+	for {
+		if _, err := l.Poll(ctx); err != nil && ctx.Err() == nil && l.onError != nil {
+			l.onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// MemoryInvalidations is an InvalidationLog in process memory, for tests
+// and for several LiveRoles in one process (SessionOptions.Roles and
+// ConfirmRoles, say); it reaches no other process. Records are dropped
+// once their keep has passed. It is safe for concurrent use.
+type MemoryInvalidations struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	seq     int64
+	records []memInvalidation // by seq
+}
+
+type memInvalidation struct {
+	seq     int64
+	userID  string
+	expires time.Time
+}
+
+var _ InvalidationLog = (*MemoryInvalidations)(nil)
+
+// invalidationPage is how many records MemoryInvalidations returns per
+// call.
+const invalidationPage = 500
+
+// NewMemoryInvalidations returns an empty log using the given clock (nil
+// means time.Now).
+func NewMemoryInvalidations(now func() time.Time) *MemoryInvalidations {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryInvalidations{now: now}
+}
+
+// checkInvalidationArgs applies the argument rules of
+// InvalidationLog.Invalidate.
+func checkInvalidationArgs(userID string, keep time.Duration) error {
+	if userID == "" {
+		return errors.New("clerkadapter: invalidation log: empty user ID")
+	}
+	if keep <= 0 {
+		return fmt.Errorf("clerkadapter: invalidation log: keep %v is not positive", keep)
+	}
+	return nil
+}
+
+// Invalidate implements InvalidationLog.
+func (m *MemoryInvalidations) Invalidate(_ context.Context, userID string, keep time.Duration) error {
+	if err := checkInvalidationArgs(userID, keep); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.records = slices.DeleteFunc(m.records, func(r memInvalidation) bool { return !now.Before(r.expires) })
+	m.seq++
+	m.records = append(m.records, memInvalidation{seq: m.seq, userID: userID, expires: now.Add(keep)})
+	return nil
+}
+
+// InvalidatedSince implements InvalidationLog.
+func (m *MemoryInvalidations) InvalidatedSince(_ context.Context, cursor int64) ([]string, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(m.records, cursor+1, func(r memInvalidation, seq int64) int { return cmp.Compare(r.seq, seq) })
+	var ids []string
+	next := cursor
+	for _, r := range m.records[i:] {
+		if len(ids) == invalidationPage {
+			break
+		}
+		ids = append(ids, r.userID)
+		next = r.seq
+	}
+	return ids, next, nil
+}
+
+// Len returns how many records the log holds.
+func (m *MemoryInvalidations) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.records)
 }

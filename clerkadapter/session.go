@@ -608,6 +608,38 @@ func (a *SessionAuth) Invalidate(userID string) {
 	}
 }
 
+// InvalidateContext is Invalidate with a context and an error: a
+// RoleSource with an InvalidateContext method (a LiveRoles) is called
+// through it, so that an invalidation recorded in its
+// LiveRolesOptions.Invalidations reaches the other processes, and the
+// errors of the sources are returned joined. Every source has forgotten
+// the account here, whatever the error.
+func (a *SessionAuth) InvalidateContext(ctx context.Context, userID string) error {
+	var errs []error
+	for _, src := range []RoleSource{a.roles, a.confirm} {
+		errs = append(errs, invalidate(ctx, src, userID))
+	}
+	return errors.Join(errs...)
+}
+
+// contextInvalidator is a cache that can tell other processes of an
+// invalidation (LiveRoles, SessionAuth).
+type contextInvalidator interface {
+	InvalidateContext(ctx context.Context, userID string) error
+}
+
+// invalidate invalidates userID in c through InvalidateContext when c
+// has it, else through Invalidate when c has that.
+func invalidate(ctx context.Context, c any, userID string) error {
+	switch inv := c.(type) {
+	case contextInvalidator:
+		return inv.InvalidateContext(ctx, userID)
+	case interface{ Invalidate(string) }:
+		inv.Invalidate(userID)
+	}
+	return nil
+}
+
 // Handler returns middleware that authenticates each request and, when
 // its token verifies, serves next with the principal in the request's
 // context (rbac.PrincipalFrom). A request without a valid token, or with

@@ -27,8 +27,8 @@ const (
 	DefaultWebhookTolerance = 5 * time.Minute
 	// DefaultWebhookMaxBody bounds a delivery's body.
 	DefaultWebhookMaxBody = 1 << 20
-	// DefaultReplayCacheSize bounds the default MemoryReplayCache.
-	DefaultReplayCacheSize = 10_000
+	// DefaultReplayStoreSize bounds the default MemoryReplayStore.
+	DefaultReplayStoreSize = 10_000
 	// MinWebhookSecretBytes is the shortest signing key NewWebhookHandler
 	// accepts: 24 bytes, the shortest symmetric endpoint secret Svix
 	// issues or accepts (svix-webhooks, server/svix-server/src/core/types,
@@ -94,16 +94,24 @@ func (e UserEvent) LogValue() slog.Value {
 	)
 }
 
-// ReplayCache remembers accepted webhook message IDs so that a captured
+// ReplayStore remembers accepted webhook message IDs so that a captured
 // delivery cannot be replayed while its timestamp is still within the
-// tolerance. Implementations must be safe for concurrent use.
-type ReplayCache interface {
-	// Claim records msgID until the given time and reports true, or
-	// reports false when msgID is already recorded and has not expired.
-	Claim(ctx context.Context, msgID string, until time.Time) (bool, error)
-	// Release forgets msgID, so that Svix's redelivery of a message whose
-	// handling failed is accepted.
-	Release(ctx context.Context, msgID string) error
+// tolerance. Its methods use only standard types, so a store in another
+// package (sqlstore's WebhookMessages) implements it without importing
+// this one. Implementations must be safe for concurrent use.
+type ReplayStore interface {
+	// SeenMessage records msgID for ttl, judged by the store's own clock,
+	// and reports seen = false; or, when msgID is already recorded and
+	// its record has not expired, it reports seen = true and leaves the
+	// record as it was. It is atomic: of any number of concurrent calls
+	// with one ID, from any number of processes sharing the store, one
+	// reports false. An empty msgID or a ttl that is not positive is an
+	// error.
+	SeenMessage(ctx context.Context, msgID string, ttl time.Duration) (seen bool, err error)
+	// ForgetMessage removes msgID's record, so that Svix's redelivery of
+	// a message whose handling failed is accepted. Forgetting an ID that
+	// is not recorded is not an error.
+	ForgetMessage(ctx context.Context, msgID string) error
 }
 
 // WebhookOptions configures a WebhookHandler. nil gives the defaults
@@ -121,12 +129,20 @@ type WebhookOptions struct {
 	// on user.updated and user.deleted, before the handlers run; pass the
 	// SessionAuth (which invalidates its RoleSource and its role
 	// confirmations) or the LiveRoles given to SessionOptions.Roles.
+	// When it has an InvalidateContext method, as those two have, that
+	// is called, so that a LiveRoles with an InvalidationLog tells the
+	// other replicas; its error fails the delivery with 500 (the
+	// handlers do not run) and Svix delivers it again.
 	Roles interface{ Invalidate(userID string) }
 
-	// Replay remembers message IDs. nil means a MemoryReplayCache of
-	// DefaultReplayCacheSize entries, which suits one process; several
-	// replicas should share one (a database table, say).
-	Replay ReplayCache
+	// Replay remembers accepted message IDs. nil means a
+	// MemoryReplayStore of DefaultReplayStoreSize entries, which protects
+	// one process only: a delivery replayed to another replica is
+	// accepted there. Several replicas share one store, such as
+	// sqlstore's WebhookMessages over their database. A store that
+	// cannot be reached fails the delivery with 503, without calling
+	// the handlers, so that Svix delivers it again later.
+	Replay ReplayStore
 
 	// Tolerance is how far a delivery's timestamp may be from now. Zero
 	// means DefaultWebhookTolerance.
@@ -153,15 +169,16 @@ type WebhookOptions struct {
 // Answers: 200 when handled or ignored (an event type without handler);
 // 400 for a bad signature, a stale timestamp or a malformed payload; 405
 // for a method other than POST; 409 for a replayed message ID; 413 for an
-// oversized body; 500 when a handler fails (Svix retries). Bodies are
-// JSON: {"ok": true} or {"error": "..."}.
+// oversized body; 500 when a handler fails and 503 when the replay store
+// cannot be reached (Svix retries both). Bodies are JSON: {"ok": true} or
+// {"error": "..."}.
 type WebhookHandler struct {
 	wh        *svix.Webhook
 	o         WebhookOptions
 	tolerance time.Duration
 	maxBody   int64
 	now       func() time.Time
-	replay    ReplayCache
+	replay    ReplayStore
 }
 
 var _ http.Handler = (*WebhookHandler)(nil)
@@ -194,7 +211,7 @@ func NewWebhookHandler(secret string, opts *WebhookOptions) (*WebhookHandler, er
 	}
 	h.replay = h.o.Replay
 	if h.replay == nil {
-		h.replay = NewMemoryReplayCache(DefaultReplayCacheSize, h.now)
+		h.replay = NewMemoryReplayStore(DefaultReplayStoreSize, h.now)
 	}
 	return h, nil
 }
@@ -260,22 +277,32 @@ func (h *WebhookHandler) serve(r *http.Request) (int, error) {
 	}
 	e.MessageID = msgID
 
-	// The signed timestamp is rejected after ts+tolerance, so the ID need
-	// not be remembered longer.
-	fresh, err := h.replay.Claim(r.Context(), msgID, ts.Add(h.tolerance))
+	// Fail closed: an event whose ID cannot be recorded is not
+	// processed, since another replica might process it too; Svix
+	// retries the 503.
+	seen, err := h.replay.SeenMessage(r.Context(), msgID, h.replayTTL(ts, now))
 	if err != nil {
-		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: replay cache: %w", err)
+		return http.StatusServiceUnavailable, fmt.Errorf("clerkadapter: webhook: recording the message ID: %w", err)
 	}
-	if !fresh {
+	if seen {
 		return http.StatusConflict, ErrWebhookReplay
 	}
 	if err := h.dispatch(r.Context(), e); err != nil {
-		if rerr := h.replay.Release(context.WithoutCancel(r.Context()), msgID); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("releasing the message ID: %w", rerr))
+		if ferr := h.replay.ForgetMessage(context.WithoutCancel(r.Context()), msgID); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("forgetting the message ID (Svix's redeliveries are refused until it expires): %w", ferr))
 		}
-		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s handler: %w", e.Type, err)
+		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s: %w", e.Type, err)
 	}
 	return http.StatusOK, nil
+}
+
+// replayTTL is how long a message ID signed at ts is remembered: until
+// the timestamp leaves the tolerance by this process's clock (now), plus
+// the tolerance again for replicas whose clocks run behind this one's.
+// It is a duration, so the store's clock measures it out and a store
+// whose clock differs from this process's keeps the ID as long.
+func (h *WebhookHandler) replayTTL(ts, now time.Time) time.Duration {
+	return ts.Add(h.tolerance).Sub(now) + h.tolerance
 }
 
 func (h *WebhookHandler) dispatch(ctx context.Context, e UserEvent) error {
@@ -291,12 +318,20 @@ func (h *WebhookHandler) dispatch(ctx context.Context, e UserEvent) error {
 		return nil
 	}
 	if h.o.Roles != nil && (e.Type == UserUpdated || e.Type == UserDeleted) {
-		h.o.Roles.Invalidate(e.UserID)
+		// Clerk delivers to one replica: the others learn of the change
+		// through the invalidation log, so a record that cannot be made
+		// fails the delivery and Svix retries it.
+		if err := invalidate(ctx, h.o.Roles, e.UserID); err != nil {
+			return fmt.Errorf("invalidating the cached account: %w", err)
+		}
 	}
 	if handle == nil {
 		return nil
 	}
-	return handle(ctx, e)
+	if err := handle(ctx, e); err != nil {
+		return fmt.Errorf("handler: %w", err)
+	}
+	return nil
 }
 
 // svixIDAndTime reads the message ID and timestamp from the Svix headers
@@ -360,12 +395,14 @@ func decodeEvent(payload []byte) (UserEvent, error) {
 	return e, nil
 }
 
-// MemoryReplayCache is an in-process ReplayCache holding at most a fixed
-// number of message IDs. When full, it drops expired IDs, then the ones
-// that expire soonest; a flood of distinct valid deliveries could thus
-// push out an ID before its time, which only matters under a replay
-// attack of a message already pushed out. It is safe for concurrent use.
-type MemoryReplayCache struct {
+// MemoryReplayStore is a ReplayStore in process memory holding at most a
+// fixed number of message IDs: it protects one process only, so use it
+// alone or in tests; replicas share a store in their database instead.
+// When full, it drops expired IDs, then the ones that expire soonest; a
+// flood of distinct valid deliveries could thus push out an ID before its
+// time, which only matters under a replay attack of a message already
+// pushed out. It is safe for concurrent use.
+type MemoryReplayStore struct {
 	max int
 	now func() time.Time
 
@@ -373,24 +410,38 @@ type MemoryReplayCache struct {
 	ids map[string]time.Time
 }
 
-var _ ReplayCache = (*MemoryReplayCache)(nil)
+var _ ReplayStore = (*MemoryReplayStore)(nil)
 
-// NewMemoryReplayCache returns a cache of at most maxEntries IDs (at least
-// 1) using the given clock (nil means time.Now).
-func NewMemoryReplayCache(maxEntries int, now func() time.Time) *MemoryReplayCache {
+// NewMemoryReplayStore returns a store of at most maxEntries IDs (at
+// least 1) using the given clock (nil means time.Now).
+func NewMemoryReplayStore(maxEntries int, now func() time.Time) *MemoryReplayStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryReplayCache{max: max(maxEntries, 1), now: now, ids: make(map[string]time.Time)}
+	return &MemoryReplayStore{max: max(maxEntries, 1), now: now, ids: make(map[string]time.Time)}
 }
 
-// Claim implements ReplayCache.
-func (c *MemoryReplayCache) Claim(_ context.Context, msgID string, until time.Time) (bool, error) {
+// checkReplayArgs applies the argument rules of ReplayStore.SeenMessage.
+func checkReplayArgs(msgID string, ttl time.Duration) error {
+	if msgID == "" {
+		return errors.New("clerkadapter: replay store: empty message ID")
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("clerkadapter: replay store: ttl %v is not positive", ttl)
+	}
+	return nil
+}
+
+// SeenMessage implements ReplayStore.
+func (c *MemoryReplayStore) SeenMessage(_ context.Context, msgID string, ttl time.Duration) (bool, error) {
+	if err := checkReplayArgs(msgID, ttl); err != nil {
+		return false, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if exp, ok := c.ids[msgID]; ok && now.Before(exp) {
-		return false, nil
+		return true, nil
 	}
 	if len(c.ids) >= c.max {
 		for id, exp := range c.ids {
@@ -409,20 +460,20 @@ func (c *MemoryReplayCache) Claim(_ context.Context, msgID string, until time.Ti
 			delete(c.ids, soonest)
 		}
 	}
-	c.ids[msgID] = until
-	return true, nil
+	c.ids[msgID] = now.Add(ttl)
+	return false, nil
 }
 
-// Release implements ReplayCache.
-func (c *MemoryReplayCache) Release(_ context.Context, msgID string) error {
+// ForgetMessage implements ReplayStore.
+func (c *MemoryReplayStore) ForgetMessage(_ context.Context, msgID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.ids, msgID)
 	return nil
 }
 
-// Len returns how many IDs the cache holds.
-func (c *MemoryReplayCache) Len() int {
+// Len returns how many IDs the store holds.
+func (c *MemoryReplayStore) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.ids)

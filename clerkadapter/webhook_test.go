@@ -281,34 +281,106 @@ func TestShortSecretCannotBeForged(t *testing.T) {
 	}
 }
 
-func TestMemoryReplayCache(t *testing.T) {
+func TestMemoryReplayStore(t *testing.T) {
 	clk := newClock()
-	c := clerkadapter.NewMemoryReplayCache(3, clk.Now)
+	c := clerkadapter.NewMemoryReplayStore(3, clk.Now)
 	ctx := context.Background()
-	claim := func(id string, ttl time.Duration) bool {
-		ok, err := c.Claim(ctx, id, clk.Now().Add(ttl))
+	fresh := func(id string, ttl time.Duration) bool {
+		seen, err := c.SeenMessage(ctx, id, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return !seen
 	}
-	if !claim("a", time.Minute) || claim("a", time.Minute) {
-		t.Error("a fresh ID must be claimed once")
+	if !fresh("a", time.Minute) || fresh("a", time.Minute) {
+		t.Error("a fresh ID must be recorded once")
 	}
 	clk.Advance(time.Minute)
-	if !claim("a", time.Minute) {
-		t.Error("an expired ID must be claimable again")
+	if !fresh("a", time.Minute) {
+		t.Error("an expired ID must be recorded again")
 	}
-	if err := c.Release(ctx, "a"); err != nil || !claim("a", time.Minute) {
-		t.Error("a released ID must be claimable again")
+	if err := c.ForgetMessage(ctx, "a"); err != nil || !fresh("a", time.Minute) {
+		t.Error("a forgotten ID must be recorded again")
 	}
 	for i := range 10 {
-		claim(fmt.Sprint("id", i), time.Duration(i+2)*time.Minute)
+		fresh(fmt.Sprint("id", i), time.Duration(i+2)*time.Minute)
 	}
 	if n := c.Len(); n != 3 {
 		t.Errorf("Len = %d, want the bound 3", n)
 	}
-	if claim("id9", time.Minute) {
+	if fresh("id9", time.Minute) {
 		t.Error("the latest ID, expiring last, was evicted first")
+	}
+	for _, tt := range []struct {
+		id  string
+		ttl time.Duration
+	}{{"", time.Minute}, {"b", 0}, {"b", -time.Second}} {
+		if _, err := c.SeenMessage(ctx, tt.id, tt.ttl); err == nil {
+			t.Errorf("SeenMessage(%q, %v) succeeded, want an error", tt.id, tt.ttl)
+		}
+	}
+}
+
+// replayFunc is a ReplayStore whose SeenMessage is a function; it
+// forgets nothing.
+type replayFunc func(ctx context.Context, id string, ttl time.Duration) (bool, error)
+
+func (f replayFunc) SeenMessage(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	return f(ctx, id, ttl)
+}
+
+func (f replayFunc) ForgetMessage(context.Context, string) error { return nil }
+
+func TestWebhookReplayStoreDownFailsClosed(t *testing.T) {
+	f := newWebhookFixture(t)
+	down := errors.New("database unreachable")
+	h, err := clerkadapter.NewWebhookHandler(f.srv.WebhookSecret(), &clerkadapter.WebhookOptions{
+		OnUserDeleted: func(context.Context, clerkadapter.UserEvent) error {
+			t.Error("the handler ran for a message whose ID could not be recorded")
+			return nil
+		},
+		Replay:   replayFunc(func(context.Context, string, time.Duration) (bool, error) { return false, down }),
+		Now:      f.clock.Now,
+		OnReject: func(r *http.Request, err error) { f.rejected = append(f.rejected, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = h
+	p, _ := f.srv.UserEventPayload("user.deleted", f.user.ID)
+	if code := f.deliver(f.request("msg_down", f.clock.Now(), p)); code != http.StatusServiceUnavailable {
+		t.Errorf("status %d with the replay store down, want 503 so that Svix retries", code)
+	}
+	if len(f.rejected) != 1 || !errors.Is(f.rejected[0], down) {
+		t.Errorf("OnReject got %v, want the store's error", f.rejected)
+	}
+}
+
+func TestWebhookReplayTTLCoversTheTolerance(t *testing.T) {
+	f := newWebhookFixture(t)
+	var ttls []time.Duration
+	h, err := clerkadapter.NewWebhookHandler(f.srv.WebhookSecret(), &clerkadapter.WebhookOptions{
+		Replay: replayFunc(func(_ context.Context, _ string, ttl time.Duration) (bool, error) {
+			ttls = append(ttls, ttl)
+			return false, nil
+		}),
+		Now: f.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = h
+	p, _ := f.srv.UserEventPayload("user.updated", f.user.ID)
+	tol := clerkadapter.DefaultWebhookTolerance
+	for _, age := range []time.Duration{0, -tol, 2 * time.Minute, tol} {
+		if code := f.deliver(f.request("msg_"+age.String(), f.clock.Now().Add(-age), p)); code != http.StatusOK {
+			t.Fatalf("a delivery %v old: status %d", age, code)
+		}
+	}
+	// Until the timestamp leaves the window here, and the tolerance again
+	// for replicas whose clocks run behind.
+	want := []time.Duration{2 * tol, 3 * tol, 2*tol - 2*time.Minute, tol}
+	if diff := cmp.Diff(want, ttls); diff != "" {
+		t.Errorf("ttls given to the store (-want +got):\n%s", diff)
 	}
 }

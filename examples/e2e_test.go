@@ -19,12 +19,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	svix "github.com/svix/svix-webhooks/go"
 
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/sqlstore/sqltest"
@@ -219,7 +221,7 @@ func exerciseGDPRServer(t *testing.T, bin string, env []string) {
 
 	lines := bufio.NewScanner(stdout)
 	lines.Buffer(nil, 1<<20)
-	var base string
+	var base, hooks, hookSecret string
 	tokens := map[string]string{}
 	for n := 0; lines.Scan(); n++ {
 		f := strings.Fields(lines.Text())
@@ -230,15 +232,17 @@ func exerciseGDPRServer(t *testing.T, bin string, env []string) {
 			t.Errorf("the first line is %q, want listening on http://ADDR", lines.Text())
 		case len(f) == 3 && f[0] == "token":
 			tokens[f[1]] = f[2]
+		case len(f) == 3 && f[0] == "webhooks":
+			hooks, hookSecret = f[1], f[2]
 		}
 		if strings.HasPrefix(lines.Text(), "try: curl") {
 			break
 		}
 	}
-	if base == "" || tokens["user"] == "" || tokens["admin"] == "" {
+	if base == "" || tokens["user"] == "" || tokens["admin"] == "" || hooks == "" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("startup output incomplete (base %q, tokens %v); stderr:\n%s", base, tokens, stderr.String())
+		t.Fatalf("startup output incomplete (base %q, tokens %v, webhooks %q); stderr:\n%s", base, tokens, hooks, stderr.String())
 	}
 	rest := make(chan string)
 	go func() { b, _ := io.ReadAll(stdout); rest <- string(b) }()
@@ -334,6 +338,8 @@ func exerciseGDPRServer(t *testing.T, bin string, env []string) {
 		}
 	}
 
+	exerciseWebhooks(t, hooks, hookSecret, userID)
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -377,4 +383,42 @@ func subject(t *testing.T, token string) string {
 		t.Fatal(err)
 	}
 	return claims.Sub
+}
+
+// exerciseWebhooks delivers a Svix-signed user.deleted to the server's
+// webhook endpoint, then the same message again (refused as a replay:
+// its ID is in the database), and an unsigned one.
+func exerciseWebhooks(t *testing.T, url, secret, userID string) {
+	t.Helper()
+	wh, err := svix.NewWebhook(secret)
+	if err != nil {
+		t.Fatalf("the printed webhook secret: %v", err)
+	}
+	payload := []byte(`{"type":"user.deleted","object":"event","data":{"id":"` + userID + `","deleted":true,"object":"user"}}`)
+	ts := time.Now()
+	sig, err := wh.Sign("msg_e2e_1", ts, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(signed bool) int {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed {
+			req.Header.Set("svix-id", "msg_e2e_1")
+			req.Header.Set("svix-timestamp", strconv.FormatInt(ts.Unix(), 10))
+			req.Header.Set("svix-signature", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	got := []int{post(true), post(true), post(false)}
+	if diff := cmp.Diff([]int{http.StatusOK, http.StatusConflict, http.StatusBadRequest}, got); diff != "" {
+		t.Errorf("webhook deliveries: signed, replayed, unsigned (-want +got):\n%s", diff)
+	}
 }

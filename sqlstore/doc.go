@@ -1,7 +1,8 @@
 // Package sqlstore keeps Steward's records in PostgreSQL or SQLite through
 // database/sql: one [Store] per database, embedded versioned migrations, and
 // the SQL implementations of the audit, privacy-request, consent,
-// retention-hold and lease stores built on it.
+// retention-hold and lease stores built on it, and of clerkadapter's
+// webhook replay store and role-invalidation log.
 //
 //	db, err := sqlstore.OpenSQLite("steward.db") // or postgres.Open(dsn), package sqldialect/postgres
 //	store, err := sqlstore.New(db, sqlstore.SQLite) // or sqlstore.Postgres
@@ -50,6 +51,20 @@
 //   - [Requests] is a privacy.RequestClaimer: each request is run by one
 //     worker at a time, claimed in its row with an expiry, and fenced by
 //     its version.
+//   - [WebhookMessages] is clerkadapter's webhook ReplayStore: each
+//     accepted Svix message ID is recorded by one atomic upsert (an
+//     expired row is taken over, an unexpired one makes it return
+//     nothing), expiring by the database's clock, so a message given to
+//     two processes at once is processed by one of them. Expired IDs are
+//     deleted in batches of at most 100 as new ones arrive.
+//   - [RoleInvalidations] is clerkadapter's InvalidationLog: a role
+//     change or ban recorded by one process is read, in order, by the
+//     LiveRoles of every other within its poll interval. Records become
+//     visible in sequence order (an advisory lock held to commit on
+//     PostgreSQL; the write lock on SQLite), so a reader's cursor never
+//     passes over one committed later; they are kept for as long as any
+//     cache may serve an account read before the change, then deleted in
+//     batches of at most 100 as new ones arrive.
 //   - [Consent], [Holds] and [Leases]: see below.
 //
 // # Consent
@@ -96,5 +111,8 @@
 // migration file that failed; it wraps the driver's error, and a cancelled
 // or expired context is reported as context.Canceled or
 // context.DeadlineExceeded (use errors.Is). A failed migration leaves
-// nothing of itself behind.
+// nothing of itself behind. [WebhookMessages] and [RoleInvalidations]
+// refuse an empty ID and a ttl or keep that is not positive, and
+// otherwise wrap the driver's error, naming what failed but never the
+// user ID.
 package sqlstore

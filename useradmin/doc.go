@@ -38,6 +38,16 @@
 // fresh as the identity provider's user list, and the provider's own
 // dashboard remains the recovery path.
 //
+// A change reaches the role caches of every process when the RoleCache is
+// a SharedRoleCache: a clerkadapter.LiveRoles (or the SessionAuth over
+// it) given sqlstore's RoleInvalidations as its InvalidationLog, with Run
+// going in each process. The Manager then calls InvalidateContext, which
+// records the invalidation in the database, and every other process drops
+// the user's cached account within its poll interval (a second by
+// default). A plain RoleCache is invalidated in this process only; the
+// others serve the old role, ban and lock state until their entry
+// expires.
+//
 // This package sits beside rbac rather than inside it so that rbac stays
 // pure policy evaluation with no identity-provider I/O.
 //
@@ -53,4 +63,7 @@
 // reached fails the change with an error naming the administrators lock
 // and wrapping the store's error; one lost before the change was made
 // wraps steward.ErrLeaseLost. A refused or failed change changes nothing.
+// A change that was made but whose audit event was not recorded, or whose
+// invalidation a SharedRoleCache could not record for the other
+// processes, returns an error saying which, wrapping the cause.
 package useradmin

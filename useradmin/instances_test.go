@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/clerkadapter"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/sqlstore/sqltest"
@@ -374,3 +375,68 @@ func (downLeases) RenewLease(context.Context, steward.Lease, time.Duration) (ste
 }
 
 func (downLeases) ReleaseLease(context.Context, steward.Lease) error { return nil }
+
+// TestRoleChangeReachesEveryProcess: an administrator's change made
+// through a Manager in one process applies to the next request that a
+// second process serves with the same session token, through
+// sqlstore's RoleInvalidations on their shared database, although each
+// process caches accounts for an hour.
+func TestRoleChangeReachesEveryProcess(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+		b := backends(t)["clerk"](t)
+		var lives [2]*clerkadapter.LiveRoles
+		for i, db := range []*sql.DB{db, reopen(t, db, d)} {
+			s, err := sqlstore.New(db, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			lives[i] = clerkadapter.NewLiveRoles(b.idp, &clerkadapter.LiveRolesOptions{
+				TTL: time.Hour, Invalidations: s.RoleInvalidations(), PollInterval: 10 * time.Millisecond,
+				OnError: func(err error) { t.Errorf("process %d: %v", i, err) },
+			})
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		var runs sync.WaitGroup
+		defer runs.Wait()
+		defer stop()
+		for _, l := range lives {
+			runs.Go(func() { _ = l.Run(ctx) })
+		}
+		m, _ := newManager(t, b, useradmin.WithRoleCache(lives[0]))
+		auth := clerkadapter.NewSessionAuth(b.srv.ClientConfig(), &clerkadapter.SessionOptions{Roles: lives[1]})
+		h := auth.Handler(rbac.Require(rbac.AdminUsers)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+		token := b.srv.SessionToken(b.plain)
+		call := func() int {
+			req := httptest.NewRequest(http.MethodGet, "/admin", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		until := func(what string, want int) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for call() != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: the other process never answered %d", what, want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if got := call(); got != http.StatusForbidden {
+			t.Fatalf("before: %d, want 403", got)
+		}
+		admin := principalOf(t, m, b.idp, b.admin)
+		if _, err := m.AssignRole(t.Context(), admin, b.plain, rbac.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		until("after assigning admin in the first process", http.StatusOK)
+		if err := m.SetBanned(t.Context(), admin, b.plain, true); err != nil {
+			t.Fatal(err)
+		}
+		until("after a ban in the first process", http.StatusForbidden)
+	})
+}

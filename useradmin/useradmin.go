@@ -73,6 +73,16 @@ type RoleCache interface {
 	Invalidate(userID string)
 }
 
+// SharedRoleCache is a RoleCache that also tells the other processes of
+// an invalidation and says when it could not: clerkadapter.LiveRoles and
+// clerkadapter.SessionAuth are, given an InvalidationLog
+// (LiveRolesOptions.Invalidations). A Manager calls InvalidateContext
+// instead of Invalidate on a RoleCache that has it.
+type SharedRoleCache interface {
+	RoleCache
+	InvalidateContext(ctx context.Context, userID string) error
+}
+
 // Manager assigns roles and bans or locks accounts through an
 // IdentityProvider, guarded by the compiled policy. It is safe for
 // concurrent use.
@@ -98,7 +108,11 @@ type Option func(*Manager)
 // WithAudit writes a role_change event for every change.
 func WithAudit(l AuditLogger) Option { return func(m *Manager) { m.audit = l } }
 
-// WithRoleCache invalidates c after every change.
+// WithRoleCache invalidates c after every change. When c is a
+// SharedRoleCache, a change whose invalidation could not be recorded for
+// the other processes returns an error saying so (the change was made and
+// audited; other processes serve the old account until their cache entry
+// expires).
 func WithRoleCache(c RoleCache) Option { return func(m *Manager) { m.cache = c } }
 
 // WithLeases makes the last-admin guard hold across processes: every
@@ -387,11 +401,18 @@ func (m *Manager) moderate(ctx context.Context, actor rbac.Principal, userID str
 
 // after invalidates the role cache and audits a change that was made.
 func (m *Manager) after(ctx context.Context, actor rbac.Principal, userID string, a Action, details map[string]any) error {
-	if m.cache != nil {
-		m.cache.Invalidate(userID)
+	var shareErr error
+	switch c := m.cache.(type) {
+	case nil:
+	case SharedRoleCache:
+		if err := c.InvalidateContext(ctx, userID); err != nil {
+			shareErr = fmt.Errorf("useradmin: %s was made but the role caches of other processes were not told (they see it when their entry expires): %w", a, err)
+		}
+	default:
+		c.Invalidate(userID)
 	}
 	if m.audit == nil {
-		return nil
+		return shareErr
 	}
 	if details == nil {
 		details = map[string]any{}
@@ -399,7 +420,7 @@ func (m *Manager) after(ctx context.Context, actor rbac.Principal, userID string
 	details["action"] = string(a)
 	err := m.audit.Log(ctx, audit.Event{Type: audit.RoleChange, Subject: userID, Actor: actor.UserID, Details: details})
 	if err != nil {
-		return fmt.Errorf("useradmin: %s was made but its audit event was not recorded: %w", a, err)
+		return errors.Join(fmt.Errorf("useradmin: %s was made but its audit event was not recorded: %w", a, err), shareErr)
 	}
-	return nil
+	return shareErr
 }

@@ -305,3 +305,53 @@ func TestHandler(t *testing.T) {
 		t.Errorf("demoting the last admin over HTTP = %d, want 409", rec.Code)
 	}
 }
+
+// sharedCache is a SharedRoleCache whose InvalidateContext fails with
+// err; it records the users it was asked about.
+type sharedCache struct {
+	err   error
+	calls []string
+}
+
+func (c *sharedCache) Invalidate(userID string) {
+	c.calls = append(c.calls, "Invalidate "+userID)
+}
+
+func (c *sharedCache) InvalidateContext(_ context.Context, userID string) error {
+	c.calls = append(c.calls, "InvalidateContext "+userID)
+	return c.err
+}
+
+// TestSharedRoleCacheFailureIsReported: a change whose invalidation could
+// not be told to the other processes is made and audited, and the error
+// says so, wrapping the cache's.
+func TestSharedRoleCacheFailureIsReported(t *testing.T) {
+	down := errors.New("invalidation log unreachable")
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{{"the log answers", nil}, {"the log is down", down}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := backends(t)["memory"](t)
+			cache := &sharedCache{err: tt.err}
+			m, sink := newManager(t, b, useradmin.WithRoleCache(cache))
+			admin := principalOf(t, m, b.idp, b.admin)
+			_, err := m.AssignRole(t.Context(), admin, b.plain, rbac.RoleAdmin)
+			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Errorf("AssignRole = %v, want %v", err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), b.plain) {
+				t.Errorf("error %q holds the user ID", err)
+			}
+			if r, _ := m.Role(t.Context(), b.plain); r != rbac.RoleAdmin {
+				t.Errorf("role %q, want the change made anyway", r)
+			}
+			if diff := cmp.Diff([]string{"InvalidateContext " + b.plain}, cache.calls); diff != "" {
+				t.Errorf("cache calls (-want +got):\n%s", diff)
+			}
+			if n := len(sink.Snapshot()); n != 1 {
+				t.Errorf("%d audit events, want the change's one", n)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@
 //	PUT    /api/user/consent       change consent, e.g. {"marketing": true}
 //	GET    /api/admin/requests     pending and overdue requests (admin:users)
 //	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
+//	POST   /webhooks/clerk         Clerk's webhooks (Svix-signed; no session)
 //
 // Every route sits behind Clerk session authentication (no valid session
 // token: 401). The admin routes also need the admin:users permission
@@ -24,9 +25,19 @@
 // needs CLERK_AUTHORIZED_PARTIES, the comma-separated origins of the
 // frontends whose session tokens it accepts (such as
 // "https://app.example.com"), so that tokens minted for another site of
-// the same instance are refused. STEWARD_POSTGRES_DSN keeps the
-// application tables, audit events, consent and requests in PostgreSQL
-// instead of SQLite. SIGINT or SIGTERM shuts it down gracefully.
+// the same instance are refused, and CLERK_WEBHOOK_SECRET, the endpoint's
+// signing secret, enables /webhooks/clerk (with the fake it is always on,
+// and its secret printed as "webhooks URL SECRET"). STEWARD_POSTGRES_DSN
+// keeps the application tables, audit events, consent, requests, webhook
+// message IDs and role invalidations in PostgreSQL instead of SQLite.
+// SIGINT or SIGTERM shuts it down gracefully.
+//
+// Several replicas may run on one PostgreSQL database: audit, requests,
+// consent and leases are shared through it; a webhook delivery replayed
+// to another replica is refused there (message IDs in the database); and
+// a role change or ban made through one replica's admin routes, or
+// delivered by webhook to one, reaches every replica's role cache within
+// a second (sqlstore's RoleInvalidations, polled by LiveRoles.Run).
 //
 // The server bounds every connection: 10 s to read the headers, 30 s to
 // read a request, 2 minutes to write an answer (an export streams) and 2
@@ -85,11 +96,12 @@ func main() {
 }
 
 func run(ctx context.Context, w io.Writer, addr string) error {
-	idp, cfg, parties, demo, closeIdP, err := identity()
+	clk, err := identity()
 	if err != nil {
 		return err
 	}
-	defer closeIdP()
+	defer clk.close()
+	idp, demo := clk.idp, clk.demo
 
 	db, dialect, closeDB, err := database()
 	if err != nil {
@@ -137,12 +149,19 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	live := clerkadapter.NewLiveRoles(idp, nil)
+	// Roles are read live and cached per process; a change made in any
+	// replica (useradmin, or a webhook delivered to it) is recorded in
+	// the database and dropped from every replica's cache within a
+	// second (Run, below).
+	live := clerkadapter.NewLiveRoles(idp, &clerkadapter.LiveRolesOptions{
+		Invalidations: store.RoleInvalidations(),
+		OnError:       func(err error) { fmt.Fprintln(os.Stderr, "gdprserver: role invalidations:", err) },
+	})
 	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live))
 	if err != nil {
 		return err
 	}
-	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: parties})
+	auth := clerkadapter.NewSessionAuth(clk.cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: clk.parties})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/user/data", svc.ExportHandler())
@@ -150,6 +169,18 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	mux.Handle("/api/user/consent", consents.Handler())
 	mux.Handle("GET /api/admin/requests", rbac.Require(rbac.AdminUsers, rbac.WithAuthorizer(authz), rbac.WithAudit(log))(requestsView(svc)))
 	mux.Handle("/api/admin/users/", http.StripPrefix("/api/admin", admin.Handler()))
+	if clk.webhookSecret != "" {
+		// Message IDs are kept in the database, so a delivery replayed to
+		// another replica is refused there too.
+		hooks, err := clerkadapter.NewWebhookHandler(clk.webhookSecret, &clerkadapter.WebhookOptions{
+			Roles:  auth,
+			Replay: store.WebhookMessages(),
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/webhooks/clerk", hooks)
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -160,6 +191,9 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	fmt.Fprintln(w, "listening on", base)
 	for _, d := range demo {
 		fmt.Fprintf(w, "token %s %s\n", d.name, d.token)
+	}
+	if len(demo) > 0 && clk.webhookSecret != "" {
+		fmt.Fprintf(w, "webhooks %s/webhooks/clerk %s\n", base, clk.webhookSecret)
 	}
 	if len(demo) > 0 {
 		fmt.Fprintf(w, "try: curl -H 'Authorization: Bearer %s' %s/api/user/data\n", demo[0].token, base)
@@ -173,6 +207,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		}
 	}()
 	go func() { _ = consents.Run(ctx, 30*time.Second, nil) }()
+	go func() { _ = live.Run(ctx) }()
 
 	select {
 	case err := <-errc:
@@ -207,11 +242,26 @@ func newHTTPServer(h http.Handler) *http.Server {
 
 type demoUser struct{ name, id, token string }
 
-// identity returns the identity provider, the Clerk config the session
-// middleware verifies against and the authorized parties it accepts: a
-// real instance with CLERK_SECRET_KEY (and CLERK_AUTHORIZED_PARTIES), or
-// an in-process fake with two demo users whose tokens it returns.
-func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demoUser, func(), error) {
+// clerkSetup is the identity side of the server.
+type clerkSetup struct {
+	idp steward.IdentityProvider
+	// cfg is the Clerk config the session middleware verifies against,
+	// and parties the authorized parties it accepts.
+	cfg     *clerk.ClientConfig
+	parties []string
+	// demo lists the fake's demo users; empty with a real instance.
+	demo []demoUser
+	// webhookSecret signs Clerk's webhook deliveries; "" means no
+	// webhook endpoint.
+	webhookSecret string
+	close         func()
+}
+
+// identity returns a real instance with CLERK_SECRET_KEY (and
+// CLERK_AUTHORIZED_PARTIES, and CLERK_WEBHOOK_SECRET for the webhook
+// endpoint), or an in-process fake with two demo users whose tokens it
+// returns.
+func identity() (clerkSetup, error) {
 	if key := os.Getenv("CLERK_SECRET_KEY"); key != "" {
 		var parties []string
 		for _, p := range strings.Split(os.Getenv("CLERK_AUTHORIZED_PARTIES"), ",") {
@@ -220,11 +270,12 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demo
 			}
 		}
 		if len(parties) == 0 {
-			return nil, nil, nil, nil, nil, errors.New("CLERK_AUTHORIZED_PARTIES must list the origins whose session tokens to accept, such as https://app.example.com")
+			return clerkSetup{}, errors.New("CLERK_AUTHORIZED_PARTIES must list the origins whose session tokens to accept, such as https://app.example.com")
 		}
 		cfg := &clerk.ClientConfig{}
 		cfg.Key = clerk.String(key)
-		return clerkadapter.New(cfg), cfg, parties, nil, func() {}, nil
+		return clerkSetup{idp: clerkadapter.New(cfg), cfg: cfg, parties: parties,
+			webhookSecret: os.Getenv("CLERK_WEBHOOK_SECRET"), close: func() {}}, nil
 	}
 	srv := clerktest.NewServer()
 	verified := func(a string) []steward.EmailAddress { return []steward.EmailAddress{{Address: a, Verified: true}} }
@@ -234,7 +285,8 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demo
 		{"user", user.ID, srv.SessionToken(user.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
 		{"admin", admin.ID, srv.SessionToken(admin.ID, clerktest.TokenExpiresAt(time.Now().Add(24*time.Hour)))},
 	}
-	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), []string{clerktest.DefaultAuthorizedParty}, demo, srv.Close, nil
+	return clerkSetup{idp: clerkadapter.New(srv.ClientConfig()), cfg: srv.ClientConfig(), parties: []string{clerktest.DefaultAuthorizedParty},
+		demo: demo, webhookSecret: srv.WebhookSecret(), close: srv.Close}, nil
 }
 
 // database opens PostgreSQL when STEWARD_POSTGRES_DSN is set (its

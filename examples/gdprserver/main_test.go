@@ -23,29 +23,39 @@ func TestRealClerkNeedsAuthorizedParties(t *testing.T) {
 	t.Setenv("CLERK_SECRET_KEY", "sk_test_not_a_real_key")
 	for _, parties := range []string{"", " , "} {
 		t.Setenv("CLERK_AUTHORIZED_PARTIES", parties)
-		if _, _, _, _, _, err := identity(); err == nil || !strings.Contains(err.Error(), "CLERK_AUTHORIZED_PARTIES") {
+		if _, err := identity(); err == nil || !strings.Contains(err.Error(), "CLERK_AUTHORIZED_PARTIES") {
 			t.Errorf("CLERK_AUTHORIZED_PARTIES=%q: %v, want an error naming it", parties, err)
 		}
 	}
 	t.Setenv("CLERK_AUTHORIZED_PARTIES", "https://app.example.com, https://admin.example.com")
-	_, _, got, _, closeIdP, err := identity()
+	clk, err := identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeIdP()
-	if diff := cmp.Diff([]string{"https://app.example.com", "https://admin.example.com"}, got); diff != "" {
+	defer clk.close()
+	if diff := cmp.Diff([]string{"https://app.example.com", "https://admin.example.com"}, clk.parties); diff != "" {
 		t.Errorf("authorized parties (-want +got):\n%s", diff)
+	}
+	if clk.webhookSecret != "" {
+		t.Errorf("webhook secret %q without CLERK_WEBHOOK_SECRET, want none (no endpoint)", clk.webhookSecret)
+	}
+	t.Setenv("CLERK_WEBHOOK_SECRET", "whsec_from_the_dashboard")
+	if clk, err := identity(); err != nil || clk.webhookSecret != "whsec_from_the_dashboard" {
+		t.Errorf("with CLERK_WEBHOOK_SECRET: secret %q, %v; want the variable's value", clk.webhookSecret, err)
 	}
 }
 
 func TestFakeClerkAcceptsOnlyItsOwnParty(t *testing.T) {
 	t.Setenv("CLERK_SECRET_KEY", "")
-	_, _, got, demo, closeIdP, err := identity()
+	clk, err := identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeIdP()
-	if diff := cmp.Diff([]string{clerktest.DefaultAuthorizedParty}, got); diff != "" || len(demo) != 2 {
-		t.Errorf("authorized parties (-want +got):\n%s; %d demo users", diff, len(demo))
+	defer clk.close()
+	if diff := cmp.Diff([]string{clerktest.DefaultAuthorizedParty}, clk.parties); diff != "" || len(clk.demo) != 2 {
+		t.Errorf("authorized parties (-want +got):\n%s; %d demo users", diff, len(clk.demo))
+	}
+	if clk.webhookSecret == "" {
+		t.Error("the fake Clerk gives no webhook secret: /webhooks/clerk would not be served")
 	}
 }
