@@ -157,7 +157,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		Invalidations: store.RoleInvalidations(),
 		OnError:       func(err error) { fmt.Fprintln(os.Stderr, "gdprserver: role invalidations:", err) },
 	})
-	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live))
+	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live), useradmin.WithLeases(store.Leases()))
 	if err != nil {
 		return err
 	}
