@@ -165,14 +165,14 @@ func unfixable(err error) bool {
 	return errors.As(err, &t) && !t.Temporary()
 }
 
-// Resumable returns the IDs of the requests a worker should drive now:
-// the partial ones, and the pending ones left untouched for
-// WithResumeAfter (their process died, or their Erase call gave up).
-// ResumePending drives each of them; a job engine enqueues a job per ID.
-// Held and completed requests are not included.
-func (s *Service) Resumable(ctx context.Context) ([]string, error) {
+// Resumable returns the requests a worker should drive now: the partial
+// ones, and the pending ones left untouched for WithResumeAfter (their
+// process died, or their Erase call gave up). ResumePending drives each
+// of them; a job engine enqueues a job per request. Held and completed
+// requests are not included.
+func (s *Service) Resumable(ctx context.Context) ([]Request, error) {
 	stale := s.clock().Add(-s.resumeAfter)
-	var ids []string
+	var out []Request
 	// Collect first: running steps while a store's cursor is open could
 	// deadlock a single-connection database.
 	for r, err := range s.requests.List(ctx, RequestFilter{Statuses: []Status{StatusPending, StatusPartial}}) {
@@ -182,9 +182,9 @@ func (s *Service) Resumable(ctx context.Context) ([]string, error) {
 		if r.Status == StatusPending && !r.UpdatedAt.Before(stale) && s.resumeAfter > 0 {
 			continue
 		}
-		ids = append(ids, r.ID)
+		out = append(out, r)
 	}
-	return ids, nil
+	return out, nil
 }
 
 // QueueErasure records an erasure request for userID, to be run by a

@@ -123,13 +123,14 @@ func (s *Service) Resume(ctx context.Context, id string) (DeletionResult, error)
 // returns how many requests it completed and the errors of the others,
 // joined.
 func (s *Service) ResumePending(ctx context.Context) (int, error) {
-	ids, err := s.Resumable(ctx)
+	reqs, err := s.Resumable(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("privacy: resume pending: %w", err)
 	}
 	done := 0
 	var errs []error
-	for _, id := range ids {
+	for _, r := range reqs {
+		id := r.ID
 		res, err := s.Drive(ctx, id)
 		if res.Outcome == OutcomeClaimed {
 			continue // another worker has it
