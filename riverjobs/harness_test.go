@@ -7,12 +7,14 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -52,8 +54,29 @@ func pgDB(t testing.TB) (*sql.DB, string) {
 	return db, schema
 }
 
+// tb is what the helpers below need of a test, so that a worker process
+// can use them too.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// openSchema opens the database of the test DSN on schema.
+func openSchema(t tb, schema string) *sql.DB {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(os.Getenv(sqltest.PostgresDSNEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // pgPool returns a pgx pool on schema, for River clients.
-func pgPool(t testing.TB, schema string) *pgxpool.Pool {
+func pgPool(t tb, schema string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(os.Getenv(sqltest.PostgresDSNEnv))
 	if err != nil {
@@ -144,7 +167,7 @@ func users(ids ...string) *steward.MemoryIdentity {
 
 // startClient starts a River client on pool that works Steward's jobs,
 // stopped when t ends.
-func startClient(t testing.TB, pool *pgxpool.Pool, jobs *Jobs, tune func(*river.Config)) *river.Client[pgx.Tx] {
+func startClient(t tb, pool *pgxpool.Pool, jobs *Jobs, tune func(*river.Config)) *river.Client[pgx.Tx] {
 	t.Helper()
 	workers := river.NewWorkers()
 	if err := jobs.AddWorkers(workers); err != nil {
@@ -175,13 +198,17 @@ func startClient(t testing.TB, pool *pgxpool.Pool, jobs *Jobs, tune func(*river.
 	return c
 }
 
-// waitFor polls cond every 20ms until it holds or 30s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// waitFor polls cond every 20ms until it holds or a minute passes.
+func waitFor(t testing.TB, what string, cond func() bool, state ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			var b strings.Builder
+			for _, s := range state {
+				b.WriteString("\n" + s())
+			}
+			t.Fatalf("timed out waiting for %s%s", what, b.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
