@@ -163,6 +163,9 @@ func NewForwarder(src Reader, dst Sink, cursors CursorStore, name string, opts .
 	return f, nil
 }
 
+// Name returns the destination's name, under which the cursor is kept.
+func (f *Forwarder) Name() string { return f.name }
+
 // Stats returns the Forwarder's progress; safe to call at any time.
 func (f *Forwarder) Stats() ForwarderStats {
 	f.mu.Lock()

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/clerk/clerk-sdk-go/v2"
+
+	"github.com/stewardlabs/steward/privacy"
 )
 
 // APIError is an error answer of the Clerk Backend API. It carries what
@@ -57,6 +59,16 @@ func (e *APIError) Error() string {
 func (e *APIError) Temporary() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
+
+// Throttled reports whether Clerk refused the call for exceeding a rate
+// limit (429) and the Retry-After it sent. It makes an APIError a
+// privacy.Throttler, so that a job engine driving an erasure waits as
+// long as Clerk asked instead of counting a failed attempt.
+func (e *APIError) Throttled() (time.Duration, bool) {
+	return e.RetryAfter, e.Status == http.StatusTooManyRequests
+}
+
+var _ privacy.Throttler = (*APIError)(nil)
 
 // notFound reports whether err is Clerk's answer for a missing resource.
 // A 404 without Clerk's code (a wrong base URL, say) does not count, so

@@ -28,11 +28,16 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	clerk "github.com/clerk/clerk-sdk-go/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/background"
 	"github.com/stewardlabs/steward/clerkadapter"
 	"github.com/stewardlabs/steward/consent"
 	"github.com/stewardlabs/steward/privacy"
@@ -41,6 +46,7 @@ import (
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/riverjobs"
 	"github.com/stewardlabs/steward/sqlstore"
 )
 

@@ -54,6 +54,17 @@
 // (audit.EventID), so an audit.Appender such as sqlstore's stores it
 // once even when a crash makes the run write it again.
 //
+// Background work drives requests through one entry point, Drive: it
+// moves one request as far as it can go now, never waits for another
+// worker, and says what to do next (done, retry later — after
+// DriveResult.RetryAfter when the identity provider rate-limited the call
+// through a Throttler such as clerkadapter.APIError —, held, claimed
+// elsewhere, or needs attention). ResumePending drives every Resumable
+// request in turn (the embedded engine of package background); package
+// riverjobs drives one request per River job. QueueErasure records an
+// erasure for a worker to run; MarkForReview flags a request an engine
+// gave up on, so NeedsAttention lists it.
+//
 // What holds, per store: sqlstore's Requests (PostgreSQL and SQLite)
 // claims in the database, for any number of processes. MemoryRequestStore
 // claims in memory, for Services in one process. A RequestStore that is

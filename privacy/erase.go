@@ -123,39 +123,16 @@ func (s *Service) Resume(ctx context.Context, id string) (DeletionResult, error)
 // returns how many requests it completed and the errors of the others,
 // joined.
 func (s *Service) ResumePending(ctx context.Context) (int, error) {
-	stale := s.clock().Add(-s.resumeAfter)
-	var ids []string
-	// Collect first: running steps while a store's cursor is open could
-	// deadlock a single-connection database.
-	for r, err := range s.requests.List(ctx, RequestFilter{Statuses: []Status{StatusPending, StatusPartial}}) {
-		if err != nil {
-			return 0, fmt.Errorf("privacy: resume pending: %w", err)
-		}
-		if r.Status == StatusPending && !r.UpdatedAt.Before(stale) && s.resumeAfter > 0 {
-			continue
-		}
-		ids = append(ids, r.ID)
+	reqs, err := s.Resumable(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("privacy: resume pending: %w", err)
 	}
 	done := 0
 	var errs []error
-	for _, id := range ids {
-		req, err := s.requests.Get(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		switch req.Kind {
-		case KindExport:
-			err = s.runExport(ctx, req, false)
-			if err == nil {
-				if req, err = s.requests.Get(ctx, id); err == nil && req.Status != StatusCompleted {
-					err = fmt.Errorf("privacy: export request %q is still %s", id, req.Status)
-				}
-			}
-		default:
-			_, err = s.run(ctx, req, false)
-		}
-		if errors.Is(err, ErrRequestClaimed) || errors.Is(err, ErrClaimLost) {
+	for _, r := range reqs {
+		id := r.ID
+		res, err := s.Drive(ctx, id)
+		if res.Outcome == OutcomeClaimed {
 			continue // another worker has it
 		}
 		if err != nil {

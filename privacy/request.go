@@ -127,7 +127,8 @@ type Request struct {
 	// ExtensionReason why; the data subject must be told both.
 	ExtendedAt      time.Time `json:"extendedAt,omitzero"`
 	ExtensionReason string    `json:"extensionReason,omitempty"`
-	// Reason explains StatusHeld (the legal hold's reason).
+	// Reason explains StatusHeld (the legal hold's reason), or why a
+	// partial request was flagged for review (Service.MarkForReview).
 	Reason      string    `json:"reason,omitempty"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	CompletedAt time.Time `json:"completedAt,omitzero"`

@@ -50,7 +50,9 @@
 //     audit.Forwarder destination's position and claim.
 //   - [Requests] is a privacy.RequestClaimer: each request is run by one
 //     worker at a time, claimed in its row with an expiry, and fenced by
-//     its version.
+//     its version. [Requests.OnCreate] runs a hook in the transaction
+//     that creates a request (riverjobs.EnqueueTx inserts its River job
+//     there), so the request and what the hook writes commit together.
 //   - [WebhookMessages] is clerkadapter's webhook ReplayStore: each
 //     accepted Svix message ID is recorded by one atomic upsert (an
 //     expired row is taken over, an unexpired one makes it return

@@ -28,9 +28,16 @@ import (
 //
 // Requests is safe for concurrent use. Get one with [Store.Requests].
 type Requests struct {
-	db *sql.DB
-	d  Dialect
+	db       *sql.DB
+	d        Dialect
+	onCreate CreateHook
 }
+
+// CreateHook is called inside the transaction that creates a request,
+// after the request's row is inserted: an error rolls the row back. Job
+// engines use it to enqueue a request's job in the same transaction
+// (riverjobs.EnqueueTx), so that neither exists without the other.
+type CreateHook func(ctx context.Context, tx *sql.Tx, r privacy.Request) error
 
 var (
 	_ privacy.RequestStore   = (*Requests)(nil)
@@ -40,6 +47,16 @@ var (
 // Requests returns the privacy.RequestStore over this database. Run
 // [Store.Migrate] first.
 func (s *Store) Requests() *Requests { return &Requests{db: s.db, d: s.dialect} }
+
+// OnCreate returns Requests over the same table that call hook in the
+// transaction that creates each request (Create): the request is stored
+// only if hook succeeds, and what hook writes in tx is committed only
+// with the request. A nil hook removes it.
+func (r *Requests) OnCreate(hook CreateHook) *Requests {
+	c := *r
+	c.onCreate = hook
+	return &c
+}
 
 // sqliteTime is how SQLite columns hold times: fixed width, so text order
 // is time order.
@@ -152,7 +169,50 @@ func (r *Requests) Create(ctx context.Context, req privacy.Request) error {
 	}
 	q := r.d.Rebind(`INSERT INTO steward_privacy_requests (` + requestColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`)
-	res, err := r.db.ExecContext(ctx, q, args...)
+	if r.onCreate == nil {
+		res, err := r.db.ExecContext(ctx, q, args...)
+		return r.created(ctx, req, res, err)
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = errNotInserted
+		}
+	}
+	if err != nil {
+		_ = tx.Rollback() // before looking at why, from another connection
+		if errors.Is(err, errNotInserted) {
+			err = nil
+		}
+		return r.created(ctx, req, zeroRows{}, err)
+	}
+	req.Version = 1
+	if err := r.onCreate(ctx, tx, req); err != nil {
+		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: creating request %q: committing: %w", req.ID, err)
+	}
+	return nil
+}
+
+// errNotInserted is an INSERT that stored no row.
+var errNotInserted = errors.New("no row inserted")
+
+// zeroRows is the result of an INSERT that stored nothing.
+type zeroRows struct{}
+
+func (zeroRows) LastInsertId() (int64, error) { return 0, nil }
+func (zeroRows) RowsAffected() (int64, error) { return 0, nil }
+
+// created checks the result of the INSERT of req.
+func (r *Requests) created(ctx context.Context, req privacy.Request, res sql.Result, err error) error {
 	if err != nil {
 		if isUniqueViolation(err) {
 			return r.whyNotCreated(ctx, req)

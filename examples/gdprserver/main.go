@@ -43,9 +43,19 @@
 // read a request, 2 minutes to write an answer (an export streams) and 2
 // minutes idle between keep-alive requests.
 //
+// Background duties (resuming erasures and queued exports, consent sync)
+// run in one background.Runner. By default its embedded engine runs them
+// in this process. -jobs river (with STEWARD_POSTGRES_DSN) runs them as
+// River jobs instead (package riverjobs): every erasure and queued export
+// is created with its job in one transaction, and any number of
+// gdprserver processes on the database share the work. CLERK_API_URL
+// points the Clerk client at another Backend API (a shared fake Clerk in
+// tests); it defaults to Clerk's.
+//
 // It is the one example that links PostgreSQL's driver (it imports
-// package sqldialect/postgres for STEWARD_POSTGRES_DSN); quickstart,
-// retentionjob and customstore use SQLite alone and carry no pgx code.
+// package sqldialect/postgres for STEWARD_POSTGRES_DSN) and River;
+// quickstart, retentionjob and customstore use SQLite alone and carry
+// neither.
 package main
 
 import (
@@ -68,9 +78,13 @@ import (
 	"time"
 
 	clerk "github.com/clerk/clerk-sdk-go/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/background"
 	"github.com/stewardlabs/steward/clerkadapter"
 	"github.com/stewardlabs/steward/clerkadapter/clerktest"
 	"github.com/stewardlabs/steward/consent"
@@ -79,6 +93,7 @@ import (
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/riverjobs"
 	"github.com/stewardlabs/steward/sqldialect/postgres"
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/useradmin"
@@ -86,16 +101,25 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	engine := flag.String("jobs", "inprocess", "where background duties run: inprocess, or river (needs STEWARD_POSTGRES_DSN)")
+	flag.DurationVar(&jobTimeout, "job-timeout", 0,
+		"with -jobs river: how long an erasure or export job may run (default: riverjobs' defaults); a job whose process died is rescued after twice that")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, *addr); err != nil {
+	if err := run(ctx, os.Stdout, *addr, *engine); err != nil {
 		fmt.Fprintln(os.Stderr, "gdprserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer, addr string) error {
+func run(ctx context.Context, w io.Writer, addr, engine string) error {
+	if engine != "inprocess" && engine != "river" {
+		return fmt.Errorf("-jobs %q: want inprocess or river", engine)
+	}
+	if engine == "river" && os.Getenv("STEWARD_POSTGRES_DSN") == "" {
+		return errors.New("-jobs river needs STEWARD_POSTGRES_DSN: River runs on PostgreSQL")
+	}
 	clk, err := identity()
 	if err != nil {
 		return err
@@ -141,11 +165,28 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
+	requests := store.Requests()
+	if engine == "river" {
+		// Every request is created with its River job, or not at all.
+		if err := riverjobs.Migrate(ctx, db); err != nil {
+			return err
+		}
+		requests = requests.OnCreate(riverjobs.EnqueueTx)
+	}
 	svc, err := privacy.NewService(idp,
 		privacy.WithStores(appData, consents.DataStore()),
 		privacy.WithAudit(log),
-		privacy.WithRequestStore(store.Requests()),
+		privacy.WithRequestStore(requests),
 		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}))
+	if err != nil {
+		return err
+	}
+	runner, err := background.New(background.WithPrivacy(svc), background.WithConsent(consents),
+		background.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	if err != nil {
+		return err
+	}
+	startJobs, stopJobs, err := jobEngine(engine, runner, db)
 	if err != nil {
 		return err
 	}
@@ -201,12 +242,11 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go func() { // finish erasures a crash left partial
-		if _, err := svc.ResumePending(ctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintln(os.Stderr, "gdprserver: resuming pending erasures:", err)
-		}
-	}()
-	go func() { _ = consents.Run(ctx, 30*time.Second, nil) }()
+	jobsCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	if err := startJobs(jobsCtx); err != nil {
+		return err
+	}
 	go func() { _ = live.Run(ctx) }()
 
 	select {
@@ -220,10 +260,69 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err := srv.Shutdown(shutdown); err != nil {
 		return err
 	}
+	if err := stopJobs(shutdown); err != nil {
+		return err
+	}
+	cancelJobs()
 	if err := svc.Close(shutdown); err != nil {
 		return err
 	}
 	return log.Close(shutdown)
+}
+
+// jobEngine returns how to start and stop the engine that runs runner's
+// duties: the embedded one (runner.Run in this process), or River jobs on
+// PostgreSQL worked by a River client of this process.
+// jobTimeout is the -job-timeout flag; 0 keeps riverjobs' defaults.
+var jobTimeout time.Duration
+
+func jobEngine(engine string, runner *background.Runner, db *sql.DB) (start, stop func(context.Context) error, err error) {
+	if engine == "inprocess" {
+		start = func(ctx context.Context) error {
+			go func() { _ = runner.Run(ctx) }()
+			return nil
+		}
+		stop = func(context.Context) error { return nil } // cancelling its context stops it
+		return start, stop, nil
+	}
+	var opts []riverjobs.Option
+	rescue, other := riverjobs.DefaultExportTimeout+time.Minute, time.Duration(0) // above both default timeouts
+	if jobTimeout > 0 {
+		opts = append(opts, riverjobs.WithErasureTimeout(jobTimeout), riverjobs.WithExportTimeout(jobTimeout))
+		rescue, other = 2*jobTimeout, jobTimeout
+	}
+	jobs, err := riverjobs.New(runner, db, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	workers := river.NewWorkers()
+	if err := jobs.AddWorkers(workers); err != nil {
+		return nil, nil, err
+	}
+	pool, err := pgxpool.New(context.Background(), os.Getenv("STEWARD_POSTGRES_DSN"))
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Workers:      workers,
+		Queues:       jobs.Queues(),
+		PeriodicJobs: jobs.PeriodicJobs(),
+		// A job still running when its process died is picked up again
+		// once it has been running this long (River's default is an hour).
+		RescueStuckJobsAfter: rescue,
+		JobTimeout:           other, // the periodic sweeps'; 0 is River's default
+		Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	start = client.Start
+	stop = func(ctx context.Context) error {
+		defer pool.Close()
+		return client.Stop(ctx)
+	}
+	return start, stop, nil
 }
 
 // newHTTPServer returns the server for h, with every connection bounded:
@@ -274,6 +373,9 @@ func identity() (clerkSetup, error) {
 		}
 		cfg := &clerk.ClientConfig{}
 		cfg.Key = clerk.String(key)
+		if u := os.Getenv("CLERK_API_URL"); u != "" {
+			cfg.URL = clerk.String(u)
+		}
 		return clerkSetup{idp: clerkadapter.New(cfg), cfg: cfg, parties: parties,
 			webhookSecret: os.Getenv("CLERK_WEBHOOK_SECRET"), close: func() {}}, nil
 	}
