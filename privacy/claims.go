@@ -103,9 +103,13 @@ func (s *Service) claim(ctx context.Context, req *Request, wait bool) (*runClaim
 		if gerr != nil {
 			return nil, gerr
 		}
-		if fresh.Status == StatusCompleted {
+		switch fresh.Status {
+		case StatusCompleted, StatusExpired:
 			*req = fresh
 			return nil, errAlreadyCompleted
+		case StatusCancelled:
+			*req = fresh
+			return nil, fmt.Errorf("%w: request %q", ErrCancelled, req.ID)
 		}
 		pause := claimWait
 		if left := time.Until(fresh.ClaimExpires); left > 0 && left < pause {
