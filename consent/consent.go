@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"regexp"
 	"sort"
 	"time"
@@ -61,6 +62,19 @@ type Record struct {
 	Time  time.Time `json:"time"`
 	// Seq orders records with the same Time; stores assign it.
 	Seq int64 `json:"seq"`
+}
+
+// LogValue implements slog.LogValuer: a record logs what was decided and
+// when, never the user ID or the actor.
+func (r Record) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("purpose", string(r.Purpose)),
+		slog.Bool("granted", r.Granted),
+		slog.Int("policyVersion", r.PolicyVersion),
+		slog.String("source", r.Source),
+		slog.Time("time", r.Time),
+		slog.Int64("seq", r.Seq),
+	)
 }
 
 // Validate reports a missing or malformed field, wrapping
@@ -242,6 +256,21 @@ type Pending struct {
 	Rewrite bool
 }
 
+// LogValue implements slog.LogValuer without the user ID.
+func (p Pending) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("version", p.Version),
+		slog.Time("due", p.Due),
+		slog.Int("attempts", p.Attempts),
+		slog.Bool("rewrite", p.Rewrite),
+	)
+}
+
+// LogValue implements slog.LogValuer without the user ID.
+func (q ClaimQuery) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("oneUser", q.UserID != ""), slog.Int("limit", q.Limit), slog.Duration("ttl", q.TTL))
+}
+
 // Claim is an outbox entry claimed for one sync.
 type Claim struct {
 	Pending
@@ -253,6 +282,16 @@ type Claim struct {
 	Token int64
 	// Expires is the store's time at which the claim lapses.
 	Expires time.Time
+}
+
+// LogValue implements slog.LogValuer without the user ID.
+func (c Claim) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("version", c.Version),
+		slog.Int("attempts", c.Attempts),
+		slog.Int64("token", c.Token),
+		slog.Time("expires", c.Expires),
+	)
 }
 
 // DefaultClaimLimit is how many entries Claim takes when ClaimQuery.Limit
