@@ -11,7 +11,8 @@ import (
 // Type names what happened. The values are part of the wire format.
 type Type string
 
-// Event types. The first four come from the data-handling guide.
+// Event types: reading, exporting and deleting a user's data, changing
+// consent, a denied access, a retention purge, a role change.
 const (
 	DataAccess     Type = "data_access"
 	DataExport     Type = "data_export"
