@@ -86,8 +86,9 @@ func SkipGracePeriod() EraseOption {
 // administrator in its dashboard; a user.deleted webhook reports it): a
 // new request records its identity step as done, with
 // OutcomeDeletedAtProvider, without calling the provider, and skips the
-// grace period. The application's data and external services are erased
-// as usual.
+// grace period; an open request of the user gets the same, so one in its
+// grace period runs at once. The application's data and external
+// services are erased as usual.
 func IdentityDeleted() EraseOption {
 	return func(c *eraseConfig) { c.identityDeleted, c.noGrace = true, true }
 }
@@ -155,7 +156,35 @@ func (s *Service) Erase(ctx context.Context, userID string, opts ...EraseOption)
 	if err != nil {
 		return emptyResult(""), redactErr(fmt.Errorf("privacy: erase: %w", err), userID)
 	}
+	if cfg.identityDeleted {
+		if err := s.identityGone(ctx, &req); err != nil {
+			return s.result(req, nil), redactErr(fmt.Errorf("privacy: erase: %w", err), userID)
+		}
+	}
 	return s.run(ctx, req, true)
+}
+
+// identityGone records, on an open request found by an Erase with
+// IdentityDeleted, that the account is gone at the provider: its grace
+// period ends (nobody is left to cancel it) and its identity step is
+// done, unless a run already learned the account was there.
+func (s *Service) identityGone(ctx context.Context, req *Request) error {
+	st := req.Step(s.idpName)
+	if req.NotBefore.IsZero() && (st == nil || st.Status == StepDone || st.Outcome == outcomeFound) {
+		return nil
+	}
+	now := s.clock()
+	err := s.checkpoint(ctx, req, nil, func(r *Request) error {
+		r.NotBefore = time.Time{}
+		if p := r.Step(s.idpName); p != nil && p.Status != StepDone && p.Outcome != outcomeFound {
+			p.Status, p.Error, p.Outcome, p.UpdatedAt = StepDone, "", OutcomeDeletedAtProvider, now
+		}
+		return nil
+	})
+	if errors.Is(err, errAlreadyCompleted) {
+		return nil
+	}
+	return err
 }
 
 // Resume carries on the erasure request id from its last checkpoint and

@@ -3,30 +3,50 @@
 //
 //	go run ./examples/gdprserver            # fake Clerk, SQLite in a temp dir
 //
-//	GET    /api/user/data          export (Art. 15/20), as an attachment
+//	GET    /api/user/data          export (Art. 15/20), as an attachment (?async=1 queues it)
+//	GET    /api/user/data/download download a queued export (?requestId=...)
 //	DELETE /api/user/delete        erasure (Art. 17), needs X-Confirm-Delete: true
+//	POST   /api/user/delete/cancel take an erasure back in its grace period, {"requestId", "reason"}
 //	GET    /api/user/consent       current consent
 //	PUT    /api/user/consent       change consent, e.g. {"marketing": true}
 //	GET    /api/admin/requests     pending and overdue requests (admin:users)
 //	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
+//	POST   /api/webhooks/clerk     Clerk's webhooks: user.deleted erases the app's data, user.created writes the default role
 //
-// Every route sits behind Clerk session authentication (no valid session
-// token: 401). The admin routes also need the admin:users permission
-// (rbac.Require: 403 without it). A user's own export, erasure and consent
-// need no particular role: data-protection rights belong to every account.
+// Every route but the webhook sits behind Clerk session authentication
+// (no valid session token: 401); a user whose erasure has begun is
+// refused too. The admin routes also need the admin:users permission
+// (rbac.Require: 403 without it); an administrator may export, erase or
+// cancel for another user with ?userId=. A user's own export, erasure
+// and consent need no particular role: data-protection rights belong to
+// every account. An erasure waits four hours (STEWARD_GRACE_PERIOD, a Go
+// duration; "0s" erases at once) before anything is erased, so that the
+// user or an administrator can take it back; a background loop then
+// carries it out, and expires queued exports after seven days.
 //
 // The first line printed is "listening on http://ADDR". With no
 // environment it starts an in-process fake Clerk with two demo users, Bob
 // (role user) and Ada (role admin), seeds the example application's
 // tables with their data, and prints their session tokens, one
 // "token <user|admin> <jwt>" line each, and a ready-to-paste curl
-// command. CLERK_SECRET_KEY switches to a real Clerk instance; it then
-// needs CLERK_AUTHORIZED_PARTIES, the comma-separated origins of the
-// frontends whose session tokens it accepts (such as
-// "https://app.example.com"), so that tokens minted for another site of
-// the same instance are refused. STEWARD_POSTGRES_DSN keeps the
+// command, and the fake's webhook signing secret ("webhook whsec_...").
+// CLERK_SECRET_KEY switches to a real Clerk instance; it then needs
+// CLERK_AUTHORIZED_PARTIES, the comma-separated origins of the frontends
+// whose session tokens it accepts (such as "https://app.example.com"),
+// so that tokens minted for another site of the same instance are
+// refused, and CLERK_WEBHOOK_SECRET (the endpoint's "whsec_..." signing
+// secret) to mount the webhook route. STEWARD_POSTGRES_DSN keeps the
 // application tables, audit events, consent and requests in PostgreSQL
 // instead of SQLite. SIGINT or SIGTERM shuts it down gracefully.
+//
+// The audit key, which makes every pseudonym and so the ledger of erased
+// users, must outlive restarts: it comes from STEWARD_AUDIT_KEY
+// ("<id>:<base64 secret>") or from the key file STEWARD_AUDIT_KEY_FILE,
+// created once with a random key when missing (by default audit.key in
+// the data directory: beside the SQLite file, or with PostgreSQL
+// STEWARD_DATA_DIR, the working directory unless set, which also keeps
+// queued exports). Back the key up apart from the database; see package
+// audit on rotating it.
 //
 // The server bounds every connection: 10 s to read the headers, 30 s to
 // read a request, 2 minutes to write an answer (an export streams) and 2
@@ -39,7 +59,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -90,8 +109,12 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		return err
 	}
 	defer closeIdP()
+	webhookSecret := os.Getenv("CLERK_WEBHOOK_SECRET")
+	if len(demo) > 0 {
+		webhookSecret = demoWebhookSecret
+	}
 
-	db, dialect, closeDB, err := database()
+	db, dialect, dataDir, closeDB, err := database()
 	if err != nil {
 		return err
 	}
@@ -116,40 +139,72 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	keys, err := auditKeys(dataDir)
+	if err != nil {
 		return err
 	}
-	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey("gdprserver-1", key))
+	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey(keys.active.ID, keys.active.Secret))
+	if err != nil {
+		return err
+	}
+	pseudo, err := audit.NewPseudonymizer(keys.active, keys.retired...)
+	if err != nil {
+		return err
+	}
+	grace, err := gracePeriod()
+	if err != nil {
+		return err
+	}
+	blobs, err := privacy.NewDirBlobs(filepath.Join(dataDir, "exports"))
 	if err != nil {
 		return err
 	}
 	authz := rbac.Default()
-	consents, err := consent.NewManager(store.Consent(), idp, consent.WithAudit(log))
-	if err != nil {
-		return err
-	}
-	svc, err := privacy.NewService(idp,
-		privacy.WithStores(appData, consents.DataStore()),
-		privacy.WithAudit(log),
-		privacy.WithRequestStore(store.Requests()),
-		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}))
-	if err != nil {
-		return err
-	}
 	live := clerkadapter.NewLiveRoles(idp, nil)
+	svc, err := privacy.NewService(idp,
+		privacy.WithStores(appData, consent.NewDataStore(store.Consent())),
+		privacy.WithAudit(log),
+		privacy.WithPseudonymizer(pseudo),
+		privacy.WithRequestStore(store.Requests()),
+		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}),
+		privacy.WithAuthorizer(authz), // admins act on other users with ?userId=
+		privacy.WithRoleCache(live),
+		privacy.WithBlobWriter(blobs),
+		privacy.WithGracePeriod(grace))
+	if err != nil {
+		return err
+	}
+	consents, err := consent.NewManager(store.Consent(), idp, consent.WithAudit(log), consent.WithFence(svc))
+	if err != nil {
+		return err
+	}
 	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live))
 	if err != nil {
 		return err
 	}
-	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: parties})
+	auth := clerkadapter.NewSessionAuth(cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: parties, Fence: svc})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/user/data", svc.ExportHandler())
+	mux.Handle("GET /api/user/data/download", svc.DownloadHandler())
 	mux.Handle("DELETE /api/user/delete", svc.DeleteHandler())
+	mux.Handle("POST /api/user/delete/cancel", svc.CancelHandler())
 	mux.Handle("/api/user/consent", consents.Handler())
 	mux.Handle("GET /api/admin/requests", rbac.Require(rbac.AdminUsers, rbac.WithAuthorizer(authz), rbac.WithAudit(log))(requestsView(svc)))
 	mux.Handle("/api/admin/users/", http.StripPrefix("/api/admin", admin.Handler()))
+	if webhookSecret != "" {
+		wh, err := clerkadapter.NewWebhookHandler(webhookSecret, &clerkadapter.WebhookOptions{
+			OnUserDeleted: clerkadapter.EraseDeletedUsers(svc),
+			OnUserCreated: clerkadapter.AssignDefaultRole(idp, "", log),
+			Roles:         auth,
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST /api/webhooks/clerk", wh)
+	} else {
+		fmt.Fprintln(os.Stderr, "gdprserver: CLERK_WEBHOOK_SECRET is not set: no webhook route, so accounts deleted in Clerk's own pages keep their data here")
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -162,16 +217,13 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		fmt.Fprintf(w, "token %s %s\n", d.name, d.token)
 	}
 	if len(demo) > 0 {
+		fmt.Fprintf(w, "webhook %s\n", webhookSecret)
 		fmt.Fprintf(w, "try: curl -H 'Authorization: Bearer %s' %s/api/user/data\n", demo[0].token, base)
 	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go func() { // finish erasures a crash left partial
-		if _, err := svc.ResumePending(ctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintln(os.Stderr, "gdprserver: resuming pending erasures:", err)
-		}
-	}()
+	go background(ctx, svc) // erasures after their grace period, partial ones, export expiry
 	go func() { _ = consents.Run(ctx, 30*time.Second, nil) }()
 
 	select {
@@ -189,6 +241,75 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		return err
 	}
 	return log.Close(shutdown)
+}
+
+// background drives requests forward every minute, from every replica
+// at once if need be (the request claims keep each to one worker):
+// erasures whose grace period ended, those a crash left partial, queued
+// exports, and the expiry of exports past their time.
+func background(ctx context.Context, svc *privacy.Service) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := svc.ResumePending(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "gdprserver: resuming pending requests:", err)
+		}
+		if _, err := svc.ExpireExports(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "gdprserver: expiring exports:", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// keys are the audit keys: the active one, and retired ones still
+// needed to find what was made under them.
+type keys struct {
+	active  audit.Key
+	retired []audit.Key
+}
+
+// auditKeys reads the audit key from STEWARD_AUDIT_KEY, or from the key
+// file STEWARD_AUDIT_KEY_FILE (default: audit.key in dataDir), created
+// once when missing. A key made afresh at every start would give every
+// person a new pseudonym, and lose the ledger of erased users.
+func auditKeys(dataDir string) (keys, error) {
+	if v := os.Getenv("STEWARD_AUDIT_KEY"); v != "" {
+		k, err := audit.ParseKey(v)
+		if err != nil {
+			return keys{}, fmt.Errorf("STEWARD_AUDIT_KEY: %w", err)
+		}
+		return keys{active: k}, nil
+	}
+	path := os.Getenv("STEWARD_AUDIT_KEY_FILE")
+	if path == "" {
+		path = filepath.Join(dataDir, "audit.key")
+	}
+	active, retired, err := audit.LoadKeyFile(path, "gdprserver-1")
+	if err != nil {
+		return keys{}, fmt.Errorf("STEWARD_AUDIT_KEY_FILE: %w", err)
+	}
+	return keys{active: active, retired: retired}, nil
+}
+
+// defaultGracePeriod is how long an erasure waits before anything is
+// erased, so that it can be taken back.
+const defaultGracePeriod = 4 * time.Hour
+
+// gracePeriod reads STEWARD_GRACE_PERIOD (default defaultGracePeriod).
+func gracePeriod() (time.Duration, error) {
+	v := os.Getenv("STEWARD_GRACE_PERIOD")
+	if v == "" {
+		return defaultGracePeriod, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("STEWARD_GRACE_PERIOD %q is not a duration such as 4h or 0s", v)
+	}
+	return d, nil
 }
 
 // newHTTPServer returns the server for h, with every connection bounded:
@@ -226,7 +347,7 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demo
 		cfg.Key = clerk.String(key)
 		return clerkadapter.New(cfg), cfg, parties, nil, func() {}, nil
 	}
-	srv := clerktest.NewServer()
+	srv := clerktest.NewServer(clerktest.WithWebhookSecret(demoWebhookSecret))
 	verified := func(a string) []steward.EmailAddress { return []steward.EmailAddress{{Address: a, Verified: true}} }
 	user := srv.AddUser(steward.User{FirstName: "Bob", EmailAddresses: verified("bob@example.com"), PublicMetadata: map[string]any{"role": "user"}})
 	admin := srv.AddUser(steward.User{FirstName: "Ada", EmailAddresses: verified("ada@example.com"), PublicMetadata: map[string]any{"role": "admin"}})
@@ -237,27 +358,38 @@ func identity() (steward.IdentityProvider, *clerk.ClientConfig, []string, []demo
 	return clerkadapter.New(srv.ClientConfig()), srv.ClientConfig(), []string{clerktest.DefaultAuthorizedParty}, demo, srv.Close, nil
 }
 
+// demoWebhookSecret signs the fake Clerk's webhooks in the demo; it is
+// printed at start, so a test or a curl can sign deliveries.
+const demoWebhookSecret = "whsec_Z2RwcnNlcnZlciBkZW1vIHdlYmhvb2sgc2VjcmV0IQ=="
+
 // database opens PostgreSQL when STEWARD_POSTGRES_DSN is set (its
 // run-time parameters, such as search_path, apply to every connection),
 // and otherwise an SQLite file in a temporary directory removed on close.
-func database() (*sql.DB, sqlstore.Dialect, func(), error) {
+// It also returns the directory that keeps the server's files (the
+// audit key file and queued exports by default): the temporary one, or
+// with PostgreSQL STEWARD_DATA_DIR (default: the working directory).
+func database() (*sql.DB, sqlstore.Dialect, string, func(), error) {
 	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
 		db, err := postgres.Open(dsn)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", "", nil, err
 		}
-		return db, sqlstore.Postgres, func() { db.Close() }, nil
+		dir := os.Getenv("STEWARD_DATA_DIR")
+		if dir == "" {
+			dir = "."
+		}
+		return db, sqlstore.Postgres, dir, func() { db.Close() }, nil
 	}
 	dir, err := os.MkdirTemp("", "steward-gdprserver-")
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "steward.db"))
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
-	return db, sqlstore.SQLite, func() { db.Close(); os.RemoveAll(dir) }, nil
+	return db, sqlstore.SQLite, dir, func() { db.Close(); os.RemoveAll(dir) }, nil
 }
 
 // requestsView lists erasure and export requests needing attention and
