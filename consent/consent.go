@@ -16,7 +16,8 @@ import (
 // Purpose names what a user consents to.
 type Purpose string
 
-// The purposes of the data-handling guide. Applications register more
+// The built-in purposes: marketing messages, analytics, and sharing with
+// third parties. Applications register more
 // with WithPurpose.
 const (
 	Marketing  Purpose = "marketing"

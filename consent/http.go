@@ -14,7 +14,7 @@ import (
 	"github.com/stewardlabs/steward/rbac"
 )
 
-// wireName is a purpose's JSON key on the wire: the guide's camelCase
+// wireName is a purpose's JSON key on the wire: camelCase
 // "thirdParty" for third_party, the purpose's own name otherwise.
 func wireName(p Purpose) string {
 	if p == ThirdParty {

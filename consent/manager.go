@@ -425,10 +425,10 @@ func (m *Manager) History(ctx context.Context, userID string) iter.Seq2[Record, 
 // under.
 const MetadataKey = "consent"
 
-// Mirror returns the public-metadata value the Manager writes for st: the
-// data-handling guide's shape {marketing, analytics, thirdParty,
-// updatedAt}. Application-defined purposes are not mirrored (the store is
-// the record; the mirror serves clients reading the session).
+// Mirror returns the public-metadata value the Manager writes for st, in
+// the shape {marketing, analytics, thirdParty, updatedAt}.
+// Application-defined purposes are not mirrored (the store is the
+// record; the mirror serves clients reading the session).
 func (m *Manager) Mirror(st State) map[string]any {
 	updated := st.UpdatedAt()
 	return map[string]any{

@@ -49,7 +49,16 @@
 //     audit.Forwarder destination's position and claim.
 //   - [Requests] is a privacy.RequestClaimer: each request is run by one
 //     worker at a time, claimed in its row with an expiry, and fenced by
-//     its version.
+//     its version. Partial unique indexes keep one open erasure and one
+//     pending export per user, whichever process asks. The erasure fence
+//     (privacy.Service.CheckFence) reads the open erasures and the ledger
+//     from the database, so a user fenced by one process is fenced in all.
+//   - [Ledger] (and [Requests], over its own database) is the
+//     privacy.Ledger of erased users: keyed pseudonyms only
+//     (steward_privacy_ledger, migration 0012). To survive restores of
+//     the application's data, keep it in a database that is not restored
+//     with it: [Store.Ledger] of a second database, given to
+//     privacy.WithLedger.
 //   - [Consent], [Holds] and [Leases]: see below.
 //
 // # Consent
