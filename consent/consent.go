@@ -98,6 +98,16 @@ func (r Record) Validate() error {
 // purpose. A purpose with no record has never been decided (not granted).
 type State map[Purpose]Record
 
+// LogValue implements slog.LogValuer: each purpose's decision, never the
+// user ID or the actors.
+func (s State) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, len(s))
+	for _, p := range sortedPurposes(s) {
+		attrs = append(attrs, slog.Bool(string(p), s[p].Granted))
+	}
+	return slog.GroupValue(attrs...)
+}
+
 // Granted reports whether p is granted in s (and was given under at least
 // minVersion of the policy).
 func (s State) Granted(p Purpose, minVersion int) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,11 @@ type Meta struct {
 	Source string
 	// Actor is who made the change; empty means the user themselves.
 	Actor string
+}
+
+// LogValue implements slog.LogValuer without the actor.
+func (m Meta) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("policyVersion", m.PolicyVersion), slog.String("source", m.Source), slog.Bool("byOperator", m.Actor != ""))
 }
 
 // Manager records consent changes, answers Allowed, and mirrors each

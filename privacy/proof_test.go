@@ -279,6 +279,9 @@ func TestNoPIIInBodiesLogsOrErrors(t *testing.T) {
 		"notice", retention.Notice{UserID: testUser},
 		"user", steward.User{ID: testUser, EmailAddresses: []steward.EmailAddress{{Address: leakyEmail}}},
 		"ledger", privacy.LedgerEntry{Subject: "hmac-sha256:k1:00", KeyID: "k1", RequestID: "req_1"},
+		"state", consent.State{consent.Marketing: {UserID: testUser, Purpose: consent.Marketing, Granted: true}},
+		"meta", consent.Meta{Actor: testUser, Source: "banner"},
+		"event", audit.Event{Type: audit.DataAccess, Subject: testUser, Actor: testUser},
 	)
 
 	h.set(testUser, "litigation about Ada")
