@@ -2,9 +2,13 @@ package clerkadapter_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -180,16 +184,29 @@ func TestFencedSessionsAreRefusedAcrossInstances(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Two instances: each its own *sql.DB on one database.
-			db := sqltest.Open(t, d)
-			store, err := sqlstore.New(db, d)
-			if err != nil {
-				t.Fatal(err)
+			// Two instances whose requests meet only in the database: on
+			// SQLite each has its own *sql.DB on one file.
+			dbs := []*sql.DB{sqltest.Open(t, d)}
+			if d == sqlstore.SQLite {
+				path := filepath.Join(t.TempDir(), "shared.db")
+				dbs = nil
+				for range 2 {
+					db, err := sqlstore.OpenSQLite(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { db.Close() })
+					dbs = append(dbs, db)
+				}
 			}
-			if err := store.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			instance := func(stores ...privacy.DataStore) *privacy.Service {
+			instance := func(db *sql.DB, stores ...privacy.DataStore) *privacy.Service {
+				store, err := sqlstore.New(db, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Migrate(ctx); err != nil {
+					t.Fatal(err)
+				}
 				s, err := privacy.NewService(prov, privacy.WithStores(stores...), privacy.WithRequestStore(store.Requests()),
 					privacy.WithPseudonymizer(pseudo), privacy.WithRetry(privacy.Retry{MaxAttempts: 1}))
 				if err != nil {
@@ -198,7 +215,7 @@ func TestFencedSessionsAreRefusedAcrossInstances(t *testing.T) {
 				return s
 			}
 			app := privacy.NewMemoryStore("app")
-			eraser, other := instance(partialStore{app}), instance(app)
+			eraser, other := instance(dbs[0], partialStore{app}), instance(dbs[len(dbs)-1], app)
 			modes := map[string]*clerkadapter.SessionAuth{
 				"claims": clerkadapter.NewSessionAuth(srv.ClientConfig(), &clerkadapter.SessionOptions{
 					AuthorizedParties: []string{clerktest.DefaultAuthorizedParty}, Fence: other}),
@@ -235,5 +252,79 @@ func TestFencedSessionsAreRefusedAcrossInstances(t *testing.T) {
 				t.Errorf("a protected route for the erased user's token: %d, want 401", rec.Code)
 			}
 		})
+	}
+}
+
+// helperEnv names the SQLite file in which TestHelperOpensAnErasure, run
+// as a process of its own, opens an erasure of the user helperUserEnv.
+const helperEnv, helperUserEnv = "STEWARD_TEST_HELPER_ERASE_DB", "STEWARD_TEST_HELPER_ERASE_USER"
+
+// TestHelperOpensAnErasure is not a test: TestFencedSessionsInAnotherProcess
+// runs the test binary on it as a separate process, which opens an
+// erasure (left partial by a store that fails) and exits.
+func TestHelperOpensAnErasure(t *testing.T) {
+	path := os.Getenv(helperEnv)
+	if path == "" {
+		t.Skip("run by TestFencedSessionsInAnotherProcess")
+	}
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlstore.New(db, sqlstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := privacy.NewService(steward.NewMemoryIdentity(), privacy.WithStores(partialStore{privacy.NewMemoryStore("app")}),
+		privacy.WithRequestStore(store.Requests()), privacy.WithRetry(privacy.Retry{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Erase(ctx, os.Getenv(helperUserEnv)); !errors.Is(err, privacy.ErrPartialDeletion) {
+		t.Fatalf("Erase in the helper process = %v, want partial", err)
+	}
+}
+
+// TestFencedSessionsInAnotherProcess: an erasure opened by another OS
+// process on the same SQLite file fences the user's sessions here.
+func TestFencedSessionsInAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	srv := newServer(t)
+	u := srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "ada@example.com", Verified: true}}})
+	tok := srv.SessionToken(u.ID, clerktest.TokenExpiresAt(time.Now().Add(time.Hour)))
+	path := filepath.Join(t.TempDir(), "shared.db")
+	db, err := sqlstore.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := sqlstore.New(db, sqlstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := privacy.NewService(clerkadapter.New(srv.ClientConfig()), privacy.WithRequestStore(store.Requests()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := clerkadapter.NewSessionAuth(srv.ClientConfig(), &clerkadapter.SessionOptions{
+		AuthorizedParties: []string{clerktest.DefaultAuthorizedParty}, Fence: svc})
+	if _, ok := serve(auth, bearer(tok)); !ok {
+		t.Fatal("no principal before the erasure")
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperOpensAnErasure$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+path, helperUserEnv+"="+u.ID)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the other process: %v\n%s", err, out)
+	}
+	if _, err := auth.Authenticate(bearer(tok)); !errors.Is(err, clerkadapter.ErrSessionFenced) {
+		t.Errorf("Authenticate after another process opened the erasure = %v, want ErrSessionFenced", err)
 	}
 }
