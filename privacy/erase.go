@@ -55,6 +55,7 @@ type eraseConfig struct {
 	noGrace         bool
 	identityDeleted bool
 	replayOf        string
+	start           time.Time // when the call began
 }
 
 // ForRegime sets the regime whose deadlines a new request follows
@@ -145,7 +146,7 @@ func (s *Service) Erase(ctx context.Context, userID string, opts ...EraseOption)
 	if err := steward.ValidateFor(s.idp, userID); err != nil {
 		return emptyResult(""), fmt.Errorf("privacy: erase: %w", err)
 	}
-	cfg := eraseConfig{regime: s.regime, actor: actorFrom(ctx)}
+	cfg := eraseConfig{regime: s.regime, actor: actorFrom(ctx), start: s.clock()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -415,6 +416,11 @@ func (s *Service) openOrCreate(ctx context.Context, userID string, cfg eraseConf
 			}
 			return r, nil
 		}
+		// A request of another caller that completed since this call
+		// began answers it too: two Erase calls at once make one request.
+		if r, ok, err := s.erasedSince(ctx, userID, cfg); err != nil || ok {
+			return r, err
+		}
 		now := s.clock()
 		received := now
 		if !cfg.received.IsZero() && cfg.received.Before(now) {
@@ -441,6 +447,22 @@ func (s *Service) openOrCreate(ctx context.Context, userID string, cfg eraseConf
 		err := s.requests.Create(ctx, req)
 		if err == nil {
 			req.Version = 1
+			// The other caller may have run its whole request between
+			// the look-ups above and this Create (a database whose
+			// writers queue, such as SQLite): then this one stands down.
+			if done, ok, err := s.erasedSince(ctx, userID, cfg); err == nil && ok && done.ID != req.ID {
+				now := s.clock()
+				if cerr := s.checkpoint(ctx, &req, nil, func(r *Request) error {
+					if r.Status != StatusPending || len(slices.DeleteFunc(slices.Clone(r.Steps), func(st Step) bool { return st.Attempts == 0 })) > 0 {
+						return errNotDuplicate
+					}
+					r.Status, r.Reason, r.CompletedAt = StatusCancelled, "duplicate of "+done.ID+", which erased the user meanwhile", now
+					s.pseudonymize(r)
+					return nil
+				}); cerr == nil {
+					return done, nil
+				}
+			}
 			return req, nil
 		}
 		if !errors.Is(err, ErrActiveRequest) {
@@ -449,6 +471,27 @@ func (s *Service) openOrCreate(ctx context.Context, userID string, cfg eraseConf
 		// Another call created one first: resume that.
 	}
 	return Request{}, fmt.Errorf("saving request: %w", ErrConflict)
+}
+
+// errNotDuplicate stops the stand-down of a request another worker
+// already started.
+var errNotDuplicate = errors.New("privacy: the request has started")
+
+// erasedSince returns the completed request that erased userID since
+// the Erase call of cfg began, if the Ledger holds one.
+func (s *Service) erasedSince(ctx context.Context, userID string, cfg eraseConfig) (Request, bool, error) {
+	if s.ledger == nil || cfg.replayOf != "" {
+		return Request{}, false, nil
+	}
+	e, ok, err := s.ledger.FindErased(ctx, s.pseudo.Pseudonyms(userID)...)
+	if err != nil || !ok || e.ErasedAt.Before(cfg.start.Truncate(time.Microsecond)) {
+		return Request{}, false, err
+	}
+	r, err := s.requests.Get(ctx, e.RequestID)
+	if err != nil || r.Status != StatusCompleted {
+		return Request{}, false, nil
+	}
+	return r, true, nil
 }
 
 // plan returns the steps of an erasure under the current configuration,

@@ -153,6 +153,9 @@ func TestTwoServicesRunEachErasureOnce(t *testing.T) {
 			}
 			services := []*privacy.Service{svc(a), svc(b)}
 			var wg sync.WaitGroup
+			// Every caller waits here, so that the calls meant to run at
+			// once do, however late their goroutine starts.
+			ready := make(chan struct{})
 			results := make(chan privacy.DeletionResult, 3*len(users))
 			for i, u := range users {
 				callers := []*privacy.Service{services[i%2]}
@@ -161,6 +164,7 @@ func TestTwoServicesRunEachErasureOnce(t *testing.T) {
 				}
 				for _, s := range callers {
 					wg.Go(func() {
+						<-ready
 						res, err := s.Erase(ctx, u)
 						if err != nil {
 							t.Errorf("Erase(%s): %v", u, err)
@@ -169,6 +173,7 @@ func TestTwoServicesRunEachErasureOnce(t *testing.T) {
 					})
 				}
 			}
+			close(ready)
 			wg.Wait()
 			close(results)
 			for res := range results {
