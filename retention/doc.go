@@ -90,5 +90,7 @@
 // whose notice or erasure failed, or whose notice could not be recorded,
 // is counted in PolicyReport.Failed, reported in the policy's error
 // without their ID, and retried on the next run. What a run did before an
-// error stays done.
+// error stays done. AuditedHolds returns the audit logger's error,
+// wrapped and naming that the hold was not changed, when its event could
+// not be written.
 package retention
