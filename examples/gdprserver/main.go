@@ -94,6 +94,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.BoolVar(&replay, "replay", false, "before serving, erase again every erased user a restored backup brought back (privacy.Service.Replay)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -102,6 +103,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// replay is the -replay flag: run after restoring a backup.
+var replay bool
 
 func run(ctx context.Context, w io.Writer, addr string) error {
 	idp, cfg, parties, demo, closeIdP, err := identity()
@@ -204,6 +208,14 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		mux.Handle("POST /api/webhooks/clerk", wh)
 	} else {
 		fmt.Fprintln(os.Stderr, "gdprserver: CLERK_WEBHOOK_SECRET is not set: no webhook route, so accounts deleted in Clerk's own pages keep their data here")
+	}
+
+	if replay {
+		n, err := svc.Replay(ctx)
+		if err != nil {
+			return fmt.Errorf("replaying erasures: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "gdprserver: replayed %d erasures\n", n)
 	}
 
 	ln, err := net.Listen("tcp", addr)
