@@ -37,6 +37,35 @@ type IdentityProvider interface {
 	DeleteUser(ctx context.Context, userID string) error
 }
 
+// IDValidator is an optional capability of an IdentityProvider: it says,
+// without any I/O, whether an ID is one the provider could hold (Clerk's
+// IDs start with "user_"), so that a caller such as privacy's erasure
+// refuses an ID the provider would refuse before touching anything else.
+// Find it with a type assertion. clerkadapter.Provider implements it.
+type IDValidator interface {
+	// ValidateUserID returns an error wrapping ErrInvalidUserID, never
+	// containing the ID, when the provider cannot hold userID.
+	ValidateUserID(userID string) error
+}
+
+// ValidateFor checks userID with ValidateUserID and, when idp is an
+// IDValidator, with the provider's own rule too. The error wraps
+// ErrInvalidUserID and never contains the ID.
+func ValidateFor(idp IdentityProvider, userID string) error {
+	if err := ValidateUserID(userID); err != nil {
+		return err
+	}
+	if v, ok := idp.(IDValidator); ok {
+		if err := v.ValidateUserID(userID); err != nil {
+			if !errors.Is(err, ErrInvalidUserID) {
+				return fmt.Errorf("%w: %w", ErrInvalidUserID, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // Sentinel errors returned (wrapped) by IdentityProvider implementations
 // and by the rest of the library. Check them with errors.Is.
 var (

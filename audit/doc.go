@@ -26,6 +26,24 @@
 // finds a person's events under every key with Pseudonyms or Lookup to
 // answer an access request. The raw ID is never stored.
 //
+// # Keeping the key
+//
+// Pseudonyms are only as lasting as the key that makes them: the same
+// user gets the same pseudonym only under the same key, and privacy's
+// finished requests and ledger of erased users are found again only
+// with it. So the key must survive restarts and be shared by every
+// instance: keep it in a secret manager or an environment variable
+// (ParseKey reads "<id>:<base64 secret>"), or in a file created once
+// with LoadKeyFile, which makes a random key the first time and reads it
+// ever after. Back it up apart from the database it protects, and never
+// make a fresh random key at each start.
+//
+// To rotate, make a new key the active one (WithKey; the first line of a
+// key file) and keep the old ones as retired keys, for the
+// Pseudonymizer that finds earlier events and entries
+// (NewPseudonymizer(active, retired...), privacy.WithPseudonymizer).
+// Retire a key only when nothing made under it is kept any longer.
+//
 // # Chain
 //
 // The Logger numbers events 1, 2, 3, ... (Sequence), stamps Time (UTC,
@@ -118,6 +136,8 @@
 //   - ErrClosed: Log after Close.
 //   - ErrTampered, matched by *ChainError{Sequence, Reason}: Verify found a
 //     broken chain.
+//   - ErrInvalidKey: ParseKey or LoadKeyFile could not read a key (the
+//     message says where, never the secret).
 //
 // Errors never contain raw user IDs: only pseudonyms reach the sinks.
 package audit

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"log/slog"
 	"time"
 )
 
 // Type names what happened. The values are part of the wire format.
 type Type string
 
-// Event types. The first four come from the data-handling guide.
+// Event types: reading, exporting and deleting a user's data, changing
+// consent, a denied access, a retention purge, a role change.
 const (
 	DataAccess     Type = "data_access"
 	DataExport     Type = "data_export"
@@ -39,6 +41,18 @@ type Event struct {
 	KeyID    string         `json:"keyId,omitempty"`
 	PrevHash string         `json:"prevHash"`
 	Hash     string         `json:"hash"`
+}
+
+// LogValue implements slog.LogValuer: an event logs its type, ID,
+// sequence and key, never its subject or actor (the raw user IDs before
+// Log pseudonymises them) or its details.
+func (e Event) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("type", string(e.Type)),
+		slog.String("id", e.ID),
+		slog.Uint64("sequence", e.Sequence),
+		slog.String("keyId", e.KeyID),
+	)
 }
 
 // Sink is the AuditSink port: where chained, pseudonymised events are

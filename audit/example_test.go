@@ -43,14 +43,17 @@ func ExampleNewLogger() {
 func ExampleVerify() {
 	ctx := context.Background()
 	sink := audit.NewMemorySink()
-	log, _ := audit.NewLogger(sink, audit.WithKey("k1", []byte("an example key of 32 bytes......")))
+	logger, err := audit.NewLogger(sink, audit.WithKey("k1", []byte("an example key of 32 bytes......")))
+	if err != nil {
+		panic(err)
+	}
 	for range 3 {
-		_ = log.Log(ctx, audit.Event{Type: audit.DataAccess, Subject: "user_123"})
+		_ = logger.Log(ctx, audit.Event{Type: audit.DataAccess, Subject: "user_123"})
 	}
 	events := sink.Snapshot()
 	events[1].Details = map[string]any{"note": "edited"}
 
-	err := audit.Verify(func(yield func(audit.Event, error) bool) {
+	err = audit.Verify(func(yield func(audit.Event, error) bool) {
 		for _, e := range events {
 			if !yield(e, nil) {
 				return

@@ -3,6 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stewardlabs/steward/audit"
@@ -78,6 +80,31 @@ func FuzzVerify(f *testing.F) {
 		}
 		if err := audit.Verify(seqOf(back)); err != nil {
 			t.Fatalf("a verified chain fails after a round trip: %v", err)
+		}
+	})
+}
+
+// FuzzParseKey checks that ParseKey never panics, that a key it accepts
+// writes back (FormatKey) to a form it reads as the same key, and that
+// its errors never hold the secret part of the input.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{"k1:YW4gZXhhbXBsZSBrZXksIDMyIGJ5dGVzIGxvbmchISE=", "k1:YW4gZXhhbXBsZSBrZXksIDMyIGJ5dGVzIGxvbmchISE", ":", "a:b:c", "k1:c2hvcnQ=", " id : x "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := audit.ParseKey(s)
+		if err != nil {
+			// The ID is named in errors; a secret that is not part of it
+			// never is.
+			if id, secret, ok := strings.Cut(strings.TrimSpace(s), ":"); ok && len(secret) >= 8 && !strings.Contains(id, secret) &&
+				strings.Contains(strings.ReplaceAll(err.Error(), strconv.Quote(id), ""), secret) {
+				t.Fatalf("the error %q holds the secret", err)
+			}
+			return
+		}
+		back, err := audit.ParseKey(audit.FormatKey(k))
+		if err != nil || back.ID != k.ID || !bytes.Equal(back.Secret, k.Secret) {
+			t.Fatalf("FormatKey(%q) reads back as %+v, %v", k.ID, back, err)
 		}
 	})
 }

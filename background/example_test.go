@@ -44,5 +44,6 @@ func Example() {
 	// Output:
 	// requests every 10ms
 	// consent_sync every 30s
+	// export_expiry every 1h0m0s
 	// erasure completed
 }

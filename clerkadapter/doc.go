@@ -54,6 +54,11 @@
 // without a valid token passes through without a principal, so
 // rbac.Require answers 401 and public routes keep working.
 //
+// SessionOptions.Fence (the privacy.Service) refuses the tokens of a user
+// whose erasure has begun, from the moment the request opens, in claims
+// and live modes, on every instance sharing the Service's request store:
+// the answer comes from the database, not from a cache of this process.
+//
 // A token of a pending session ("sts": "pending", a version 2 claim: the
 // user has session tasks left, such as choosing an organization) counts
 // as signed out, as in Clerk's SDKs, unless
@@ -130,7 +135,19 @@
 // already accepted, and calls OnUserCreated, OnUserUpdated or
 // OnUserDeleted with a typed UserEvent. A failed handler answers 500 so
 // Svix delivers again; handlers must be idempotent, since Svix delivers at
-// least once.
+// least once. Two are ready made: EraseDeletedUsers erases the
+// application's data of a user deleted in Clerk's own pages or dashboard
+// (the identity step recorded as done), and AssignDefaultRole writes the
+// default role of a new account; both are idempotent:
+//
+//	wh, err := clerkadapter.NewWebhookHandler(secret, &clerkadapter.WebhookOptions{
+//		OnUserDeleted: clerkadapter.EraseDeletedUsers(svc),
+//		OnUserCreated: clerkadapter.AssignDefaultRole(prov, "", auditLog),
+//		Roles:         auth,
+//	})
+//
+// The Provider is a steward.IDValidator: privacy's erasure refuses an ID
+// that is not "user_..." before it touches any store.
 //
 // Accepted message IDs go to a ReplayStore (WebhookOptions.Replay), each
 // kept until its signed timestamp has left the tolerance, plus the
@@ -195,7 +212,8 @@
 // ErrInvalidToken for tokens it rejects (also ErrTokenExpired or
 // ErrUnknownKey when that is why), or ErrKeysUnavailable when the JWKS
 // cannot be fetched (also the context's error when the request's
-// deadline came first). Authenticate adds ErrSessionPending. LiveRoles
+// deadline came first). Authenticate adds ErrSessionPending and
+// ErrSessionFenced (wrapping privacy.ErrFenced). LiveRoles
 // returns the context's error when a read outlasts the request's
 // deadline. LiveRoles.InvalidateContext, Poll and Run, and
 // SessionAuth.InvalidateContext, return errors wrapping the

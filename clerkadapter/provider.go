@@ -35,7 +35,14 @@ type Provider struct {
 	limiter *limiter
 }
 
-var _ steward.IdentityProvider = (*Provider)(nil)
+var (
+	_ steward.IdentityProvider = (*Provider)(nil)
+	_ steward.IDValidator      = (*Provider)(nil)
+)
+
+// ValidateUserID implements steward.IDValidator: a Clerk user ID is
+// "user_" followed by letters, digits, '_' or '-'. It does no I/O.
+func (p *Provider) ValidateUserID(userID string) error { return validateID(userID) }
 
 type options struct {
 	maxAttempts    int

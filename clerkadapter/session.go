@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 
+	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/rbac"
 )
 
@@ -69,6 +70,10 @@ var (
 	ErrUnknownKey = errors.New("clerkadapter: unknown signing key")
 	// ErrKeysUnavailable reports that the JWKS could not be fetched.
 	ErrKeysUnavailable = errors.New("clerkadapter: JWKS unavailable")
+	// ErrSessionFenced reports a valid token of a user whose erasure has
+	// begun or ended (SessionOptions.Fence): the request gets no
+	// principal. The error also wraps the fence's (privacy.ErrFenced).
+	ErrSessionFenced = errors.New("clerkadapter: the session's user is being erased")
 	// ErrSessionPending reports a valid token of a pending session ("sts":
 	// "pending": the user has session tasks left, such as choosing an
 	// organization), which counts as signed out unless
@@ -169,6 +174,17 @@ type SessionOptions struct {
 	// rejected (not for requests without one), with an error that never
 	// contains the token. It is for logging and metrics.
 	OnReject func(r *http.Request, err error)
+
+	// Fence, when set, is asked about every verified session's user
+	// before the request gets a principal: give it the privacy.Service
+	// (Service.CheckFence). From the moment an erasure of the user opens
+	// (or its grace period ends), in claims and live modes alike, their
+	// still-valid tokens are refused (ErrSessionFenced), by every
+	// instance that shares the Service's request store; so is a user the
+	// fence cannot answer for (its store is down).
+	Fence interface {
+		CheckFence(ctx context.Context, userID string) error
+	}
 }
 
 // SessionAuth verifies Clerk session tokens and turns them into
@@ -187,6 +203,9 @@ type SessionAuth struct {
 	emailClaim  []string
 	now         func() time.Time
 	onReject    func(*http.Request, error)
+	fence       interface {
+		CheckFence(ctx context.Context, userID string) error
+	}
 }
 
 // NewSessionAuth returns a SessionAuth that verifies tokens with the
@@ -214,6 +233,7 @@ func NewSessionAuth(cfg *clerk.ClientConfig, opts *SessionOptions) *SessionAuth 
 		emailClaim: splitPath(o.EmailVerifiedClaim, DefaultEmailVerifiedClaim),
 		now:        o.Now,
 		onReject:   o.OnReject,
+		fence:      o.Fence,
 	}
 	if a.leeway == 0 {
 		a.leeway = DefaultLeeway
@@ -549,7 +569,8 @@ func Token(r *http.Request) string {
 // from the claims (confirming roles above the default one, see
 // SessionOptions.TrustRoleClaims). It returns ErrNoToken when r carries
 // no token and ErrSessionPending for a pending session, unless
-// SessionOptions.TreatPendingAsSignedIn is set. It honours r's context:
+// SessionOptions.TreatPendingAsSignedIn is set, and ErrSessionFenced for
+// a user whose erasure has begun (SessionOptions.Fence). It honours r's context:
 // a lookup that would outlast its deadline fails at once.
 func (a *SessionAuth) Authenticate(r *http.Request) (rbac.Principal, error) {
 	c, err := a.Verify(r.Context(), Token(r))
@@ -563,6 +584,14 @@ func (a *SessionAuth) Authenticate(r *http.Request) (rbac.Principal, error) {
 }
 
 func (a *SessionAuth) principal(ctx context.Context, c *Claims) (rbac.Principal, error) {
+	if a.fence != nil {
+		if err := a.fence.CheckFence(ctx, c.Subject); err != nil {
+			if errors.Is(err, privacy.ErrFenced) {
+				return rbac.Principal{}, fmt.Errorf("%w: %w", ErrSessionFenced, err)
+			}
+			return rbac.Principal{}, fmt.Errorf("clerkadapter: checking whether the session's user is being erased: %w", err)
+		}
+	}
 	p := rbac.Principal{UserID: c.Subject, OrgID: c.OrgID, OrgRole: c.OrgRole}
 	if len(c.OrgPermissions) > 0 {
 		p.OrgPermissions = make([]rbac.Permission, len(c.OrgPermissions))

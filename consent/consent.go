@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"regexp"
 	"sort"
 	"time"
@@ -15,7 +16,8 @@ import (
 // Purpose names what a user consents to.
 type Purpose string
 
-// The purposes of the data-handling guide. Applications register more
+// The built-in purposes: marketing messages, analytics, and sharing with
+// third parties. Applications register more
 // with WithPurpose.
 const (
 	Marketing  Purpose = "marketing"
@@ -63,6 +65,19 @@ type Record struct {
 	Seq int64 `json:"seq"`
 }
 
+// LogValue implements slog.LogValuer: a record logs what was decided and
+// when, never the user ID or the actor.
+func (r Record) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("purpose", string(r.Purpose)),
+		slog.Bool("granted", r.Granted),
+		slog.Int("policyVersion", r.PolicyVersion),
+		slog.String("source", r.Source),
+		slog.Time("time", r.Time),
+		slog.Int64("seq", r.Seq),
+	)
+}
+
 // Validate reports a missing or malformed field, wrapping
 // ErrInvalidRecord. Stores call it before appending.
 func (r Record) Validate() error {
@@ -82,6 +97,16 @@ func (r Record) Validate() error {
 // State is a user's consent at one moment: the deciding record per
 // purpose. A purpose with no record has never been decided (not granted).
 type State map[Purpose]Record
+
+// LogValue implements slog.LogValuer: each purpose's decision, never the
+// user ID or the actors.
+func (s State) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, len(s))
+	for _, p := range sortedPurposes(s) {
+		attrs = append(attrs, slog.Bool(string(p), s[p].Granted))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // Granted reports whether p is granted in s (and was given under at least
 // minVersion of the policy).
@@ -242,6 +267,21 @@ type Pending struct {
 	Rewrite bool
 }
 
+// LogValue implements slog.LogValuer without the user ID.
+func (p Pending) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("version", p.Version),
+		slog.Time("due", p.Due),
+		slog.Int("attempts", p.Attempts),
+		slog.Bool("rewrite", p.Rewrite),
+	)
+}
+
+// LogValue implements slog.LogValuer without the user ID.
+func (q ClaimQuery) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("oneUser", q.UserID != ""), slog.Int("limit", q.Limit), slog.Duration("ttl", q.TTL))
+}
+
 // Claim is an outbox entry claimed for one sync.
 type Claim struct {
 	Pending
@@ -253,6 +293,16 @@ type Claim struct {
 	Token int64
 	// Expires is the store's time at which the claim lapses.
 	Expires time.Time
+}
+
+// LogValue implements slog.LogValuer without the user ID.
+func (c Claim) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("version", c.Version),
+		slog.Int("attempts", c.Attempts),
+		slog.Int64("token", c.Token),
+		slog.Time("expires", c.Expires),
+	)
 }
 
 // DefaultClaimLimit is how many entries Claim takes when ClaimQuery.Limit

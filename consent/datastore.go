@@ -50,7 +50,24 @@ func KeepProof(p Pseudonymizer) DataStoreOption {
 // person asked to be erased, pass KeepProof to keep pseudonymised minimal
 // records instead.
 func (m *Manager) DataStore(opts ...DataStoreOption) privacy.DataStore {
-	h := &historyStore{store: m.store}
+	h := NewDataStore(m.store, opts...).(*historyStore)
+	if h.proof != nil {
+		m.proof.Store(&proofHolder{p: h.proof})
+	}
+	return h
+}
+
+// NewDataStore is Manager.DataStore over store, for building the
+// privacy.Service before the Manager that WithFence gives it:
+//
+//	svc, _ := privacy.NewService(idp, privacy.WithStores(consent.NewDataStore(store)), ...)
+//	consents, _ := consent.NewManager(store, idp, consent.WithFence(svc), ...)
+//
+// With KeepProof, give the Manager the same option's effect by calling
+// its DataStore(KeepProof(p)) too, or the Manager deletes (rather than
+// keeps as proof) a change it refuses because an erasure began.
+func NewDataStore(store Store, opts ...DataStoreOption) privacy.DataStore {
+	h := &historyStore{store: store}
 	for _, o := range opts {
 		o(h)
 	}
@@ -101,18 +118,21 @@ func (h *historyStore) Erase(ctx context.Context, userID string) (privacy.Erased
 	}
 	var keep func(Record) (Record, bool)
 	if h.proof != nil {
-		subject := h.proof.Pseudonym(userID)
-		keep = func(r Record) (Record, bool) {
-			switch {
-			case r.Actor == userID:
-				r.Actor = subject
-			case r.Actor != "" && !strings.HasPrefix(r.Actor, audit.SystemActorPrefix):
-				r.Actor = h.proof.Pseudonym(r.Actor)
-			}
-			r.UserID = subject
-			return r, true
-		}
+		keep = h.keepFor
 	}
 	n, err := h.store.Erase(ctx, userID, keep)
 	return privacy.Erased{Count: n}, err
+}
+
+// keepFor is KeepProof's keep function: r under pseudonyms.
+func (h *historyStore) keepFor(r Record) (Record, bool) {
+	subject := h.proof.Pseudonym(r.UserID)
+	switch {
+	case r.Actor == r.UserID:
+		r.Actor = subject
+	case r.Actor != "" && !strings.HasPrefix(r.Actor, audit.SystemActorPrefix):
+		r.Actor = h.proof.Pseudonym(r.Actor)
+	}
+	r.UserID = subject
+	return r, true
 }

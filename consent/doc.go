@@ -13,11 +13,13 @@
 // able to demonstrate, and withdrawal (Manager.WithdrawAll, Art. 7(3)) is
 // one call.
 //
-// Manager.Update validates a change, queues the user for a sync, appends
-// the records, writes a consent_change audit event (the audit Logger
-// pseudonymises subject and actor; the details name only the purposes
-// changed, the policy version and the source), then mirrors the user's
-// state into public metadata as the data-handling guide does:
+// Manager.Update validates a change, writes a consent_change audit event
+// first (the audit Logger pseudonymises subject and actor; the details
+// name only the purposes changed, the policy version and the source;
+// when the event cannot be written nothing is recorded), queues the user
+// for a sync, appends the records, then mirrors the user's
+// state into the identity provider's public metadata, where clients
+// reading the session find it:
 //
 //	"consent": {"marketing": true, "analytics": false, "thirdParty": false, "updatedAt": "2026-03-01T12:00:00Z"}
 //
@@ -75,6 +77,17 @@
 // Record times come from it too, and the latest record by time decides,
 // so keep the instances' clocks in sync.
 //
+// # Erased users
+//
+// WithFence (a privacy.Service) refuses changes for a user whose erasure
+// has begun: Update fails with privacy.ErrFenced, then privacy.ErrErased
+// once the user is in the erasure ledger, and the HTTP handler answers
+// 409 and 410. The fence is checked before recording and again after:
+// a change recorded while the erasure opened is removed (as the
+// erasure's DataStore would remove it) and refused, so an erased
+// person's consent never comes back. Build the Service over
+// NewDataStore(store) first, then the Manager with WithFence(svc).
+//
 // Manager.Allowed answers from the store, never from the mirror, and says
 // no when there is no record. Manager.Handler serves GET and PUT of the
 // signed-in user's consent.
@@ -100,8 +113,9 @@
 // steward.ErrInvalidUserID, and names the field or purpose; it never
 // holds a user ID. WithOwner and WithClaimTTL wrap steward.ErrInvalidLease.
 // Update returns an error only when the change was not recorded (nothing
-// is kept), or was recorded but not audited or not queued again after
-// recording (the message says which; its mirror may then lag until the
+// is kept: the audit event could not be written, the store failed, or
+// the fence refused it, matching privacy.ErrFenced), or was recorded but
+// not queued again after recording (its mirror may then lag until the
 // user's next change); a failed mirror is retried, not returned.
 // SyncPending returns how many users it synced and an error joining the
 // failures, which stay queued; a sync whose claim was lost while writing

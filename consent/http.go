@@ -10,10 +10,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/rbac"
 )
 
-// wireName is a purpose's JSON key on the wire: the guide's camelCase
+// wireName is a purpose's JSON key on the wire: camelCase
 // "thirdParty" for third_party, the purpose's own name otherwise.
 func wireName(p Purpose) string {
 	if p == ThirdParty {
@@ -31,8 +32,11 @@ func wireName(p Purpose) string {
 // it names ("thirdParty" and "third_party" both work). A PUT may also
 // carry "policyVersion" (number) and "source" (string). Errors: 401
 // {"error":"Unauthorized"} without a principal, 400 {"error": ...} naming
-// an unknown purpose or a value that is not a boolean, 405 for other
-// methods.
+// an unknown purpose or a value that is not a boolean, 409 {"error":
+// "User is being erased", "code": "erasure_in_progress"} once the user's
+// erasure has begun and 410 {"error": "User erased", "code": "erased"}
+// after it (WithFence), 500 when the change could not be recorded (the
+// audit sink down, say: nothing changed), 405 for other methods.
 func (m *Manager) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := rbac.PrincipalFrom(r.Context())
@@ -56,8 +60,15 @@ func (m *Manager) Handler() http.Handler {
 			}
 			meta.Actor = p.UserID
 			st, err := m.Update(r.Context(), p.UserID, changes, meta)
-			if errors.Is(err, ErrInvalidRecord) {
+			switch {
+			case errors.Is(err, ErrInvalidRecord):
 				writeJSON(w, http.StatusBadRequest, map[string]any{"error": strings.TrimPrefix(err.Error(), "consent: ")})
+				return
+			case errors.Is(err, privacy.ErrErased):
+				writeJSON(w, http.StatusGone, map[string]any{"error": "User erased", "code": "erased"})
+				return
+			case errors.Is(err, privacy.ErrFenced):
+				writeJSON(w, http.StatusConflict, map[string]any{"error": "User is being erased", "code": "erasure_in_progress"})
 				return
 			}
 			if err != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -18,6 +20,15 @@ import (
 // pseudonymises the user IDs it is given.
 type AuditLogger interface {
 	Log(ctx context.Context, e audit.Event) error
+}
+
+// Fence tells whether a user may still be written for: an erasure of the
+// user has not begun. *privacy.Service satisfies it (Service.CheckFence).
+type Fence interface {
+	// CheckFence returns nil when userID may be written for, an error
+	// matching privacy.ErrFenced (or privacy.ErrErased) when not, and any
+	// other error when it cannot tell; Update refuses on every error.
+	CheckFence(ctx context.Context, userID string) error
 }
 
 // MaxSourceLen is the longest Meta.Source that Update accepts, in bytes.
@@ -33,6 +44,11 @@ type Meta struct {
 	Source string
 	// Actor is who made the change; empty means the user themselves.
 	Actor string
+}
+
+// LogValue implements slog.LogValuer without the actor.
+func (m Meta) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("policyVersion", m.PolicyVersion), slog.String("source", m.Source), slog.Bool("byOperator", m.Actor != ""))
 }
 
 // Manager records consent changes, answers Allowed, and mirrors each
@@ -54,7 +70,15 @@ type Manager struct {
 
 	owner    string        // names this Manager's outbox claims
 	claimTTL time.Duration // how long a claim lasts unless renewed
+
+	fence Fence
+	// proof is the KeepProof pseudonymizer of the DataStore, so that a
+	// change undone because an erasure began is erased as the erasure
+	// would erase it.
+	proof atomic.Pointer[proofHolder]
 }
+
+type proofHolder struct{ p Pseudonymizer }
 
 // DefaultClaimTTL is how long a Manager's claim on a user's sync lasts,
 // by the store's clock, unless renewed. The Manager renews it every third
@@ -88,6 +112,23 @@ func WithPurpose(p Purpose, minPolicyVersion int) Option {
 // WithAudit writes a consent_change event for every change.
 func WithAudit(l AuditLogger) Option {
 	return func(m *Manager) error { m.audit = l; return nil }
+}
+
+// WithFence refuses changes for users whose erasure has begun: give it
+// the privacy.Service that erases them (privacy.Service.CheckFence).
+// Update checks the fence before recording anything and again after
+// recording: a change recorded while the erasure opened is removed and
+// refused, so an erased user's consent never comes back. Build the
+// Service over NewDataStore(store) first, then the Manager with
+// WithFence(svc).
+func WithFence(f Fence) Option {
+	return func(m *Manager) error {
+		if f == nil {
+			return errors.New("consent: WithFence: nil fence")
+		}
+		m.fence = f
+		return nil
+	}
 }
 
 // WithOutbox keeps pending syncs in o instead of the store (which must
@@ -209,6 +250,12 @@ func (m *Manager) checkPurpose(p Purpose) error {
 // nothing; a failed mirror is not an error of Update: the user stays in
 // the outbox and SyncPending retries it. It returns the user's new
 // current state.
+//
+// The audit event is written first: when it cannot be (the audit sink
+// is down and the logger fails closed), nothing is recorded. With
+// WithFence, a user whose erasure has begun is refused with an error
+// matching privacy.ErrFenced (privacy.ErrErased once erased); a change
+// recorded while the erasure opened is removed again and refused too.
 func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose]bool, meta Meta) (State, error) {
 	if err := steward.ValidateUserID(userID); err != nil {
 		return nil, err
@@ -234,6 +281,11 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 	if actor == "" {
 		actor = userID
 	}
+	if m.fence != nil {
+		if err := m.fence.CheckFence(ctx, userID); err != nil {
+			return nil, fmt.Errorf("consent: nothing recorded: %w", err)
+		}
+	}
 	now := m.now().UTC().Truncate(time.Microsecond)
 	records := make([]Record, 0, len(changes))
 	details := make(map[string]any, len(changes))
@@ -242,32 +294,44 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 			PolicyVersion: meta.PolicyVersion, Source: meta.Source, Actor: actor, Time: now})
 		details[string(p)] = changes[p]
 	}
-	// Queue the sync before appending, so that a crash after the append
-	// still leaves it queued; it comes due after queueGrace, so no runner
-	// syncs the unchanged state while the records are written.
-	early, err := m.outbox.Enqueue(ctx, userID, now.Add(queueGrace))
-	if err != nil {
-		return nil, fmt.Errorf("consent: queueing the sync, nothing recorded: %w", err)
-	}
-	if err := m.store.Append(ctx, records...); err != nil {
-		m.unqueue(context.WithoutCancel(ctx), userID, early, now.Add(queueGrace))
-		return nil, fmt.Errorf("consent: recording the change: %w", err)
-	}
-	// Queue it again, due now: a sync that read the state before these
-	// records saw an older Version, so its Done fails with ErrSuperseded
-	// and it syncs again.
-	_, qerr := m.outbox.Enqueue(ctx, userID, now)
+	// Audit before effect: a change the trail cannot show is not made.
 	if m.audit != nil {
 		err := m.audit.Log(ctx, audit.Event{
 			Type: audit.ConsentChange, Subject: userID, Actor: actor,
 			Details: map[string]any{"changes": details, "policyVersion": meta.PolicyVersion, "source": meta.Source},
 		})
 		if err != nil {
-			// The sync stays queued, so the mirror still follows.
-			return nil, fmt.Errorf("consent: the change is recorded but its audit event is not: %w", errors.Join(err, qerr))
+			return nil, fmt.Errorf("consent: nothing recorded: the audit event could not be written: %w", err)
 		}
 	}
-	if qerr != nil {
+	// Queue the sync before appending, so that a crash after the append
+	// still leaves it queued; it comes due after queueGrace, so no runner
+	// syncs the unchanged state while the records are written.
+	early, err := m.outbox.Enqueue(ctx, userID, now.Add(queueGrace))
+	if err != nil {
+		m.notRecorded(ctx, userID, actor)
+		return nil, fmt.Errorf("consent: queueing the sync, nothing recorded: %w", err)
+	}
+	if err := m.store.Append(ctx, records...); err != nil {
+		m.unqueue(context.WithoutCancel(ctx), userID, early, now.Add(queueGrace))
+		m.notRecorded(ctx, userID, actor)
+		return nil, fmt.Errorf("consent: recording the change: %w", err)
+	}
+	// Checked again after the append: if the erasure opened before this
+	// check, it may already have erased the store, so the change is
+	// removed here; if after, the erasure removes it.
+	if m.fence != nil {
+		if ferr := m.fence.CheckFence(ctx, userID); ferr != nil {
+			if _, err := m.store.Erase(context.WithoutCancel(ctx), userID, m.keepProof()); err != nil {
+				return nil, fmt.Errorf("consent: the user's erasure began while the change was recorded, and removing it failed: %w", errors.Join(ferr, err))
+			}
+			return nil, fmt.Errorf("consent: the user's erasure began while the change was recorded; it was removed: %w", ferr)
+		}
+	}
+	// Queue it again, due now: a sync that read the state before these
+	// records saw an older Version, so its Done fails with ErrSuperseded
+	// and it syncs again.
+	if _, qerr := m.outbox.Enqueue(ctx, userID, now); qerr != nil {
 		return nil, fmt.Errorf("consent: the change is recorded, but queueing its sync after it failed; the mirror may lag until the user's next change: %w", qerr)
 	}
 	// Sync now if no other sync holds the user; one that does sees the
@@ -279,6 +343,24 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 		_ = m.syncClaimed(ctx, cs[0], 1)
 	}
 	return m.store.Current(ctx, userID)
+}
+
+// notRecorded writes a consent_change event saying that the change
+// audited just before was not recorded after all (best effort).
+func (m *Manager) notRecorded(ctx context.Context, userID, actor string) {
+	if m.audit != nil {
+		_ = m.audit.Log(context.WithoutCancel(ctx), audit.Event{Type: audit.ConsentChange, Subject: userID, Actor: actor,
+			Details: map[string]any{"status": "not_recorded"}})
+	}
+}
+
+// keepProof is the keep function of the DataStore's KeepProof, or nil.
+func (m *Manager) keepProof() func(Record) (Record, bool) {
+	h := m.proof.Load()
+	if h == nil {
+		return nil
+	}
+	return (&historyStore{proof: h.p}).keepFor
 }
 
 // unqueue takes back the entry Update queued before an append that
@@ -349,10 +431,10 @@ func (m *Manager) History(ctx context.Context, userID string) iter.Seq2[Record, 
 // under.
 const MetadataKey = "consent"
 
-// Mirror returns the public-metadata value the Manager writes for st: the
-// data-handling guide's shape {marketing, analytics, thirdParty,
-// updatedAt}. Application-defined purposes are not mirrored (the store is
-// the record; the mirror serves clients reading the session).
+// Mirror returns the public-metadata value the Manager writes for st, in
+// the shape {marketing, analytics, thirdParty, updatedAt}.
+// Application-defined purposes are not mirrored (the store is the
+// record; the mirror serves clients reading the session).
 func (m *Manager) Mirror(st State) map[string]any {
 	updated := st.UpdatedAt()
 	return map[string]any{

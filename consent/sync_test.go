@@ -105,22 +105,30 @@ type failingAudit struct{}
 
 func (failingAudit) Log(context.Context, audit.Event) error { return errors.New("audit sink down") }
 
-func TestAuditFailureKeepsTheChangeAndItsSync(t *testing.T) {
+// TestAuditSinkDownRefusesTheConsentChange: audit before effect, under
+// fail-closed a change whose audit event cannot be written is not made.
+func TestAuditSinkDownRefusesTheConsentChange(t *testing.T) {
 	w := newWorld(t, consent.WithAudit(failingAudit{}))
 	ctx := context.Background()
-	w.flaky.fail.Store(1)
 	_, err := w.m.Update(ctx, "user_alice", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{})
-	if err == nil || !strings.Contains(err.Error(), "recorded but its audit event is not") {
-		t.Fatalf("Update = %v, want the audit failure", err)
+	if err == nil || !strings.Contains(err.Error(), "nothing recorded") {
+		t.Fatalf("Update = %v, want the audit failure, nothing recorded", err)
 	}
-	if ok, _ := w.m.Allowed(ctx, "user_alice", consent.Marketing); !ok {
-		t.Error("the recorded change is not allowed")
+	if ok, _ := w.m.Allowed(ctx, "user_alice", consent.Marketing); ok {
+		t.Error("a change whose audit event was not written is allowed")
 	}
-	if n, err := w.m.SyncPending(ctx); n != 1 || err != nil {
-		t.Fatalf("SyncPending = %d, %v; want the change still queued for its mirror", n, err)
+	if n, err := w.m.SyncPending(ctx); n != 0 || err != nil {
+		t.Fatalf("SyncPending = %d, %v; want nothing queued", n, err)
 	}
-	if got := w.mirror(t).(map[string]any)["marketing"]; got != true {
-		t.Errorf("mirror marketing = %v", got)
+	n := 0
+	for _, err := range w.m.History(ctx, "user_alice") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d records stored although the audit event was not written", n)
 	}
 }
 
@@ -148,8 +156,14 @@ func TestFailedAppendRecordsNothingAndQueuesNothing(t *testing.T) {
 	if due, _ := mem.Queued(ctx, 0); len(due) != 0 {
 		t.Errorf("a change that was not recorded left a pending sync: %+v", due)
 	}
-	if n := len(sink.Snapshot()); n != 0 || idp.calls.Load() != 0 {
-		t.Errorf("a change that was not recorded wrote %d audit events and %d mirrors", n, idp.calls.Load())
+	// The change was audited before it was tried, then marked not
+	// recorded; nothing reached the provider.
+	var got []any
+	for _, e := range sink.Snapshot() {
+		got = append(got, e.Details["status"])
+	}
+	if diff := cmp.Diff([]any{nil, "not_recorded"}, got); diff != "" || idp.calls.Load() != 0 {
+		t.Errorf("audit statuses of a change that was not recorded (-want +got):\n%s\n%d mirrors", diff, idp.calls.Load())
 	}
 }
 

@@ -18,7 +18,7 @@ const readmeFrom = "## A five-minute tour"
 
 // tourPreamble declares what the README's snippets take as given. The
 // first statement block runs at the top of the function, so what it
-// declares (idp, db, store, log, consents, svc) is in scope for the rest;
+// declares (idp, db, store, auditLog, svc, consents, auth) is in scope for the rest;
 // each later block gets a scope of its own; a block starting with "func"
 // is a top-level declaration.
 const tourPreamble = `package readmetour
@@ -57,9 +57,9 @@ var (
 
 func newMyHarness(context.Context, *testing.T) (privacytest.DataStoreHarness, error) { return nil, nil }
 
-func tour(ctx context.Context, clerkCfg *clerk.ClientConfig, key []byte, u steward.User,
+func tour(ctx context.Context, clerkCfg *clerk.ClientConfig, webhookSecret string, u steward.User,
 	mux *http.ServeMux, adminHandler http.Handler, userID string, w io.Writer,
-	activity, sessions retention.Target, mailer retention.Notifier) {
+	activity, sessions retention.Target, mailer retention.Notifier) error {
 `
 
 // unusedError matches the compiler errors a fragment may cause without
@@ -100,7 +100,7 @@ func TestReadmeSnippetsCompile(t *testing.T) {
 			body.WriteString("{\n" + b + "\n}\n")
 		}
 	}
-	src := tourPreamble + body.String() + "}\n\n" + decls.String()
+	src := tourPreamble + body.String() + "return nil\n}\n\n" + decls.String()
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tour.go")

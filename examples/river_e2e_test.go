@@ -97,8 +97,12 @@ func TestGDPRServersOnRiver(t *testing.T) {
 		ids = append(ids, u.ID)
 		tokens = append(tokens, clerk.SessionToken(u.ID, clerktest.TokenExpiresAt(time.Now().Add(time.Hour))))
 	}
+	// Every replica shares the audit key (one pseudonym per person), and
+	// erasures start at once (no grace period).
+	auditKey := audit.FormatKey(audit.Key{ID: "e2e", Secret: []byte("river e2e audit key, 32 bytes...")})
 	env := []string{"STEWARD_POSTGRES_DSN=" + serverDSN, "CLERK_SECRET_KEY=" + clerk.SecretKey(),
-		"CLERK_API_URL=" + clerk.URL + "/v1", "CLERK_AUTHORIZED_PARTIES=" + clerktest.DefaultAuthorizedParty}
+		"CLERK_API_URL=" + clerk.URL + "/v1", "CLERK_AUTHORIZED_PARTIES=" + clerktest.DefaultAuthorizedParty,
+		"STEWARD_AUDIT_KEY=" + auditKey, "STEWARD_GRACE_PERIOD=0s", "STEWARD_DATA_DIR=" + t.TempDir()}
 	servers := []*server{startServer(t, bin, env, "-jobs", "river", "-job-timeout", "15s")} // the first one creates the tables
 	appDB, err := sqlstore.OpenPostgres(serverDSN)
 	if err != nil {

@@ -88,13 +88,14 @@ type runClaim struct {
 func (s *Service) claim(ctx context.Context, req *Request, wait bool) (*runClaim, error) {
 	owner := fmt.Sprintf("%s/%d", s.owner, s.runs.Add(1))
 	for {
+		start := time.Now()
 		r, err := s.claimer.ClaimRequest(ctx, req.ID, owner, s.claimTTL)
 		if err == nil {
 			*req = r
 			if req.Kind == KindErasure {
 				req.Steps = s.plan(req.Steps)
 			}
-			return s.heartbeat(ctx, req.ID, owner), nil
+			return s.heartbeat(ctx, req.ID, owner, start), nil
 		}
 		if !errors.Is(err, ErrRequestClaimed) || !wait {
 			return nil, err
@@ -103,9 +104,13 @@ func (s *Service) claim(ctx context.Context, req *Request, wait bool) (*runClaim
 		if gerr != nil {
 			return nil, gerr
 		}
-		if fresh.Status == StatusCompleted {
+		switch fresh.Status {
+		case StatusCompleted, StatusExpired:
 			*req = fresh
 			return nil, errAlreadyCompleted
+		case StatusCancelled:
+			*req = fresh
+			return nil, fmt.Errorf("%w: request %q", ErrCancelled, req.ID)
 		}
 		pause := claimWait
 		if left := time.Until(fresh.ClaimExpires); left > 0 && left < pause {
@@ -120,18 +125,26 @@ func (s *Service) claim(ctx context.Context, req *Request, wait bool) (*runClaim
 }
 
 // heartbeat renews the claim every third of its ttl until stop, and
-// cancels the run's context when the claim is lost, or when it could not
-// be renewed for a whole ttl (the store may have let it expire).
-func (s *Service) heartbeat(ctx context.Context, id, owner string) *runClaim {
+// cancels the run's context when the claim is lost, or when its local
+// deadline passes: the ttl after the start of the last call that took or
+// renewed it, which is never later than the store's own expiry. So a
+// worker that cannot renew in time (the database is slow or out of
+// reach, the process was starved) stops before another may take over.
+func (s *Service) heartbeat(ctx context.Context, id, owner string, claimedAt time.Time) *runClaim {
 	rctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	var lost atomic.Bool
+	expire := func() {
+		lost.Store(true)
+		cancel(ErrClaimLost)
+	}
+	deadline := time.AfterFunc(max(time.Until(claimedAt.Add(s.claimTTL)), 0), expire)
 	go func() {
 		defer close(exited)
+		defer deadline.Stop()
 		t := time.NewTicker(s.claimTTL / 3)
 		defer t.Stop()
-		renewed := time.Now()
 		for {
 			select {
 			case <-done:
@@ -141,13 +154,16 @@ func (s *Service) heartbeat(ctx context.Context, id, owner string) *runClaim {
 			case <-t.C:
 			}
 			start := time.Now()
-			err := s.claimer.RenewClaim(rctx, id, owner, s.claimTTL)
+			call, stop := context.WithTimeout(rctx, s.claimTTL/3)
+			err := s.claimer.RenewClaim(call, id, owner, s.claimTTL)
+			stop()
 			switch {
 			case err == nil:
-				renewed = start
-			case errors.Is(err, steward.ErrLeaseLost), time.Since(renewed) >= s.claimTTL:
-				lost.Store(true)
-				cancel(ErrClaimLost)
+				if !lost.Load() && deadline.Stop() {
+					deadline.Reset(max(time.Until(start.Add(s.claimTTL)), 0))
+				}
+			case errors.Is(err, steward.ErrLeaseLost):
+				expire()
 				return
 			}
 		}

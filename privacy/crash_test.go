@@ -256,7 +256,7 @@ func crashAndResume(t *testing.T, reqs privacy.RequestStore, mode, at, last stri
 	if w.email.erased[testUser] < 1 {
 		t.Errorf("external service never erased the user")
 	}
-	want := []string{"completed"}
+	want := []string{"started", "completed"}
 	evs := w.events()
 	if diff := cmp.Diff(want, statuses(evs)); diff != "" {
 		t.Errorf("data_deletion statuses (-want +got):\n%s", diff)

@@ -16,22 +16,65 @@
 // version, export time, the identity record, then each store's records
 // by category. It reads the stores as it writes, so memory stays flat
 // however many records a user has. Fields declared in a Sanitizer are
-// never exported. StartExport queues an export into a BlobWriter and
-// tells a Notifier when it is ready. Each export writes a data_export
-// audit event.
+// never exported. StartExport queues an export into a BlobWriter (one
+// pending export per user) and tells a Notifier once the request is
+// settled; DownloadHandler serves it to its user, and ExpireExports
+// deletes its blob after WithExportTTL (DefaultExportTTL, seven days).
+// Each export writes a data_export audit event, preceded by data_access
+// when an administrator exports someone else.
 //
 // # Erasure
 //
 // Service.Erase is a durable saga. It records a Request (received time,
-// due date under GDPR or CCPA), erases each DataStore, then the identity
-// provider, then each ExternalService, then writes a data_deletion audit
+// due date under GDPR or CCPA), fences the user, erases each DataStore
+// and the user's queued exports, then the identity provider, then each
+// ExternalService, then every DataStore once more (the final pass),
+// records the user in the Ledger, then writes a data_deletion audit
 // event; every step is checkpointed in a RequestStore, idempotent, and
 // retried with backoff. A step that still fails leaves the request
 // partial, listed by NeedsAttention; Resume and ResumePending finish it
 // from the last checkpoint, also after a crash. A user under legal hold
 // (HoldChecker) is not erased. Overdue lists requests past their due
-// date; Extend records an extension. Audit events name the user by the
-// audit logger's pseudonym only.
+// date; Extend records an extension; Cancel closes a request for good
+// (audited; for administrators, and for the user during the grace
+// period of WithGracePeriod, before which nothing is erased). Audit
+// events name the user by the audit logger's pseudonym only, and so do
+// finished requests: UserID and Actor become pseudonyms when a request
+// completes, is cancelled or expires, and FinishedRequests lets a
+// retention policy delete them after their proof period
+// (DefaultProofPeriod, three years).
+//
+// An erasure proves itself:
+//   - From the moment the request opens (or its grace period ends), the
+//     user is fenced: CheckFence, which sessions (clerkadapter's
+//     SessionOptions.Fence), consent changes (consent.WithFence), queued
+//     exports and the application's own write paths call, refuses them
+//     with ErrFenced, from the RequestStore, so every instance agrees.
+//     The first step writes the audit record that the erasure starts
+//     (nothing is erased when it cannot be written), locks the account
+//     at the provider when it is a steward.Moderator, and invalidates
+//     cached roles (WithRoleCache).
+//   - A write that raced the fence is caught by the final pass over
+//     every DataStore after the identity step; the result counts both
+//     passes. Checking the fence after a write (as consent and exports
+//     do) and undoing the write when it fails closes the last gap.
+//   - The Ledger keeps, for ever, one PII-free LedgerEntry per erased
+//     user (keyed pseudonym, key ID, request ID, time): CheckFence keeps
+//     answering ErrErased, and Replay erases again whoever a restored
+//     backup brought back into a DataStore (a SubjectLister) or the
+//     identity provider. Run Replay after every restore; keep the Ledger
+//     in a database the restore does not touch (WithLedger).
+//   - The provider validates the ID first (a steward.IDValidator, such
+//     as clerkadapter's "user_" rule), so an ID it would refuse touches
+//     no store; an identity it does not know is recorded as such
+//     (StepOutcomeNotFound, DeletionResult.IdentityNotFound), never counted.
+//   - A user.deleted webhook (clerkadapter.EraseDeletedUsers) erases the
+//     application's data with the identity step recorded done
+//     (IdentityDeleted).
+//
+// The pseudonyms need a key that lasts: the audit logger's
+// (WithAudit with an *audit.Logger) or WithPseudonymizer, with every key
+// a rotation retired; see package audit.
 //
 // A RequestStore must be durable for erasure to survive a crash: use the
 // SQL store from package sqlstore; MemoryRequestStore is for tests.
@@ -72,18 +115,28 @@
 //
 // # HTTP
 //
-// ExportHandler (GET) and DeleteHandler (DELETE) are wire-compatible with
-// the data-handling guide's GDPR endpoints; see their documentation for
-// every status and body. The principal comes from the request context
+// ExportHandler (GET) and DeleteHandler (DELETE) answer the export and
+// erasure endpoints: an attachment named user-data-<id>.json, or 202 for
+// a queued export; 400 without the X-Confirm-Delete: true header, 401
+// without a principal, 200 with the DeletionResult, 500 "Partial
+// deletion" with it; DownloadHandler and CancelHandler serve queued
+// exports and cancellations. See each for every status and body. Bodies
+// carry stable codes (StepError.Code, CodeStoreFailed ...) and the
+// request ID, never what a store or provider said, and never a legal
+// hold's reason. The principal comes from the request context
 // (rbac.WithPrincipal, set by the session middleware). A user acts on
-// themselves; acting on another user (?userId=) needs AdminPermission.
+// themselves; acting on another user (?userId=) needs AdminPermission
+// (WithAuthorizer).
 //
 // # Implementing ports
 //
-// DataStore and RequestStore implementations prove themselves with the
-// suites in package privacytest. MemoryStore and MemoryRequestStore are
-// the in-process implementations; package sqldata declares a DataStore
-// over an application's SQL tables.
+// DataStore, RequestStore and Ledger implementations prove themselves
+// with the suites in package privacytest, which also check the optional
+// capabilities (RequestClaimer, RequestPurger, Ledger, SubjectLister)
+// of a store that has them. MemoryStore and MemoryRequestStore are the
+// in-process implementations; package sqldata declares a DataStore over
+// an application's SQL tables; MemoryBlobs and DirBlobs keep queued
+// exports.
 //
 // # Errors
 //
@@ -92,12 +145,18 @@
 // more, and its Errors are StepError values, whose Err unwraps to the
 // cause); ErrClaimLost from a run stopped because another worker took
 // its request over, and ErrRequestClaimed from a RequestClaimer whose
-// request another worker holds; ErrRequestNotFound, ErrDuplicateRequest, ErrActiveRequest and
-// ErrConflict from RequestStores; ErrInvalidRequest and ErrInvalidConfig
-// for bad input, naming the field; ErrAlreadyExtended, ErrAsyncUnavailable
-// and ErrClosed. Errors from the identity provider (steward.ErrUserNotFound,
-// steward.ErrInvalidUserID) and from stores are wrapped. No error, stored
-// step error or audit event contains the user ID.
+// request another worker holds; ErrFenced and ErrErased (which matches
+// ErrFenced) from CheckFence and everything it guards; ErrCancelled for
+// a cancelled request, ErrScheduled during a grace period, ErrForbidden
+// from Cancel; ErrRequestNotFound, ErrDuplicateRequest, ErrActiveRequest and
+// ErrConflict from RequestStores; ErrBlobNotFound from a BlobOpener;
+// ErrInvalidRequest and ErrInvalidConfig for bad input, naming the field;
+// ErrAlreadyExtended, ErrAsyncUnavailable and ErrClosed. Errors from the
+// identity provider (steward.ErrUserNotFound, steward.ErrInvalidUserID)
+// and from stores are wrapped. No error, at any level of its Unwrap
+// chain, no stored step error, audit event or slog line (Request and
+// the other types that hold a user ID have a LogValue) contains the
+// user ID.
 package privacy
 
 //go:generate mockgen -destination=mocks/mocks.go -package=mocks -typed . DataStore,RequestStore,ExternalService,HoldChecker,Notifier,BlobWriter

@@ -16,8 +16,8 @@ type Outcome string
 // Outcomes of Drive. The values appear in logs and job errors, so they
 // never change.
 const (
-	// OutcomeDone: the request is completed (by this call or before);
-	// nothing is left to do.
+	// OutcomeDone: the request is finished (completed, cancelled or
+	// expired, by this call or before); nothing is left to do.
 	OutcomeDone Outcome = "done"
 	// OutcomeRetry: a step failed after its retries and may pass later.
 	// Try again after DriveResult.RetryAfter when it is set (the identity
@@ -35,6 +35,10 @@ const (
 	// (a store that is no longer registered, an invalid user ID). The
 	// request is partial and listed by NeedsAttention for a person.
 	OutcomeNeedsAttention Outcome = "needs_attention"
+	// OutcomeScheduled: the erasure is in its grace period (see
+	// WithGracePeriod) and nothing destructive may run yet. Drive it
+	// again after DriveResult.RetryAfter, when the period ends.
+	OutcomeScheduled Outcome = "scheduled"
 )
 
 // DriveResult is the outcome of one Drive call.
@@ -71,7 +75,7 @@ func (s *Service) Drive(ctx context.Context, id string) (DriveResult, error) {
 		return DriveResult{}, fmt.Errorf("privacy: drive: %w", err)
 	}
 	res := DriveResult{Kind: req.Kind, Status: req.Status}
-	if req.Status == StatusCompleted {
+	if req.Status.Finished() {
 		res.Outcome = OutcomeDone
 		return res, nil
 	}
@@ -86,6 +90,14 @@ func (s *Service) Drive(ctx context.Context, id string) (DriveResult, error) {
 		runErr = s.runExport(ctx, req, false)
 	default:
 		return res, fmt.Errorf("%w: request %q has unknown kind %q", ErrInvalidRequest, id, req.Kind)
+	}
+	if errors.Is(runErr, ErrScheduled) {
+		res.Outcome = OutcomeScheduled
+		if fresh, err := s.requests.Get(ctx, id); err == nil {
+			res.Status = fresh.Status
+			res.RetryAfter = max(fresh.NotBefore.Sub(s.clock()), 0)
+		}
+		return res, nil
 	}
 	if errors.Is(runErr, ErrRequestClaimed) || errors.Is(runErr, ErrClaimLost) {
 		res.Outcome = OutcomeClaimed
@@ -107,7 +119,7 @@ func (s *Service) Drive(ctx context.Context, id string) (DriveResult, error) {
 	}
 	res.Status = fresh.Status
 	switch {
-	case fresh.Status == StatusCompleted:
+	case fresh.Status.Finished():
 		res.Outcome = OutcomeDone
 		return res, nil
 	case fresh.Status == StatusHeld || errors.Is(runErr, ErrLegalHold):
@@ -167,11 +179,12 @@ func unfixable(err error) bool {
 
 // Resumable returns the requests a worker should drive now: the partial
 // ones, and the pending ones left untouched for WithResumeAfter (their
-// process died, or their Erase call gave up). ResumePending drives each
-// of them; a job engine enqueues a job per request. Held and completed
-// requests are not included.
+// process died, or their Erase call gave up) whose grace period, if any,
+// is over. ResumePending drives each of them; a job engine enqueues a job
+// per request. Held and finished requests are not included.
 func (s *Service) Resumable(ctx context.Context) ([]Request, error) {
-	stale := s.clock().Add(-s.resumeAfter)
+	now := s.clock()
+	stale := now.Add(-s.resumeAfter)
 	var out []Request
 	// Collect first: running steps while a store's cursor is open could
 	// deadlock a single-connection database.
@@ -181,6 +194,9 @@ func (s *Service) Resumable(ctx context.Context) ([]Request, error) {
 		}
 		if r.Status == StatusPending && !r.UpdatedAt.Before(stale) && s.resumeAfter > 0 {
 			continue
+		}
+		if !r.NotBefore.IsZero() && now.Before(r.NotBefore) {
+			continue // in its grace period
 		}
 		out = append(out, r)
 	}

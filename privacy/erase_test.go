@@ -44,6 +44,7 @@ func TestEraseCompletes(t *testing.T) {
 		DeletedFrom: []string{"orders", "preferences", "identity", "email"},
 		Errors:      []privacy.StepError{},
 		RequestID:   res.RequestID,
+		Erased:      map[string]int{"orders": 3, "preferences": 1, "identity": 1, "email": 0},
 	}
 	if diff := cmp.Diff(want, res, ignoreErr); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
@@ -66,15 +67,20 @@ func TestEraseCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantReq := privacy.Request{
-		ID: res.RequestID, Kind: privacy.KindErasure, UserID: testUser, Actor: privacy.SystemActor,
+		// A completed request names the user by pseudonym only.
+		ID: res.RequestID, Kind: privacy.KindErasure, UserID: w.log.Pseudonymizer().Pseudonym(testUser), Actor: privacy.SystemActor,
 		Regime: privacy.GDPR, Status: privacy.StatusCompleted,
 		ReceivedAt: t0, DueAt: time.Date(2025, 2, 28, 10, 0, 0, 0, time.UTC), // 31 Jan + one month
 		UpdatedAt: t0, CompletedAt: t0,
 		Steps: []privacy.Step{
+			// The memory identity is a steward.Moderator: locked (1).
+			{Name: "fence", Kind: privacy.StepFence, Status: privacy.StepDone, Attempts: 1, Erased: 1, UpdatedAt: t0},
 			{Name: "orders", Kind: privacy.StepStore, Status: privacy.StepDone, Attempts: 1, Erased: 3, UpdatedAt: t0},
 			{Name: "preferences", Kind: privacy.StepStore, Status: privacy.StepDone, Attempts: 1, Erased: 1, UpdatedAt: t0},
 			{Name: "identity", Kind: privacy.StepIdentity, Status: privacy.StepDone, Attempts: 1, Erased: 1, UpdatedAt: t0},
 			{Name: "email", Kind: privacy.StepExternal, Status: privacy.StepDone, Attempts: 1, UpdatedAt: t0},
+			{Name: "final_pass", Kind: privacy.StepFinal, Status: privacy.StepDone, Attempts: 1, UpdatedAt: t0},
+			{Name: "ledger", Kind: privacy.StepLedger, Status: privacy.StepDone, Attempts: 1, UpdatedAt: t0},
 			{Name: "audit", Kind: privacy.StepAudit, Status: privacy.StepDone, Attempts: 1, UpdatedAt: t0},
 		},
 	}
@@ -83,18 +89,19 @@ func TestEraseCompletes(t *testing.T) {
 	}
 
 	evs := w.events()
-	if len(evs) != 1 {
-		t.Fatalf("got %d audit events; want 1", len(evs))
+	if diff := cmp.Diff([]string{"started", "completed"}, statuses(evs)); diff != "" {
+		t.Fatalf("data_deletion statuses (-want +got):\n%s", diff)
 	}
 	wantDetails := map[string]any{
 		"requestId": res.RequestID, "status": "completed", "regime": "gdpr",
 		"receivedAt": "2025-01-31T10:00:00Z", "dueAt": "2025-02-28T10:00:00Z",
 		"deletedFrom": []any{"orders", "preferences", "identity", "email"},
 		"erased":      map[string]any{"orders": json.Number("3"), "preferences": json.Number("1"), "identity": json.Number("1"), "email": json.Number("0")},
+		"finalPass":   json.Number("0"),
 	}
 	// Read the details back as a sink that stores JSON would return them.
 	var back audit.Event
-	b, _ := json.Marshal(evs[0])
+	b, _ := json.Marshal(evs[len(evs)-1])
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +119,18 @@ func TestEraseCompletes(t *testing.T) {
 func TestEraseResultJSON(t *testing.T) {
 	res := privacy.DeletionResult{
 		DeletedFrom: []string{"orders"},
-		Errors:      []privacy.StepError{{Step: "identity", Message: "503", Attempts: 3, Err: errors.New("x")}},
+		Errors:      []privacy.StepError{{Step: "identity", Code: privacy.CodeIdentityFailed, Message: "503 for ada@example.com", Attempts: 3, Err: errors.New("x")}},
 		RequestID:   "req_1",
+		Erased:      map[string]int{"orders": 2},
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"success":false,"deletedFrom":["orders"],"errors":[{"step":"identity","error":"503","attempts":3}],"requestId":"req_1"}`
+	// The body carries the stable code and its sentence, never Message.
+	want := `{"success":false,"deletedFrom":["orders"],"errors":[{"step":"identity","code":"identity_failed",` +
+		`"error":"deleting the account at the identity provider failed; the request is kept for a retry","attempts":3}],` +
+		`"requestId":"req_1","erased":{"orders":2}}`
 	if diff := cmp.Diff(want, string(b)); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}
@@ -138,7 +149,7 @@ func TestEraseRetriesWithBackoff(t *testing.T) {
 	for _, st := range req.Steps {
 		got[st.Name] = st.Attempts
 	}
-	want := map[string]int{"orders": 3, "preferences": 1, "identity": 2, "email": 1, "audit": 1}
+	want := map[string]int{"fence": 1, "orders": 3, "preferences": 1, "identity": 2, "email": 1, "final_pass": 1, "ledger": 1, "audit": 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("attempts per step (-want +got):\n%s", diff)
 	}
@@ -159,11 +170,14 @@ func TestErasePartialThenResume(t *testing.T) {
 		Success:     false,
 		DeletedFrom: []string{"orders"},
 		Errors: []privacy.StepError{
-			{Step: "preferences", Message: "preferences db: no route to host for [user]", Attempts: 3},
-			{Step: "identity", Message: "not attempted: an earlier step failed"},
-			{Step: "email", Message: "not attempted: an earlier step failed"},
+			{Step: "preferences", Code: privacy.CodeStoreFailed, Message: "preferences db: no route to host for [user]", Attempts: 3},
+			{Step: "identity", Code: privacy.CodeNotAttempted, Message: "not attempted: an earlier step failed"},
+			{Step: "email", Code: privacy.CodeNotAttempted, Message: "not attempted: an earlier step failed"},
+			{Step: "final_pass", Code: privacy.CodeNotAttempted, Message: "not attempted: an earlier step failed"},
+			{Step: "ledger", Code: privacy.CodeNotAttempted, Message: "not attempted: an earlier step failed"},
 		},
 		RequestID: res.RequestID,
+		Erased:    map[string]int{"orders": 3},
 	}
 	if diff := cmp.Diff(want, res, ignoreErr); diff != "" {
 		t.Errorf("partial result (-want +got):\n%s", diff)
@@ -204,7 +218,7 @@ func TestErasePartialThenResume(t *testing.T) {
 	if n := len(requests(t, w.reqs, privacy.RequestFilter{})); n != 1 {
 		t.Errorf("%d requests stored; want 1", n)
 	}
-	if diff := cmp.Diff([]string{"partial", "partial", "completed"}, statuses(w.events())); diff != "" {
+	if diff := cmp.Diff([]string{"started", "partial", "partial", "completed"}, statuses(w.events())); diff != "" {
 		t.Errorf("data_deletion statuses (-want +got):\n%s", diff)
 	}
 	if w.orders.erasing != 1 || w.idp.deleted != 1 {
@@ -250,8 +264,9 @@ func TestEraseLegalHold(t *testing.T) {
 	}
 	want := privacy.DeletionResult{
 		DeletedFrom: []string{},
-		Errors:      []privacy.StepError{{Step: "legal_hold", Message: "legal hold: litigation L-17"}},
+		Errors:      []privacy.StepError{{Step: "legal_hold", Code: privacy.CodeLegalHold, Message: "legal hold: litigation L-17"}},
 		RequestID:   res.RequestID,
+		Erased:      map[string]int{},
 	}
 	if diff := cmp.Diff(want, res, ignoreErr); diff != "" {
 		t.Errorf("held result (-want +got):\n%s", diff)
@@ -277,7 +292,7 @@ func TestEraseLegalHold(t *testing.T) {
 	if err != nil || !res2.Success || res2.RequestID != res.RequestID {
 		t.Errorf("Erase after the hold was lifted = %+v, %v; want the held request completed", res2, err)
 	}
-	if diff := cmp.Diff([]string{"held", "completed"}, statuses(w.events())); diff != "" {
+	if diff := cmp.Diff([]string{"held", "started", "completed"}, statuses(w.events())); diff != "" {
 		t.Errorf("data_deletion statuses (-want +got):\n%s", diff)
 	}
 }
@@ -431,14 +446,37 @@ func TestResumePendingTakesOverStaleRequests(t *testing.T) {
 		t.Fatalf("ResumePending of a stale request = %d, %v; want 1", n, err)
 	}
 	got, _ := svc.Request(ctx, "req_orphan")
-	if got.Status != privacy.StatusCompleted || len(got.Steps) != 5 {
-		t.Errorf("orphan is %s with %d steps; want completed with the 5 planned steps", got.Status, len(got.Steps))
+	// fence, orders, preferences, identity, email, final_pass, ledger, audit
+	if got.Status != privacy.StatusCompleted || len(got.Steps) != 8 {
+		t.Errorf("orphan is %s with %d steps; want completed with the 8 planned steps", got.Status, len(got.Steps))
 	}
 }
 
-func TestAuditFailureLeavesRequestPartial(t *testing.T) {
+func TestAuditSinkDownRefusesTheErasure(t *testing.T) {
 	w := newWorld(t)
 	svc := w.service(privacy.WithAudit(failingAudit{}))
+	res, err := svc.Erase(context.Background(), testUser)
+	if !errors.Is(err, privacy.ErrPartialDeletion) {
+		t.Fatalf("Erase error = %v; want ErrPartialDeletion", err)
+	}
+	// Audit before effect: the record that the erasure starts could not
+	// be written, so nothing was erased.
+	if len(res.DeletedFrom) != 0 || len(res.Errors) == 0 || res.Errors[0].Step != "fence" || res.Errors[0].Code != privacy.CodeAuditFailed {
+		t.Errorf("result %+v; want nothing deleted and the fence step failed with %s", res, privacy.CodeAuditFailed)
+	}
+	if w.orders.calls()+w.prefs.calls()+w.idp.calls+w.email.calls != 0 || w.orders.Len(testUser) == 0 {
+		t.Errorf("stores or identity were touched although the audit record was not written")
+	}
+	req, _ := svc.Request(context.Background(), res.RequestID)
+	if req.Status != privacy.StatusPartial {
+		t.Errorf("request is %s; want partial, for a retry once the sink is back", req.Status)
+	}
+}
+
+func TestAuditFailureAtCompletionLeavesRequestPartial(t *testing.T) {
+	w := newWorld(t)
+	fa := &flakyAudit{next: w.log, failFrom: 2} // the start is recorded, the outcome is not
+	svc := w.service(privacy.WithAudit(fa), privacy.WithPseudonymizer(w.log.Pseudonymizer()))
 	res, err := svc.Erase(context.Background(), testUser)
 	if !errors.Is(err, privacy.ErrPartialDeletion) {
 		t.Fatalf("Erase error = %v; want ErrPartialDeletion", err)
@@ -446,6 +484,25 @@ func TestAuditFailureLeavesRequestPartial(t *testing.T) {
 	if len(res.DeletedFrom) != 4 || len(res.Errors) != 1 || res.Errors[0].Step != "audit" {
 		t.Errorf("result %+v; want everything deleted and the audit step failed", res)
 	}
+}
+
+// flakyAudit forwards to next until its failFrom-th call, then fails.
+type flakyAudit struct {
+	mu       sync.Mutex
+	next     privacy.AuditLogger
+	n        int
+	failFrom int
+}
+
+func (f *flakyAudit) Log(ctx context.Context, e audit.Event) error {
+	f.mu.Lock()
+	f.n++
+	n := f.n
+	f.mu.Unlock()
+	if n >= f.failFrom {
+		return audit.ErrNotRecorded
+	}
+	return f.next.Log(ctx, e)
 }
 
 type failingAudit struct{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -148,18 +149,28 @@ func ExampleService_Erase() {
 	for _, e := range sink.Snapshot() {
 		fmt.Println("audit:", e.Type, e.Details["status"], "subject is a pseudonym:", e.Subject != "user_123")
 	}
+	fmt.Println("request names the user:", req.UserID == "user_123")
+	if err := svc.CheckFence(ctx, "user_123"); errors.Is(err, privacy.ErrErased) {
+		fmt.Println("fenced: the user is in the ledger")
+	}
 	// Output:
 	// success: true
 	// deleted from: [app identity]
 	// status: completed received: 2025-03-01 due: 2025-04-01
+	// step fence (fence): done, erased 1
 	// step app (store): done, erased 3
 	// step identity (identity): done, erased 1
+	// step final_pass (final_pass): done, erased 0
+	// step ledger (ledger): done, erased 0
 	// step audit (audit): done, erased 0
+	// audit: data_deletion started subject is a pseudonym: true
 	// audit: data_deletion completed subject is a pseudonym: true
+	// request names the user: false
+	// fenced: the user is in the ledger
 }
 
-// The handlers are wire-compatible with the data-handling guide's GDPR
-// endpoints; the principal comes from the session middleware.
+// The handlers answer the GDPR endpoints' wire format; the principal
+// comes from the session middleware.
 func ExampleService_DeleteHandler() {
 	idp, app := exampleSetup()
 	svc, err := privacy.NewService(idp, privacy.WithStores(app), privacy.WithNow(exampleNow))
@@ -190,7 +201,7 @@ func ExampleService_DeleteHandler() {
 	send(true)
 	// Output:
 	// 400 {"error":"Confirmation required","requiresHeader":"X-Confirm-Delete: true"}
-	// 200 {"message":"Account deleted successfully","result":{"deletedFrom":["app","identity"],"errors":[],"requestId":"req_…","success":true}}
+	// 200 {"message":"Account deleted successfully","result":{"deletedFrom":["app","identity"],"erased":{"app":3,"identity":1},"errors":[],"requestId":"req_…","success":true}}
 }
 
 // A Sanitizer declares fields that are never exported, per category or

@@ -50,9 +50,10 @@ type ExportDocument struct {
 }
 
 // ExportedIdentity is the identity record in an export: the user as the
-// identity provider holds it, in the data-handling guide's shape. Names
-// and LastSignIn are null when unknown; private metadata is included only
-// with WithPrivateMetadata.
+// identity provider holds it (ID, primary email, every email address with
+// its verification, names, image, creation and last sign-in, metadata).
+// Names and LastSignIn are null when unknown; private metadata is
+// included only with WithPrivateMetadata.
 type ExportedIdentity struct {
 	ID             string               `json:"id"`
 	Email          string               `json:"email,omitempty"`
@@ -126,9 +127,10 @@ func (s *Service) exportedIdentity(u steward.User) ExportedIdentity {
 // ExportDocument), reading each store as it writes: memory stays flat
 // whatever the number of records. Before writing anything it reads the
 // user from the identity provider and writes a data_export audit event
-// (actor: the principal in ctx, or SystemActor); if either fails nothing
-// is written. An error after that leaves w holding an invalid, truncated
-// document.
+// (actor: the principal in ctx, or SystemActor), preceded by a
+// data_access event when the actor is another person (an administrator);
+// if either fails nothing is written. An error after that leaves w
+// holding an invalid, truncated document.
 //
 // Errors wrap steward.ErrInvalidUserID, steward.ErrUserNotFound, the
 // audit logger's error, a store's error, or w's error; none contains the
@@ -147,7 +149,7 @@ func (s *Service) Export(ctx context.Context, userID string, w io.Writer) error 
 
 // exportUser validates userID and reads the user.
 func (s *Service) exportUser(ctx context.Context, userID string) (steward.User, error) {
-	if err := steward.ValidateUserID(userID); err != nil {
+	if err := steward.ValidateFor(s.idp, userID); err != nil {
 		return steward.User{}, fmt.Errorf("privacy: export: %w", err)
 	}
 	u, err := s.idp.GetUser(ctx, userID)
@@ -157,8 +159,12 @@ func (s *Service) exportUser(ctx context.Context, userID string) (steward.User, 
 	return u, nil
 }
 
-// logExport writes the data_export audit event.
+// logExport writes the data_export audit event, after a data_access
+// event when a person other than the user exports them.
 func (s *Service) logExport(ctx context.Context, userID, actor string, details map[string]any) error {
+	if err := s.logAccess(ctx, userID, actor, "export", map[string]any{"mode": details["mode"]}); err != nil {
+		return fmt.Errorf("privacy: export: %w", err)
+	}
 	stores := make([]any, len(s.stores))
 	for i, st := range s.stores {
 		stores[i] = st.Name()
@@ -269,9 +275,16 @@ func (s *Service) writeStore(ctx context.Context, d *docWriter, st DataStore, us
 // StartExport queues an export of userID and returns the request's ID at
 // once. The export runs in the background into the BlobWriter (blob
 // "<request ID>.json"), retried with backoff; the request then becomes
-// completed (Location names the blob) or partial, and the Notifier is
-// told. Poll it with Request. The data_export audit event is written
-// when the export starts.
+// completed (Location names the blob, ExpiresAt says when ExpireExports
+// deletes it, WithExportTTL) or partial, and then the Notifier is told.
+// Poll it with Request, download it with DownloadHandler. The
+// data_export audit event is written when the export starts. A user has
+// at most one pending export: while one is pending (or partial),
+// StartExport returns its ID and queues nothing.
+//
+// A user whose erasure has begun is refused (ErrFenced, ErrErased), and
+// so is an export that an erasure overlaps: its blob is deleted and the
+// request cancelled instead of completed.
 //
 // It fails with ErrAsyncUnavailable without a BlobWriter, ErrClosed after
 // Close, and errors wrapping steward.ErrInvalidUserID or
@@ -283,35 +296,63 @@ func (s *Service) StartExport(ctx context.Context, userID string) (string, error
 	if _, err := s.exportUser(ctx, userID); err != nil {
 		return "", err
 	}
-	now := s.clock()
-	req := Request{
-		ID: newRequestID(), Kind: KindExport, UserID: userID, Actor: actorFrom(ctx),
-		Regime: s.regime, Status: StatusPending, ReceivedAt: now, DueAt: s.regime.Deadline(now), UpdatedAt: now,
-		Steps: []Step{{Name: exportStepName, Kind: StepExport, Status: StepPending}},
+	if err := s.CheckFence(ctx, userID); err != nil {
+		return "", fmt.Errorf("privacy: export: %w", err)
 	}
-	s.mu.Lock()
-	if s.closed {
+	for range 3 {
+		if id, err := s.pendingExport(ctx, userID); err != nil || id != "" {
+			return id, err
+		}
+		now := s.clock()
+		req := Request{
+			ID: newRequestID(), Kind: KindExport, UserID: userID, Actor: actorFrom(ctx),
+			Regime: s.regime, Status: StatusPending, ReceivedAt: now, DueAt: s.regime.Deadline(now), UpdatedAt: now,
+			Steps: []Step{{Name: exportStepName, Kind: StepExport, Status: StepPending}},
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return "", ErrClosed
+		}
+		s.bg.Add(1)
 		s.mu.Unlock()
-		return "", ErrClosed
+		err := s.requests.Create(ctx, req)
+		if errors.Is(err, ErrActiveRequest) {
+			s.bg.Done()
+			continue // another call queued one first: return that
+		}
+		if err != nil {
+			s.bg.Done()
+			return "", redactErr(fmt.Errorf("privacy: export: saving request: %w", err), userID)
+		}
+		req.Version = 1
+		go func() {
+			defer s.bg.Done()
+			_ = s.runExport(context.WithoutCancel(ctx), req, true)
+		}()
+		return req.ID, nil
 	}
-	s.bg.Add(1)
-	s.mu.Unlock()
-	if err := s.requests.Create(ctx, req); err != nil {
-		s.bg.Done()
-		return "", fmt.Errorf("privacy: export: saving request: %w", err)
+	return "", fmt.Errorf("privacy: export: saving request: %w", ErrConflict)
+}
+
+// pendingExport returns the ID of userID's pending or partial export, or
+// "".
+func (s *Service) pendingExport(ctx context.Context, userID string) (string, error) {
+	for r, err := range s.requests.List(ctx, RequestFilter{Kind: KindExport, UserID: userID, Statuses: []Status{StatusPending, StatusPartial}, Limit: 1}) {
+		if err != nil {
+			return "", redactErr(fmt.Errorf("privacy: export: %w", err), userID)
+		}
+		return r.ID, nil
 	}
-	req.Version = 1
-	go func() {
-		defer s.bg.Done()
-		_ = s.runExport(context.WithoutCancel(ctx), req, true)
-	}()
-	return req.ID, nil
+	return "", nil
 }
 
 // runExport writes a queued export under a claim on its request (see
 // run for wait), checkpoints the outcome, releases the claim and then
 // notifies: by then the request is settled, so whoever is told can rely
-// on its status.
+// on its status. The fence is checked before and after the blob is
+// written: an export that overlaps its user's erasure deletes what it
+// wrote and ends cancelled, with an error matching ErrFenced.
 func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 	if s.blobs == nil {
 		return ErrAsyncUnavailable
@@ -326,12 +367,21 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 	}
 	defer c.stop()
 	ctx = c.ctx
+	userID := req.UserID
 	name := req.ID + ".json"
 	attempts := 0
 	logged := false
+	var fenced error
 	_, runErr := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
-		u, err := s.exportUser(ctx, req.UserID)
+		if err := s.CheckFence(ctx, userID); err != nil {
+			if errors.Is(err, ErrFenced) {
+				fenced = err
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}
+		u, err := s.exportUser(ctx, userID)
 		if err != nil {
 			if errors.Is(err, steward.ErrUserNotFound) {
 				return struct{}{}, backoff.Permanent(err)
@@ -339,7 +389,7 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 			return struct{}{}, err
 		}
 		if !logged {
-			if err := s.logExport(ctx, req.UserID, req.Actor, map[string]any{"mode": "queued", "requestId": req.ID}); err != nil {
+			if err := s.logExport(ctx, userID, req.Actor, map[string]any{"mode": "queued", "requestId": req.ID}); err != nil {
 				return struct{}{}, err
 			}
 			logged = true
@@ -350,10 +400,20 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		}
 		if _, err := s.writeDocument(ctx, u, wc); err != nil {
 			_ = wc.Close()
-			return struct{}{}, err
+			return struct{}{}, s.dropBlob(ctx, name, err)
 		}
 		if err := wc.Close(); err != nil {
-			return struct{}{}, fmt.Errorf("privacy: export: blob: %w", err)
+			return struct{}{}, s.dropBlob(ctx, name, fmt.Errorf("privacy: export: blob: %w", err))
+		}
+		// Checked after writing: an erasure that opened before this
+		// check deletes nothing this export wrote afterwards, so the
+		// export deletes it itself.
+		if err := s.CheckFence(ctx, userID); err != nil {
+			if errors.Is(err, ErrFenced) {
+				fenced = err
+				return struct{}{}, backoff.Permanent(s.dropBlob(ctx, name, err))
+			}
+			return struct{}{}, s.dropBlob(ctx, name, err)
 		}
 		return struct{}{}, nil
 	}, s.retryOptions()...)
@@ -364,6 +424,7 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		return ctx.Err()
 	}
 	now := s.clock()
+	raw := req.Clone()
 	err = s.checkpoint(ctx, &req, c, func(r *Request) error {
 		st := r.Step(exportStepName)
 		if st == nil {
@@ -372,24 +433,144 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		}
 		st.Attempts += attempts
 		st.UpdatedAt = now
-		if runErr != nil {
+		switch {
+		case fenced != nil:
+			st.Status, st.Error = StepFailed, "the user's erasure began"
+			r.Status, r.Reason, r.CompletedAt, r.Location = StatusCancelled, "the user's erasure began", now, ""
+			s.pseudonymize(r)
+		case runErr != nil:
 			st.Status, st.Error = StepFailed, redact(runErr.Error(), r.UserID)
 			r.Status = StatusPartial
-			return nil
+		default:
+			st.Status, st.Error = StepDone, ""
+			r.Status, r.CompletedAt, r.Location, r.ExpiresAt = StatusCompleted, now, name, now.Add(s.exportTTL)
+			s.pseudonymize(r)
 		}
-		st.Status, st.Error = StepDone, ""
-		r.Status, r.CompletedAt, r.Location = StatusCompleted, now, name
 		return nil
 	})
+	if errors.Is(err, ErrCancelled) {
+		// An erasure (or Cancel) closed the request meanwhile.
+		_ = s.dropBlob(ctx, name, nil)
+		return fmt.Errorf("privacy: export: request %q: %w", req.ID, ErrCancelled)
+	}
 	if err != nil {
-		return err
+		if fenced != nil || runErr == nil {
+			_ = s.dropBlob(ctx, name, nil)
+		}
+		return redactErr(err, userID)
 	}
 	c.stop()
-	req.ClaimedBy, req.ClaimExpires = "", time.Time{}
+	if fenced != nil {
+		return fmt.Errorf("privacy: export: request %q cancelled: %w", req.ID, fenced)
+	}
 	if s.notifier != nil {
+		note := req.Clone()
+		note.UserID, note.Actor = raw.UserID, raw.Actor
+		note.ClaimedBy, note.ClaimExpires = "", time.Time{}
 		_, _ = backoff.Retry(outer, func() (struct{}, error) {
-			return struct{}{}, s.notifier.ExportDone(outer, req.Clone())
+			return struct{}{}, s.notifier.ExportDone(outer, note)
 		}, s.retryOptions()...)
 	}
 	return nil
+}
+
+// dropBlob deletes blob name after cause stopped its export, and returns
+// cause joined with the deletion's error.
+func (s *Service) dropBlob(ctx context.Context, name string, cause error) error {
+	if err := s.deleter.Delete(context.WithoutCancel(ctx), name); err != nil {
+		return errors.Join(cause, fmt.Errorf("privacy: export: deleting blob %q: %w", name, err))
+	}
+	return cause
+}
+
+// closeExports deletes the blobs of userID's queued exports (found by
+// the user ID and by its pseudonyms) and closes their requests: an open
+// one is cancelled, a completed one expired; all are pseudonymised. It
+// returns how many blobs it deleted.
+func (s *Service) closeExports(ctx context.Context, userID, why string) (int, error) {
+	if s.blobs == nil {
+		return 0, nil
+	}
+	var reqs []Request
+	for _, who := range append([]string{userID}, s.pseudo.Pseudonyms(userID)...) {
+		for r, err := range s.requests.List(ctx, RequestFilter{Kind: KindExport, UserID: who}) {
+			if err != nil {
+				return 0, err
+			}
+			reqs = append(reqs, r)
+		}
+	}
+	n := 0
+	for _, r := range reqs {
+		if r.Status == StatusCancelled || r.Status == StatusExpired && r.Pseudonymous() {
+			continue // closed before; its blob went with it
+		}
+		name := r.Location
+		if name == "" {
+			name = r.ID + ".json"
+		}
+		if err := s.deleter.Delete(ctx, name); err != nil {
+			return n, fmt.Errorf("deleting an export's blob: %w", err)
+		}
+		n++
+		now := s.clock()
+		err := s.checkpoint(ctx, &r, nil, func(x *Request) error {
+			switch {
+			case x.Status.Open():
+				x.Status, x.Reason, x.CompletedAt = StatusCancelled, why, now
+			case x.Status == StatusCompleted:
+				x.Status, x.ExpiresAt = StatusExpired, now
+			}
+			x.Location = ""
+			s.pseudonymize(x)
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrCancelled) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ExpireExports deletes the blobs of completed exports whose ExpiresAt
+// (completion plus WithExportTTL) has passed and marks their requests
+// expired; DownloadHandler then answers 410. It is a background duty:
+// run it periodically, from any number of instances. It returns how many
+// exports it expired and the errors of the others, joined.
+func (s *Service) ExpireExports(ctx context.Context) (int, error) {
+	if s.blobs == nil {
+		return 0, nil
+	}
+	var due []Request
+	for r, err := range s.requests.List(ctx, RequestFilter{Kind: KindExport, Statuses: []Status{StatusCompleted}, ExpiresBefore: s.clock()}) {
+		if err != nil {
+			return 0, fmt.Errorf("privacy: expire exports: %w", err)
+		}
+		due = append(due, r)
+	}
+	n := 0
+	var errs []error
+	for _, r := range due {
+		name := r.Location
+		if name == "" {
+			name = r.ID + ".json"
+		}
+		if err := s.deleter.Delete(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("privacy: expire exports: request %q: %w", r.ID, err))
+			continue
+		}
+		err := s.checkpoint(ctx, &r, nil, func(x *Request) error {
+			if x.Status == StatusCompleted {
+				x.Status, x.Location = StatusExpired, ""
+				s.pseudonymize(x)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrCancelled) {
+			errs = append(errs, fmt.Errorf("privacy: expire exports: request %q: %w", r.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

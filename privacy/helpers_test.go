@@ -294,6 +294,25 @@ func (m *memBlobs) Create(_ context.Context, name string) (io.WriteCloser, error
 	return &memBlob{b: m, name: name}, nil
 }
 
+// Delete implements privacy.BlobDeleter.
+func (m *memBlobs) Delete(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.blobs, name)
+	return nil
+}
+
+// Open implements privacy.BlobOpener.
+func (m *memBlobs) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.blobs[name]
+	if !ok {
+		return nil, privacy.ErrBlobNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
 func (m *memBlobs) get(name string) ([]byte, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -69,9 +69,12 @@ func serve(t *testing.T, h http.Handler, method, target string, p *rbac.Principa
 type obj = map[string]any
 
 // deleted builds the JSON of a DeletionResult.
-func deleted(success bool, id string, from []any, errs []any) obj {
-	return obj{"success": success, "deletedFrom": from, "errors": errs, "requestId": id}
+func deleted(success bool, id string, from []any, errs []any, erased obj) obj {
+	return obj{"success": success, "deletedFrom": from, "errors": errs, "requestId": id, "erased": erased}
 }
+
+// erasedAll is "erased" of a complete erasure of the test user.
+var erasedAll = obj{"orders": 3.0, "preferences": 1.0, "identity": 1.0, "email": 0.0}
 
 func TestDeleteHandler(t *testing.T) {
 	confirm := map[string]string{"X-Confirm-Delete": "true"}
@@ -109,7 +112,9 @@ func TestDeleteHandler(t *testing.T) {
 		{
 			name: "malformed userId as admin: 400", method: "DELETE", target: "/api/user/delete?userId=a%2Fb",
 			p: admin, header: confirm,
-			want: func(string) response { return response{400, nil, obj{"error": "Invalid user ID"}} },
+			want: func(string) response {
+				return response{400, nil, obj{"error": "Invalid user ID", "code": "invalid_user_id"}}
+			},
 		},
 		{
 			name: "wrong method: 405", method: "POST", target: "/api/user/delete", p: self, header: confirm,
@@ -121,7 +126,7 @@ func TestDeleteHandler(t *testing.T) {
 			name: "success: 200", method: "DELETE", target: "/api/user/delete", p: self, header: confirm,
 			want: func(id string) response {
 				return response{200, nil, obj{"message": "Account deleted successfully",
-					"result": deleted(true, id, []any{"orders", "preferences", "identity", "email"}, []any{})}}
+					"result": deleted(true, id, []any{"orders", "preferences", "identity", "email"}, []any{}, erasedAll)}}
 			},
 		},
 		{
@@ -129,7 +134,7 @@ func TestDeleteHandler(t *testing.T) {
 			p: admin, header: confirm,
 			want: func(id string) response {
 				return response{200, nil, obj{"message": "Account deleted successfully",
-					"result": deleted(true, id, []any{"orders", "preferences", "identity", "email"}, []any{})}}
+					"result": deleted(true, id, []any{"orders", "preferences", "identity", "email"}, []any{}, erasedAll)}}
 			},
 		},
 		{
@@ -139,12 +144,16 @@ func TestDeleteHandler(t *testing.T) {
 				return nil
 			},
 			want: func(id string) response {
+				// Stable codes with their sentences: never the provider's words.
+				notAttempted := "not attempted: an earlier step failed"
 				return response{500, nil, obj{"error": "Partial deletion", "details": deleted(false, id,
 					[]any{"orders", "preferences"},
 					[]any{
-						obj{"step": "identity", "error": "clerk: 503 Service Unavailable", "attempts": 3.0},
-						obj{"step": "email", "error": "not attempted: an earlier step failed", "attempts": 0.0},
-					})}}
+						obj{"step": "identity", "code": "identity_failed", "error": "deleting the account at the identity provider failed; the request is kept for a retry", "attempts": 3.0},
+						obj{"step": "email", "code": "not_attempted", "error": notAttempted, "attempts": 0.0},
+						obj{"step": "final_pass", "code": "not_attempted", "error": notAttempted, "attempts": 0.0},
+						obj{"step": "ledger", "code": "not_attempted", "error": notAttempted, "attempts": 0.0},
+					}, obj{"orders": 3.0, "preferences": 1.0})}}
 			},
 		},
 		{
@@ -153,8 +162,9 @@ func TestDeleteHandler(t *testing.T) {
 				return []privacy.Option{privacy.WithHoldChecker(&holds{held: map[string]string{testUser: "tax audit"}})}
 			},
 			want: func(id string) response {
+				// The hold's reason is never shown to the data subject.
 				return response{409, nil, obj{"error": "Legal hold", "details": deleted(false, id, []any{},
-					[]any{obj{"step": "legal_hold", "error": "legal hold: tax audit", "attempts": 0.0}})}}
+					[]any{obj{"step": "legal_hold", "code": "legal_hold", "error": "the data is under a legal hold and was not erased", "attempts": 0.0}}, obj{})}}
 			},
 		},
 		{
@@ -162,7 +172,9 @@ func TestDeleteHandler(t *testing.T) {
 			setup: func(w *world) []privacy.Option {
 				return []privacy.Option{privacy.WithRequestStore(downRequests{})}
 			},
-			want: func(string) response { return response{500, nil, obj{"error": "Deletion failed"}} },
+			want: func(string) response {
+				return response{500, nil, obj{"error": "Deletion failed", "code": "deletion_failed"}}
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -247,7 +259,7 @@ func TestExportHandler(t *testing.T) {
 		{name: "another user as admin: 200 attachment named after that user", target: "/api/user/data?userId=" + testUser, p: admin,
 			want: response{Status: 200, Headers: attachment(testUser)}, wantID: testUser},
 		{name: "malformed userId as admin: 400", target: "/api/user/data?userId=%22%3E", p: admin,
-			want: response{400, noAttachment, obj{"error": "Invalid user ID"}}},
+			want: response{400, noAttachment, obj{"error": "Invalid user ID", "code": "invalid_user_id"}}},
 		{name: "unknown user: 404", target: "/api/user/data?userId=user_nobody", p: admin,
 			want: response{404, noAttachment, obj{"error": "User not found"}}},
 		{name: "async without a BlobWriter: 501", target: "/api/user/data?async=1", p: self,
@@ -318,7 +330,8 @@ func TestExportHandlerQueues(t *testing.T) {
 			}
 			<-done
 			poll := serve(t, h, "GET", "/api/user/data?requestId="+id, self, nil)
-			wantPoll := response{200, map[string]string{}, obj{"requestId": id, "status": "completed", "location": id + ".json"}}
+			wantPoll := response{200, map[string]string{}, obj{"requestId": id, "status": "completed", "location": id + ".json",
+				"expiresAt": t0.Add(privacy.DefaultExportTTL).Format(time.RFC3339)}}
 			if diff := cmp.Diff(wantPoll, poll); diff != "" {
 				t.Errorf("poll (-want +got):\n%s", diff)
 			}
@@ -367,7 +380,7 @@ func TestExportHandlerStoreFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.StatusCode != 500 || strings.TrimSpace(string(b)) != `{"error":"Export failed"}` || res.Header.Get("Content-Disposition") != "" {
+		if res.StatusCode != 500 || strings.TrimSpace(string(b)) != `{"error":"Export failed","code":"export_failed"}` || res.Header.Get("Content-Disposition") != "" {
 			t.Errorf("got %d %q %s; want 500 Export failed without attachment", res.StatusCode, res.Header.Get("Content-Disposition"), b)
 		}
 	})

@@ -3,6 +3,7 @@ package privacy
 import (
 	"context"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/stewardlabs/steward"
@@ -25,7 +26,10 @@ type MemoryStore struct {
 	users map[string]*memoryUser
 }
 
-var _ DataStore = (*MemoryStore)(nil)
+var (
+	_ DataStore     = (*MemoryStore)(nil)
+	_ SubjectLister = (*MemoryStore)(nil)
+)
 
 // memoryUser holds one user's records, one slice per category.
 type memoryUser struct {
@@ -137,4 +141,27 @@ func (s *MemoryStore) Erase(ctx context.Context, userID string) (Erased, error) 
 	}
 	delete(s.users, userID)
 	return Erased{Count: n}, nil
+}
+
+// Subjects implements SubjectLister: the users holding at least one
+// record, in ID order, from a snapshot taken when iteration starts.
+func (s *MemoryStore) Subjects(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield("", err)
+			return
+		}
+		s.mu.RLock()
+		ids := make([]string, 0, len(s.users))
+		for id := range s.users {
+			ids = append(ids, id)
+		}
+		s.mu.RUnlock()
+		slices.Sort(ids)
+		for _, id := range ids {
+			if !yield(id, nil) {
+				return
+			}
+		}
+	}
 }

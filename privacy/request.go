@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/stewardlabs/steward/audit"
 )
 
 // Kind says what a Request asks for.
@@ -40,13 +44,27 @@ const (
 	StatusHeld Status = "held"
 	// StatusCompleted: every step is done. Terminal.
 	StatusCompleted Status = "completed"
+	// StatusCancelled: Service.Cancel closed the request (its Reason says
+	// why), or, for an export, an erasure of its user did. Terminal.
+	StatusCancelled Status = "cancelled"
+	// StatusExpired: a completed export whose blob was deleted, because
+	// it outlived WithExportTTL or its user was erased. Terminal.
+	StatusExpired Status = "expired"
 )
 
 // Open reports whether a request with this status may still change:
-// pending, partial and held requests are open; completed ones are not.
-// A user has at most one open erasure request.
+// pending, partial and held requests are open; completed, cancelled and
+// expired ones are finished. A user has at most one open erasure request
+// and at most one pending (or partial) export.
 func (s Status) Open() bool {
 	return s == StatusPending || s == StatusPartial || s == StatusHeld
+}
+
+// Finished reports whether a request with this status is terminal:
+// completed, cancelled or expired. A finished request names its user and
+// actor by pseudonym only.
+func (s Status) Finished() bool {
+	return s == StatusCompleted || s == StatusCancelled || s == StatusExpired
 }
 
 // StepKind says what a Step touches. Steps run in the order of their
@@ -61,20 +79,49 @@ const (
 	StepExternal StepKind = "external"
 	StepAudit    StepKind = "audit"
 	StepExport   StepKind = "export"
+	// StepFence opens the fence before anything is erased: the audit
+	// record that the erasure starts, the lock at the identity provider
+	// (Erased is 1 when the account was locked), and the invalidation of
+	// cached roles.
+	StepFence StepKind = "fence"
+	// StepExports deletes the blobs of the user's queued exports and
+	// closes those requests.
+	StepExports StepKind = "exports"
+	// StepFinal erases every DataStore and the user's exports once more,
+	// after the identity and external services, so that rows written
+	// mid-way do not survive; its Erased is what that second pass found.
+	StepFinal StepKind = "final_pass"
+	// StepLedger writes the user's entry in the Ledger.
+	StepLedger StepKind = "ledger"
 )
 
 // phase orders step kinds.
 func (k StepKind) phase() int {
 	switch k {
-	case StepStore, StepExport:
+	case StepFence:
+		return -1
+	case StepStore, StepExport, StepExports:
 		return 0
 	case StepIdentity:
 		return 1
 	case StepExternal:
 		return 2
-	default: // StepAudit
+	case StepFinal:
 		return 3
+	case StepLedger:
+		return 4
+	default: // StepAudit
+		return 5
 	}
+}
+
+// destructive reports whether a step of this kind erases something.
+func (k StepKind) destructive() bool {
+	switch k {
+	case StepStore, StepExports, StepIdentity, StepExternal, StepFinal:
+		return true
+	}
+	return false
 }
 
 // StepStatus is where a Step stands.
@@ -101,21 +148,45 @@ type Step struct {
 	// for the identity, 0 otherwise.
 	Erased int `json:"erased"`
 	// Error is the last failure, with the user ID redacted; empty once
-	// the step is done.
-	Error     string    `json:"error,omitempty"`
+	// the step is done. It may hold what a store or service said; it is
+	// kept in the RequestStore, never written to an HTTP body.
+	Error string `json:"error,omitempty"`
+	// Outcome qualifies a done step: StepOutcomeNotFound for an identity the
+	// provider did not know, StepOutcomeDeletedAtProvider for one deleted at
+	// the provider before the request (a user.deleted webhook). The fence
+	// step of a request made by Service.Replay holds "replay_of:" and the
+	// ID of the request that erased the user before.
+	Outcome   string    `json:"outcome,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 }
 
+// Outcomes of done steps (Step.Outcome). The values are stored.
+const (
+	// StepOutcomeNotFound: the identity provider did not know the user, so
+	// nothing was deleted there (Erased is 0).
+	StepOutcomeNotFound = "identity_not_found"
+	// StepOutcomeDeletedAtProvider: the account was deleted at the identity
+	// provider before the request opened (its dashboard, a user.deleted
+	// webhook); the step was recorded done without a call.
+	StepOutcomeDeletedAtProvider = "deleted_at_provider"
+)
+
 // Request is a data-subject request the Service keeps in a RequestStore:
-// an erasure, or a queued export. It holds the user ID in the clear, so
-// that an interrupted erasure can be finished and proven; keep the store
-// as private as the data it erases.
+// an erasure, or a queued export. While it is open it holds the user ID
+// in the clear, so that an interrupted erasure can be finished; keep the
+// store as private as the data it erases. When it finishes (completed,
+// cancelled or expired) the Service replaces UserID and a person's Actor
+// by keyed pseudonyms ("hmac-sha256:<keyID>:<hex>", see Pseudonymous):
+// what remains proves the request was answered without naming anyone.
 type Request struct {
-	ID     string `json:"id"`
-	Kind   Kind   `json:"kind"`
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// UserID is the data subject: the user ID while the request is open,
+	// its keyed pseudonym once it is finished.
 	UserID string `json:"userId"`
 	// Actor is who asked: the user, an administrator's user ID, or a
-	// "system:" name. Empty when unknown.
+	// "system:" name; a person's ID becomes a pseudonym when the request
+	// finishes. Empty when unknown.
 	Actor  string `json:"actor,omitempty"`
 	Regime Regime `json:"regime"`
 	Status Status `json:"status"`
@@ -127,14 +198,25 @@ type Request struct {
 	// ExtensionReason why; the data subject must be told both.
 	ExtendedAt      time.Time `json:"extendedAt,omitzero"`
 	ExtensionReason string    `json:"extensionReason,omitempty"`
-	// Reason explains StatusHeld (the legal hold's reason), or why a
-	// partial request was flagged for review (Service.MarkForReview).
-	Reason      string    `json:"reason,omitempty"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	// Reason explains StatusHeld (the legal hold's reason),
+	// StatusCancelled (why it was cancelled), or why a partial request
+	// was flagged for review (Service.MarkForReview). It is for
+	// operators: the HTTP handlers never show it to the data subject.
+	Reason    string    `json:"reason,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	// CompletedAt is when the request finished: completed, cancelled, or
+	// (for an export) completed before it expired.
 	CompletedAt time.Time `json:"completedAt,omitzero"`
-	Steps       []Step    `json:"steps"`
+	// NotBefore is when an erasure's grace period ends (WithGracePeriod):
+	// until then nothing is erased and the request may be cancelled by
+	// its user. Zero without a grace period.
+	NotBefore time.Time `json:"notBefore,omitzero"`
+	// ExpiresAt is when a completed export's blob is deleted
+	// (WithExportTTL).
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	Steps     []Step    `json:"steps"`
 	// Location is where a completed export was written (the name given to
-	// the BlobWriter).
+	// the BlobWriter); empty once it expired.
 	Location string `json:"location,omitempty"`
 	// Version is the store's revision of the request, for optimistic
 	// concurrency: Create stores version 1, and Update succeeds only when
@@ -147,6 +229,25 @@ type Request struct {
 	ClaimedBy    string    `json:"claimedBy,omitempty"`
 	ClaimExpires time.Time `json:"claimExpires,omitzero"`
 }
+
+// LogValue implements slog.LogValuer: a request logs its ID, kind,
+// status and times, never the user ID, the actor or the reasons.
+func (r Request) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", r.ID),
+		slog.String("kind", string(r.Kind)),
+		slog.String("status", string(r.Status)),
+		slog.String("regime", string(r.Regime)),
+		slog.Time("receivedAt", r.ReceivedAt),
+		slog.Time("dueAt", r.DueAt),
+		slog.Bool("pseudonymous", r.Pseudonymous()),
+		slog.Int64("version", r.Version),
+	)
+}
+
+// Pseudonymous reports whether UserID is a keyed pseudonym rather than a
+// user ID: the request is finished and no longer names its user.
+func (r Request) Pseudonymous() bool { return strings.HasPrefix(r.UserID, audit.PseudonymPrefix) }
 
 // Clone returns a deep copy of r.
 func (r Request) Clone() Request {
@@ -165,7 +266,7 @@ func (r *Request) Step(name string) *Step {
 }
 
 // Overdue reports whether r is still unanswered at now after its due
-// date. Held and completed requests are answered.
+// date. Held and finished requests are answered.
 func (r Request) Overdue(now time.Time) bool {
 	return (r.Status == StatusPending || r.Status == StatusPartial) && now.After(r.DueAt)
 }
@@ -230,8 +331,25 @@ type RequestFilter struct {
 	DueBefore time.Time
 	// UpdatedBefore keeps requests with UpdatedAt strictly before it.
 	UpdatedBefore time.Time
+	// ExpiresBefore keeps requests with a non-zero ExpiresAt strictly
+	// before it.
+	ExpiresBefore time.Time
 	// Limit caps how many requests are yielded; 0 means no cap.
 	Limit int
+}
+
+// LogValue implements slog.LogValuer without the user ID.
+func (f RequestFilter) LogValue() slog.Value {
+	st := make([]string, len(f.Statuses))
+	for i, s := range f.Statuses {
+		st[i] = string(s)
+	}
+	return slog.GroupValue(
+		slog.String("kind", string(f.Kind)),
+		slog.Bool("byUser", f.UserID != ""),
+		slog.Any("statuses", st),
+		slog.Int("limit", f.Limit),
+	)
 }
 
 // Matches reports whether r passes the filter (not its limit).
@@ -242,7 +360,8 @@ func (f RequestFilter) Matches(r Request) bool {
 		f.UserID != "" && r.UserID != f.UserID,
 		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
 		!f.DueBefore.IsZero() && !r.DueAt.Before(f.DueBefore),
-		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Before(f.UpdatedBefore):
+		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Before(f.UpdatedBefore),
+		!f.ExpiresBefore.IsZero() && (r.ExpiresAt.IsZero() || !r.ExpiresAt.Before(f.ExpiresBefore)):
 		return false
 	}
 	return true
@@ -258,7 +377,8 @@ type RequestStore interface {
 	// Create stores a new request with Version 1. It returns an error
 	// wrapping ErrDuplicateRequest when the ID is taken, and one wrapping
 	// ErrActiveRequest when r is an open erasure request and the user
-	// already has one open; nothing is stored then.
+	// already has one open, or a pending or partial export and the user
+	// already has one of those; nothing is stored then.
 	Create(ctx context.Context, r Request) error
 
 	// Get returns the request with the given ID, or an error wrapping
@@ -268,8 +388,9 @@ type RequestStore interface {
 	// Update replaces the stored request with r when the stored Version
 	// equals r.Version, and increments the stored Version. Otherwise it
 	// returns an error wrapping ErrConflict (someone else updated it
-	// first) or ErrRequestNotFound, and changes nothing. The ID, Kind and
-	// UserID of a request never change.
+	// first) or ErrRequestNotFound, and changes nothing. The ID and Kind
+	// of a request never change; UserID and Actor change only when the
+	// Service replaces them by pseudonyms as the request finishes.
 	Update(ctx context.Context, r Request) error
 
 	// List yields the requests matching f, ordered by ReceivedAt then ID.

@@ -20,10 +20,13 @@ import (
 // A MemoryRequestStore is safe for concurrent use, and a RequestClaimer
 // judged by time.Now: Services in one process sharing it run each request
 // once at a time.
+//
+// It is also a Ledger and a RequestPurger, in the same memory.
 type MemoryRequestStore struct {
 	mu     sync.Mutex
 	reqs   map[string]Request
 	claims map[string]memClaim
+	ledger map[string]LedgerEntry
 }
 
 type memClaim struct {
@@ -34,11 +37,114 @@ type memClaim struct {
 var (
 	_ RequestStore   = (*MemoryRequestStore)(nil)
 	_ RequestClaimer = (*MemoryRequestStore)(nil)
+	_ Ledger         = (*MemoryRequestStore)(nil)
+	_ RequestPurger  = (*MemoryRequestStore)(nil)
 )
 
 // NewMemoryRequestStore returns an empty MemoryRequestStore.
 func NewMemoryRequestStore() *MemoryRequestStore {
-	return &MemoryRequestStore{reqs: make(map[string]Request), claims: make(map[string]memClaim)}
+	return &MemoryRequestStore{reqs: make(map[string]Request), claims: make(map[string]memClaim), ledger: make(map[string]LedgerEntry)}
+}
+
+// RecordErased implements Ledger.
+func (s *MemoryRequestStore) RecordErased(ctx context.Context, e LedgerEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.ErasedAt = e.ErasedAt.UTC().Truncate(time.Microsecond)
+	s.ledger[e.Subject] = e
+	return nil
+}
+
+// FindErased implements Ledger.
+func (s *MemoryRequestStore) FindErased(ctx context.Context, subjects ...string) (LedgerEntry, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return LedgerEntry{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range subjects {
+		if e, ok := s.ledger[sub]; ok {
+			return e, true, nil
+		}
+	}
+	return LedgerEntry{}, false, nil
+}
+
+// ListErased implements Ledger, from a snapshot taken when iteration
+// starts.
+func (s *MemoryRequestStore) ListErased(ctx context.Context) iter.Seq2[LedgerEntry, error] {
+	return func(yield func(LedgerEntry, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(LedgerEntry{}, err)
+			return
+		}
+		s.mu.Lock()
+		out := make([]LedgerEntry, 0, len(s.ledger))
+		for _, e := range s.ledger {
+			out = append(out, e)
+		}
+		s.mu.Unlock()
+		slices.SortFunc(out, func(a, b LedgerEntry) int { return cmp.Compare(a.Subject, b.Subject) })
+		for _, e := range out {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// CountFinished implements RequestPurger.
+func (s *MemoryRequestStore) CountFinished(ctx context.Context, before time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.reqs {
+		if finishedBefore(r, before) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PurgeFinished implements RequestPurger.
+func (s *MemoryRequestStore) PurgeFinished(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if limit < 1 {
+		return 0, fmt.Errorf("%w: limit %d is less than 1", ErrInvalidRequest, limit)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, r := range s.reqs {
+		if finishedBefore(r, before) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	for _, id := range ids {
+		delete(s.reqs, id)
+		delete(s.claims, id)
+	}
+	return len(ids), nil
+}
+
+// finishedBefore reports whether r finished before t.
+func finishedBefore(r Request, t time.Time) bool {
+	return r.Status.Finished() && !r.CompletedAt.IsZero() && r.CompletedAt.Before(t)
 }
 
 // withClaim returns r with its claim fields from s.claims; s.mu is held.
@@ -122,13 +228,20 @@ func (s *MemoryRequestStore) Create(ctx context.Context, r Request) error {
 	return nil
 }
 
-// checkActive enforces one open erasure request per user.
+// checkActive enforces one open erasure request and one pending (or
+// partial) export per user.
 func (s *MemoryRequestStore) checkActive(r Request) error {
-	if r.Kind != KindErasure || !r.Status.Open() {
+	active := func(x Request) bool {
+		if x.Kind == KindExport {
+			return x.Status == StatusPending || x.Status == StatusPartial
+		}
+		return x.Kind == KindErasure && x.Status.Open()
+	}
+	if !active(r) {
 		return nil
 	}
 	for _, o := range s.reqs {
-		if o.ID != r.ID && o.Kind == KindErasure && o.UserID == r.UserID && o.Status.Open() {
+		if o.ID != r.ID && o.Kind == r.Kind && o.UserID == r.UserID && active(o) {
 			return fmt.Errorf("%w: request %q", ErrActiveRequest, o.ID)
 		}
 	}
@@ -168,6 +281,7 @@ func (s *MemoryRequestStore) Update(ctx context.Context, r Request) error {
 		return err
 	}
 	r = r.Clone()
+	r.Kind = old.Kind
 	r.Version++
 	r.ClaimedBy, r.ClaimExpires = "", time.Time{}
 	s.reqs[r.ID] = r

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,24 +41,45 @@ type ExternalService interface {
 // it.
 type HoldChecker interface {
 	// Held reports whether userID is under a hold and, if so, why. The
-	// reason is kept in the request and shown to the caller, so it must
-	// not contain personal data.
+	// reason is kept in the request (Request.Reason) and in the Go
+	// result for operators; the HTTP handlers never show it to the data
+	// subject. It must not contain personal data.
 	Held(ctx context.Context, userID string) (held bool, reason string, err error)
 }
 
-// BlobWriter stores queued exports (a bucket, a directory).
+// BlobWriter stores queued exports (a bucket, a directory). The
+// BlobWriter given to WithBlobWriter must also be a BlobDeleter, so that
+// expired exports and those of erased users can be deleted; a BlobOpener
+// lets DownloadHandler serve them.
 type BlobWriter interface {
 	// Create opens a new blob called name for writing; Close commits it.
 	// Creating a name that exists replaces it.
 	Create(ctx context.Context, name string) (io.WriteCloser, error)
 }
 
-// Notifier is told when a queued export finishes (the data-handling
-// guide's "email when complete").
+// BlobDeleter deletes blobs written by a BlobWriter.
+type BlobDeleter interface {
+	// Delete removes the blob called name; deleting a blob that does not
+	// exist is not an error.
+	Delete(ctx context.Context, name string) error
+}
+
+// BlobOpener reads blobs written by a BlobWriter.
+type BlobOpener interface {
+	// Open returns the blob called name, or an error wrapping
+	// ErrBlobNotFound.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// Notifier is told when a queued export finishes (the user is told it is
+// ready to download, or that it failed).
 type Notifier interface {
-	// ExportDone is called once per finished export with the request,
-	// whose Status is StatusCompleted (Location names the blob) or
-	// StatusPartial (it failed; ResumePending retries it).
+	// ExportDone is called once per finished export, after its request
+	// is settled, with the request as it was before it was pseudonymised
+	// (UserID is the user's, so the user can be reached): Status is
+	// StatusCompleted (Location names the blob, ExpiresAt says until
+	// when it can be downloaded) or StatusPartial (it failed;
+	// ResumePending retries it).
 	ExportDone(ctx context.Context, r Request) error
 }
 
@@ -89,6 +111,9 @@ const (
 	DefaultInlineExportBytes = 8 << 20
 	DefaultInlineExportTime  = 10 * time.Second
 	DefaultResumeAfter       = time.Minute
+	// DefaultExportTTL is how long a queued export can be downloaded
+	// before its blob is deleted (WithExportTTL).
+	DefaultExportTTL = 7 * 24 * time.Hour
 	// DefaultIdentityName is the step name of the identity provider in
 	// checkpoints and DeletionResult.DeletedFrom, unless the provider has
 	// a Name method or WithIdentityName is given.
@@ -100,9 +125,13 @@ const (
 
 // Reserved step names.
 const (
-	auditStepName  = "audit"
-	exportStepName = "export"
-	holdStepName   = "legal_hold"
+	auditStepName   = "audit"
+	exportStepName  = "export"
+	holdStepName    = "legal_hold"
+	fenceStepName   = "fence"
+	exportsStepName = "exports"
+	finalStepName   = "final_pass"
+	ledgerStepName  = "ledger"
 )
 
 // Option configures a Service.
@@ -221,13 +250,31 @@ func WithPrivateMetadata() Option {
 }
 
 // WithBlobWriter enables queued exports (StartExport, and 202 answers
-// from ExportHandler), written to w.
+// from ExportHandler), written to w. w must also be a BlobDeleter (see
+// BlobWriter); MemoryBlobs and DirBlobs are all three.
 func WithBlobWriter(w BlobWriter) Option {
 	return func(s *Service) error {
 		if w == nil {
 			return fmt.Errorf("%w: WithBlobWriter: nil writer", ErrInvalidConfig)
 		}
-		s.blobs = w
+		d, ok := w.(BlobDeleter)
+		if !ok {
+			return fmt.Errorf("%w: WithBlobWriter: %T is not a BlobDeleter, so expired exports and those of erased users could not be deleted", ErrInvalidConfig, w)
+		}
+		s.blobs, s.deleter = w, d
+		s.opener, _ = w.(BlobOpener)
+		return nil
+	}
+}
+
+// WithExportTTL sets how long a queued export stays downloadable before
+// ExpireExports deletes its blob (default DefaultExportTTL).
+func WithExportTTL(d time.Duration) Option {
+	return func(s *Service) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: WithExportTTL: %v is not positive", ErrInvalidConfig, d)
+		}
+		s.exportTTL = d
 		return nil
 	}
 }
@@ -324,7 +371,14 @@ type Service struct {
 	retry     Retry
 	sanitizer Sanitizer
 	blobs     BlobWriter
+	deleter   BlobDeleter
+	opener    BlobOpener
+	exportTTL time.Duration
 	notifier  Notifier
+	pseudo    Pseudonymizer
+	ledger    Ledger
+	caches    []RoleCache
+	grace     time.Duration
 	authz     Authorizer
 	regime    Regime
 
@@ -350,7 +404,8 @@ type Service struct {
 // erases only the identity, keeps requests in memory and writes no audit
 // events. It fails, wrapping ErrInvalidConfig, on a nil idp, a bad option,
 // or store, external and identity names that are empty, repeated, or one
-// of the reserved step names "audit", "export" and "legal_hold".
+// of the reserved step names "audit", "export", "legal_hold", "fence",
+// "exports", "final_pass" and "ledger".
 func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) {
 	if idp == nil {
 		return nil, fmt.Errorf("%w: identity provider is nil", ErrInvalidConfig)
@@ -364,6 +419,7 @@ func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) 
 		inlineTime:  DefaultInlineExportTime,
 		resumeAfter: DefaultResumeAfter,
 		claimTTL:    DefaultClaimTTL,
+		exportTTL:   DefaultExportTTL,
 		owner:       steward.NewOwner(),
 	}
 	if n, ok := idp.(interface{ Name() string }); ok {
@@ -380,12 +436,25 @@ func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) 
 	if s.requests == nil {
 		s.requests = NewMemoryRequestStore()
 	}
+	if s.pseudo == nil {
+		if l, ok := s.audit.(interface{ Pseudonymizer() *audit.Pseudonymizer }); ok && l.Pseudonymizer() != nil {
+			s.pseudo = l.Pseudonymizer()
+		} else {
+			s.pseudo = ephemeralPseudonymizer()
+		}
+	}
+	if s.ledger == nil {
+		s.ledger, _ = s.requests.(Ledger)
+	}
 	if c, ok := s.requests.(RequestClaimer); ok {
 		s.claimer, s.sharedClaims = c, true
 	} else {
 		s.claimer = &localClaims{store: s.requests, held: map[string]localClaim{}}
 	}
-	seen := map[string]string{auditStepName: "reserved", exportStepName: "reserved", holdStepName: "reserved"}
+	seen := map[string]string{}
+	for _, n := range []string{auditStepName, exportStepName, holdStepName, fenceStepName, exportsStepName, finalStepName, ledgerStepName} {
+		seen[n] = "reserved"
+	}
 	claim := func(what, name string) error {
 		if name == "" {
 			return fmt.Errorf("%w: %s has an empty name", ErrInvalidConfig, what)
@@ -458,6 +527,19 @@ func actorFrom(ctx context.Context) string {
 // logEvent writes an audit event when a logger is configured.
 func (s *Service) logEvent(ctx context.Context, t audit.Type, userID, actor string, details map[string]any) error {
 	return s.logEventID(ctx, "", t, userID, actor, details)
+}
+
+// logAccess writes a data_access event when actor, a person, reads
+// another user's data (an administrator exporting a user, say).
+func (s *Service) logAccess(ctx context.Context, userID, actor, what string, details map[string]any) error {
+	if actor == "" || actor == userID || strings.HasPrefix(actor, audit.SystemActorPrefix) {
+		return nil
+	}
+	d := map[string]any{"what": what}
+	for k, v := range details {
+		d[k] = v
+	}
+	return s.logEvent(ctx, audit.DataAccess, userID, actor, d)
 }
 
 // logEventID writes an audit event with the given ID (audit.EventID),

@@ -1,6 +1,9 @@
 package rbac
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // Role names a role in a policy, such as "user" or "admin".
 type Role string
@@ -25,6 +28,19 @@ type Principal struct {
 	OrgID          string
 	OrgRole        string
 	OrgPermissions []Permission
+}
+
+// LogValue implements slog.LogValuer: a principal logs its role and
+// account state, never its user ID.
+func (p Principal) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("hasUser", p.UserID != ""),
+		slog.String("role", string(p.Role)),
+		slog.Bool("emailVerified", p.EmailVerified),
+		slog.Bool("banned", p.Banned),
+		slog.Bool("locked", p.Locked),
+		slog.Bool("organization", p.OrgID != ""),
+	)
 }
 
 // InOrg reports whether the principal's session is scoped to the

@@ -4,8 +4,7 @@
 // Anonymise expired records of a Target (activity logs, sessions, any
 // time-partitioned data; see MemoryTarget and package
 // retention/sqltarget), or NotifyThenErase users inactive for the
-// maximum age. DefaultPolicies are the data-handling guide's: activity
-// logs 90 days, sessions 30 days, users inactive 365 days, who are
+// maximum age. DefaultPolicies keep activity logs 90 days, sessions 30 days, users inactive 365 days, who are
 // notified once (the notice is recorded in a NoticeStore before it is
 // sent, and in private metadata under NotifiedKey after, so nobody is
 // told twice) and erased through privacy after InactiveGracePeriod
@@ -16,7 +15,11 @@
 //
 // Legal holds (HoldStore: MemoryHolds here, sqlstore's Holds for
 // PostgreSQL and SQLite) keep a user's data out of every sweep, and
-// Checker makes privacy's erasure refuse them too.
+// Checker makes privacy's erasure refuse them too. AuditedHolds writes a
+// legal_hold audit event before each hold is placed or released, and
+// changes nothing when it cannot. RequestsPolicy deletes privacy
+// requests finished longer ago than their proof period (three years by
+// default), never the ledger of erased users.
 //
 // Engine.Run applies the policies in bounded batches (each purge
 // statement its own short transaction), reports per policy what it did,
@@ -87,5 +90,7 @@
 // whose notice or erasure failed, or whose notice could not be recorded,
 // is counted in PolicyReport.Failed, reported in the policy's error
 // without their ID, and retried on the next run. What a run did before an
-// error stays done.
+// error stays done. AuditedHolds returns the audit logger's error,
+// wrapped and naming that the hold was not changed, when its event could
+// not be written.
 package retention

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,12 @@ type Hold struct {
 	Reason   string    `json:"reason"`
 	PlacedBy string    `json:"placedBy"`
 	PlacedAt time.Time `json:"placedAt"`
+}
+
+// LogValue implements slog.LogValuer: a hold logs when it was placed,
+// never the user ID, who placed it or its reason.
+func (h Hold) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("hasUser", h.UserID != ""), slog.Time("placedAt", h.PlacedAt))
 }
 
 // ErrInvalidHold is wrapped by errors about a malformed Hold.

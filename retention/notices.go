@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/stewardlabs/steward"
@@ -52,6 +53,17 @@ type Notice struct {
 	Token int64
 	// Expires is when the claim runs out, by the store's clock.
 	Expires time.Time
+}
+
+// LogValue implements slog.LogValuer without the user ID or the claim's
+// owner.
+func (n Notice) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("hasUser", n.UserID != ""),
+		slog.String("state", string(n.State)),
+		slog.Int("attempts", n.Attempts),
+		slog.Time("activeAt", n.ActiveAt),
+	)
 }
 
 // NoticeStore keeps the records of inactivity notices: claimed by the

@@ -41,18 +41,20 @@ type Policy struct {
 // DefaultBatchSize is the batch size of a policy that sets none.
 const DefaultBatchSize = 1000
 
-// The data-handling guide's retention periods.
+// Default retention periods: long enough for an application's own
+// troubleshooting and security review, short enough that nothing is kept
+// "just in case".
 const (
 	ActivityLogRetention = 90 * 24 * time.Hour
 	SessionRetention     = 30 * 24 * time.Hour
 	InactiveUserAge      = 365 * 24 * time.Hour
 	// InactiveGracePeriod is how long a notified inactive user has to
-	// come back before erasure. The guide only notifies; Steward erases
-	// after this period, which gives a user a month to sign in.
+	// come back before erasure: a month to sign in, after which Steward
+	// erases them.
 	InactiveGracePeriod = 30 * 24 * time.Hour
 )
 
-// DefaultPolicies returns the guide's policies for the targets an app
+// DefaultPolicies returns the default policies for the targets an app
 // has: activity logs kept 90 days and sessions 30 days (both deleted),
 // and users inactive 365 days notified and erased after
 // InactiveGracePeriod. Pass the targets that hold activity logs and

@@ -42,6 +42,6 @@ func Example() {
 	slices.Sort(queues)
 	fmt.Println(queues)
 	// Output:
-	// 2 periodic jobs
+	// 3 periodic jobs
 	// [steward (10 workers)]
 }

@@ -246,6 +246,14 @@ type memBlob struct {
 
 func (m memBlob) Write(p []byte) (int, error) { return len(p), nil }
 
+// Delete implements privacy.BlobDeleter.
+func (m *memBlobs) Delete(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.names, name)
+	return nil
+}
+
 func (m memBlob) Close() error {
 	m.b.mu.Lock()
 	defer m.b.mu.Unlock()

@@ -233,7 +233,9 @@ func TestRequestJobs(t *testing.T) {
 		prov := clerkadapter.New(srv.ClientConfig(), clerkadapter.WithMaxAttempts(1))
 		e := newEnv(t, prov, privacy.WithRetry(privacy.Retry{MaxAttempts: 1}))
 		id, _ := e.svc.QueueErasure(t.Context(), u.ID)
-		srv.FailNext(1, http.StatusTooManyRequests, 30*time.Second)
+		// The run's Clerk calls: locking the account as the erasure
+		// opens (best effort), then deleting it, which is refused.
+		srv.FailNext(2, http.StatusTooManyRequests, 30*time.Second)
 		before := time.Now()
 		res := work(t, e, e.erasureWorker(), ErasureArgs{RequestID: id}, nil)
 		if diff := cmp.Diff(got{river.EventKindJobSnoozed, privacy.StatusPartial, 0}, got{res.EventKind, e.status(t, id), res.Job.Attempt}); diff != "" {

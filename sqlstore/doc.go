@@ -53,6 +53,16 @@
 //     its version. [Requests.OnCreate] runs a hook in the transaction
 //     that creates a request (riverjobs.EnqueueTx inserts its River job
 //     there), so the request and what the hook writes commit together.
+//     Partial unique indexes keep one open erasure and one pending export
+//     per user, whichever process asks. The erasure fence
+//     (privacy.Service.CheckFence) reads the open erasures and the ledger
+//     from the database, so a user fenced by one process is fenced in all.
+//   - [Ledger] (and [Requests], over its own database) is the
+//     privacy.Ledger of erased users: keyed pseudonyms only
+//     (steward_privacy_ledger, migration 0012). To survive restores of
+//     the application's data, keep it in a database that is not restored
+//     with it: [Store.Ledger] of a second database, given to
+//     privacy.WithLedger.
 //   - [WebhookMessages] is clerkadapter's webhook ReplayStore: each
 //     accepted Svix message ID is recorded by one atomic upsert (an
 //     expired row is taken over, an unexpired one makes it return

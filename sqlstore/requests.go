@@ -17,9 +17,13 @@ import (
 // Requests is the privacy.RequestStore over the table
 // steward_privacy_requests (migration 0003). Steps are stored as a JSON
 // array; times to the microsecond (in SQLite as fixed-width UTC text).
-// A user has at most one open erasure request, enforced by a partial
-// unique index, so concurrent Erase calls in several processes agree on
-// one request.
+// A user has at most one open erasure request and one pending export,
+// enforced by partial unique indexes, so concurrent Erase and StartExport
+// calls in several processes agree on one request.
+//
+// Requests is also the privacy.Ledger over steward_privacy_ledger
+// (migration 0012; see [Ledger] to keep it in another database) and a
+// privacy.RequestPurger.
 //
 // Requests is a privacy.RequestClaimer: a claim is two columns of the
 // request's row (migration 0010) set by one conditional UPDATE, with the
@@ -42,6 +46,8 @@ type CreateHook func(ctx context.Context, tx *sql.Tx, r privacy.Request) error
 var (
 	_ privacy.RequestStore   = (*Requests)(nil)
 	_ privacy.RequestClaimer = (*Requests)(nil)
+	_ privacy.Ledger         = (*Requests)(nil)
+	_ privacy.RequestPurger  = (*Requests)(nil)
 )
 
 // Requests returns the privacy.RequestStore over this database. Run
@@ -103,7 +109,7 @@ func (s scanTime) parse(x string) error {
 }
 
 const requestColumns = `id, kind, user_id, actor, regime, status, received_at, due_at, extended_at,
-	extension_reason, reason, updated_at, completed_at, location, steps, version`
+	extension_reason, reason, updated_at, completed_at, location, steps, not_before, expires_at, version`
 
 // requestReadColumns are requestColumns and the claim (migration 0010).
 const requestReadColumns = requestColumns + `, claim_owner, claim_expires`
@@ -126,7 +132,7 @@ func (r *Requests) args(req privacy.Request) ([]any, error) {
 		req.ID, string(req.Kind), req.UserID, req.Actor, string(req.Regime), string(req.Status),
 		r.timeArg(req.ReceivedAt), r.timeArg(req.DueAt), r.timeArg(req.ExtendedAt),
 		req.ExtensionReason, req.Reason, r.timeArg(req.UpdatedAt), r.timeArg(req.CompletedAt),
-		req.Location, string(b),
+		req.Location, string(b), r.timeArg(req.NotBefore), r.timeArg(req.ExpiresAt),
 	}, nil
 }
 
@@ -141,7 +147,8 @@ func scanRequest(row rowScanner) (privacy.Request, error) {
 	err := row.Scan(&req.ID, &kind, &req.UserID, &req.Actor, &regime, &status,
 		scanTime{&req.ReceivedAt}, scanTime{&req.DueAt}, scanTime{&req.ExtendedAt},
 		&req.ExtensionReason, &req.Reason, scanTime{&req.UpdatedAt}, scanTime{&req.CompletedAt},
-		&req.Location, &steps, &req.Version, &req.ClaimedBy, leaseTime{&req.ClaimExpires})
+		&req.Location, &steps, scanTime{&req.NotBefore}, scanTime{&req.ExpiresAt},
+		&req.Version, &req.ClaimedBy, leaseTime{&req.ClaimExpires})
 	if err != nil {
 		return privacy.Request{}, err
 	}
@@ -168,7 +175,7 @@ func (r *Requests) Create(ctx context.Context, req privacy.Request) error {
 		return err
 	}
 	q := r.d.Rebind(`INSERT INTO steward_privacy_requests (` + requestColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`)
 	if r.onCreate == nil {
 		res, err := r.db.ExecContext(ctx, q, args...)
 		return r.created(ctx, req, res, err)
@@ -254,18 +261,19 @@ func (r *Requests) Get(ctx context.Context, id string) (privacy.Request, error) 
 }
 
 // Update replaces the request when req.Version is the stored version, as
-// privacy.RequestStore documents. ID, Kind and UserID are not changed.
+// privacy.RequestStore documents. ID and Kind are not changed; UserID is
+// (to its pseudonym, when the request finishes).
 func (r *Requests) Update(ctx context.Context, req privacy.Request) error {
 	args, err := r.args(req)
 	if err != nil {
 		return err
 	}
-	// args: id, kind, user_id, then the mutable columns.
-	set := append([]any{}, args[3:]...)
+	// args: id, kind, then the mutable columns.
+	set := append([]any{}, args[2:]...)
 	q := r.d.Rebind(`UPDATE steward_privacy_requests SET
-			actor = ?, regime = ?, status = ?, received_at = ?, due_at = ?, extended_at = ?,
+			user_id = ?, actor = ?, regime = ?, status = ?, received_at = ?, due_at = ?, extended_at = ?,
 			extension_reason = ?, reason = ?, updated_at = ?, completed_at = ?, location = ?, steps = ?,
-			version = version + 1
+			not_before = ?, expires_at = ?, version = version + 1
 		WHERE id = ? AND version = ?`)
 	res, err := r.db.ExecContext(ctx, q, append(set, req.ID, req.Version)...)
 	if err != nil {
@@ -321,6 +329,9 @@ func (r *Requests) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[
 		}
 		if !f.UpdatedBefore.IsZero() {
 			where, args = append(where, "updated_at < ?"), append(args, r.timeArg(f.UpdatedBefore))
+		}
+		if !f.ExpiresBefore.IsZero() {
+			where, args = append(where, "expires_at IS NOT NULL AND expires_at < ?"), append(args, r.timeArg(f.ExpiresBefore))
 		}
 		q := `SELECT ` + requestReadColumns + ` FROM steward_privacy_requests`
 		if len(where) > 0 {

@@ -9,8 +9,12 @@
 // optional steward.Moderator capability. Every change needs an actor
 // allowed admin:users, writes a role_change audit event (pseudonymous
 // subject and actor; details carry the action and, for roles, the old
-// and new role) and invalidates a RoleCache — clerkadapter.LiveRoles — so
-// it takes effect on the user's next request without a new sign-in.
+// and new role) before it is made — when the event cannot be written
+// (the sink is down, the logger failing closed) the change is refused
+// with ErrNotAudited — and invalidates a RoleCache — clerkadapter.LiveRoles
+// — so it takes effect on the user's next request without a new sign-in.
+// A change the provider then refuses is followed by a second event with
+// status "failed".
 //
 // Guard rails: the last active administrator cannot be demoted, banned or
 // locked (ErrLastAdmin); an administrator may not act on their own account
@@ -57,7 +61,7 @@
 // # Errors
 //
 // ErrForbidden, ErrUnknownRole, ErrLastAdmin, ErrSelfAction,
-// ErrUnsupported and ErrBusy (check with errors.Is; ErrBusy also matches
+// ErrUnsupported, ErrNotAudited and ErrBusy (check with errors.Is; ErrBusy also matches
 // steward.ErrLeaseHeld), plus the provider's steward.ErrUserNotFound and
 // steward.ErrInvalidUserID. With WithLeases, a lease store that cannot be
 // reached fails the change with an error naming the administrators lock

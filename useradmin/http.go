@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stewardlabs/steward"
+	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/rbac"
 )
 
@@ -22,7 +23,9 @@ import (
 // unknown role (named), 403 for an action on one's own account, 404 for
 // an unknown user, 409 when the last active admin would be removed, 501
 // when the provider cannot ban or lock, 503 with Retry-After: 1 when
-// another change held the administrators lock too long (ErrBusy). Mount
+// another change held the administrators lock too long (ErrBusy), and
+// 503 when the change could not be audited (ErrNotAudited: nothing
+// changed). Reading a role writes a data_access audit event first. Mount
 // it under a prefix with http.StripPrefix.
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -31,6 +34,15 @@ func (m *Manager) Handler() http.Handler {
 		if err != nil {
 			writeError(w, err)
 			return
+		}
+		// An administrator reading a user's data is recorded first.
+		if m.audit != nil {
+			actor, _ := rbac.PrincipalFrom(r.Context())
+			if err := m.audit.Log(r.Context(), audit.Event{Type: audit.DataAccess, Subject: r.PathValue("id"), Actor: actor.UserID,
+				Details: map[string]any{"what": "role"}}); err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the read could not be audited"})
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"role": role})
 	})
@@ -87,6 +99,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, ErrUnsupported):
 		status, msg = http.StatusNotImplemented, err.Error()
+	case errors.Is(err, ErrNotAudited):
+		status, msg = http.StatusServiceUnavailable, ErrNotAudited.Error()
 	case errors.Is(err, ErrBusy):
 		status, msg = http.StatusServiceUnavailable, ErrBusy.Error()
 		w.Header().Set("Retry-After", "1")

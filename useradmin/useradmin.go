@@ -306,7 +306,12 @@ func (m *Manager) AssignRole(ctx context.Context, actor rbac.Principal, userID s
 		if err := checkLock(ctx); err != nil {
 			return false, err
 		}
+		details := map[string]any{"oldRole": string(old), "newRole": string(role)}
+		if err := m.before(ctx, actor, userID, AssignRole, details); err != nil {
+			return false, err
+		}
 		if err := m.idp.UpdateMetadata(ctx, userID, steward.MetadataPatch{Public: map[string]any{"role": string(role)}}); err != nil {
+			m.failed(ctx, actor, userID, AssignRole)
 			return false, err
 		}
 		return true, nil
@@ -314,10 +319,10 @@ func (m *Manager) AssignRole(ctx context.Context, actor rbac.Principal, userID s
 	if err != nil {
 		return "", err
 	}
-	if !changed {
-		return old, nil
+	if changed {
+		return old, m.after(ctx, userID, AssignRole)
 	}
-	return old, m.after(ctx, actor, userID, AssignRole, map[string]any{"oldRole": string(old), "newRole": string(role)})
+	return old, nil
 }
 
 // checkLock fails when the lock's context is done (a lost lease cancels
@@ -382,7 +387,11 @@ func (m *Manager) moderate(ctx context.Context, actor rbac.Principal, userID str
 		if err := checkLock(ctx); err != nil {
 			return false, err
 		}
+		if err := m.before(ctx, actor, userID, a, nil); err != nil {
+			return false, err
+		}
 		if err := call(mod, ctx, userID); err != nil {
+			m.failed(ctx, actor, userID, a)
 			return false, err
 		}
 		return true, nil
@@ -396,31 +405,52 @@ func (m *Manager) moderate(ctx context.Context, actor rbac.Principal, userID str
 	if err != nil {
 		return err
 	}
-	return m.after(ctx, actor, userID, a, nil)
+	return m.after(ctx, userID, a)
 }
 
-// after invalidates the role cache and audits a change that was made.
-func (m *Manager) after(ctx context.Context, actor rbac.Principal, userID string, a Action, details map[string]any) error {
-	var shareErr error
+// ErrNotAudited is matched when a change was refused because its
+// audit event could not be written (the audit sink is down and the logger
+// fails closed): nothing was changed.
+var ErrNotAudited = errors.New("useradmin: the change was not made: its audit event could not be written")
+
+// before writes the role_change event of a change about to be made:
+// audit before effect, so that no change happens that the trail cannot
+// show.
+func (m *Manager) before(ctx context.Context, actor rbac.Principal, userID string, a Action, details map[string]any) error {
+	if m.audit == nil {
+		return nil
+	}
+	d := map[string]any{"action": string(a)}
+	for k, v := range details {
+		d[k] = v
+	}
+	if err := m.audit.Log(ctx, audit.Event{Type: audit.RoleChange, Subject: userID, Actor: actor.UserID, Details: d}); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotAudited, a, err)
+	}
+	return nil
+}
+
+// failed records that a change audited by before was not made after all
+// (best effort: the provider refused it).
+func (m *Manager) failed(ctx context.Context, actor rbac.Principal, userID string, a Action) {
+	if m.audit != nil {
+		_ = m.audit.Log(context.WithoutCancel(ctx), audit.Event{Type: audit.RoleChange, Subject: userID, Actor: actor.UserID,
+			Details: map[string]any{"action": string(a), "status": "failed"}})
+	}
+}
+
+// after invalidates the role cache once a change a was made, telling
+// every process's cache when it is a SharedRoleCache. The change stands
+// either way; the error says the other processes were not told.
+func (m *Manager) after(ctx context.Context, userID string, a Action) error {
 	switch c := m.cache.(type) {
 	case nil:
 	case SharedRoleCache:
 		if err := c.InvalidateContext(ctx, userID); err != nil {
-			shareErr = fmt.Errorf("useradmin: %s was made but the role caches of other processes were not told (they see it when their entry expires): %w", a, err)
+			return fmt.Errorf("useradmin: %s was made but the role caches of other processes were not told (they see it when their entry expires): %w", a, err)
 		}
 	default:
 		c.Invalidate(userID)
 	}
-	if m.audit == nil {
-		return shareErr
-	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	details["action"] = string(a)
-	err := m.audit.Log(ctx, audit.Event{Type: audit.RoleChange, Subject: userID, Actor: actor.UserID, Details: details})
-	if err != nil {
-		return errors.Join(fmt.Errorf("useradmin: %s was made but its audit event was not recorded: %w", a, err), shareErr)
-	}
-	return shareErr
+	return nil
 }

@@ -3,18 +3,26 @@
 //
 //	go run ./examples/gdprserver            # fake Clerk, SQLite in a temp dir
 //
-//	GET    /api/user/data          export (Art. 15/20), as an attachment
+//	GET    /api/user/data          export (Art. 15/20), as an attachment (?async=1 queues it)
+//	GET    /api/user/data/download download a queued export (?requestId=...)
 //	DELETE /api/user/delete        erasure (Art. 17), needs X-Confirm-Delete: true
+//	POST   /api/user/delete/cancel take an erasure back in its grace period, {"requestId", "reason"}
 //	GET    /api/user/consent       current consent
 //	PUT    /api/user/consent       change consent, e.g. {"marketing": true}
 //	GET    /api/admin/requests     pending and overdue requests (admin:users)
 //	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
-//	POST   /webhooks/clerk         Clerk's webhooks (Svix-signed; no session)
+//	POST   /api/webhooks/clerk     Clerk's webhooks (Svix-signed, no session): user.deleted erases the app's data, user.created writes the default role
 //
-// Every route sits behind Clerk session authentication (no valid session
-// token: 401). The admin routes also need the admin:users permission
-// (rbac.Require: 403 without it). A user's own export, erasure and consent
-// need no particular role: data-protection rights belong to every account.
+// Every route but the webhook sits behind Clerk session authentication
+// (no valid session token: 401); a user whose erasure has begun is
+// refused too. The admin routes also need the admin:users permission
+// (rbac.Require: 403 without it); an administrator may export, erase or
+// cancel for another user with ?userId=. A user's own export, erasure
+// and consent need no particular role: data-protection rights belong to
+// every account. An erasure waits four hours (STEWARD_GRACE_PERIOD, a Go
+// duration; "0s" erases at once) before anything is erased, so that the
+// user or an administrator can take it back; the background runner then
+// carries it out, and expires queued exports after seven days.
 //
 // The first line printed is "listening on http://ADDR". With no
 // environment it starts an in-process fake Clerk with two demo users, Bob
@@ -26,8 +34,8 @@
 // frontends whose session tokens it accepts (such as
 // "https://app.example.com"), so that tokens minted for another site of
 // the same instance are refused, and CLERK_WEBHOOK_SECRET, the endpoint's
-// signing secret, enables /webhooks/clerk (with the fake it is always on,
-// and its secret printed as "webhooks URL SECRET"). STEWARD_POSTGRES_DSN
+// signing secret, enables /api/webhooks/clerk (with the fake it is always
+// on, and its secret printed as "webhooks URL SECRET"). STEWARD_POSTGRES_DSN
 // keeps the application tables, audit events, consent, requests, webhook
 // message IDs and role invalidations in PostgreSQL instead of SQLite.
 // SIGINT or SIGTERM shuts it down gracefully.
@@ -39,12 +47,24 @@
 // delivered by webhook to one, reaches every replica's role cache within
 // a second (sqlstore's RoleInvalidations, polled by LiveRoles.Run).
 //
+// The audit key, which makes every pseudonym and so the ledger of erased
+// users, must outlive restarts: it comes from STEWARD_AUDIT_KEY
+// ("<id>:<base64 secret>") or from the key file STEWARD_AUDIT_KEY_FILE,
+// created once with a random key when missing (by default audit.key in
+// the data directory: beside the SQLite file, or with PostgreSQL
+// STEWARD_DATA_DIR, the working directory unless set, which also keeps
+// queued exports). Every replica must use the same key. Back the key up
+// apart from the database; see package audit on rotating it. -replay,
+// run after restoring a backup, erases again every erased user the
+// backup brought back before serving.
+//
 // The server bounds every connection: 10 s to read the headers, 30 s to
 // read a request, 2 minutes to write an answer (an export streams) and 2
 // minutes idle between keep-alive requests.
 //
-// Background duties (resuming erasures and queued exports, consent sync)
-// run in one background.Runner. By default its embedded engine runs them
+// Background duties (erasures after their grace period and those a crash
+// left partial, queued exports and their expiry, consent sync) run in one
+// background.Runner. By default its embedded engine runs them
 // in this process. -jobs river (with STEWARD_POSTGRES_DSN) runs them as
 // River jobs instead (package riverjobs): every erasure and queued export
 // is created with its job in one transaction, and any number of
@@ -60,7 +80,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -102,6 +121,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	engine := flag.String("jobs", "inprocess", "where background duties run: inprocess, or river (needs STEWARD_POSTGRES_DSN)")
+	flag.BoolVar(&replay, "replay", false, "before serving, erase again every erased user a restored backup brought back (privacy.Service.Replay)")
 	flag.DurationVar(&jobTimeout, "job-timeout", 0,
 		"with -jobs river: how long an erasure or export job may run (default: riverjobs' defaults); a job whose process died is rescued after twice that")
 	flag.Parse()
@@ -112,6 +132,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// replay is the -replay flag: run after restoring a backup.
+var replay bool
 
 func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	if engine != "inprocess" && engine != "river" {
@@ -127,7 +150,7 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	defer clk.close()
 	idp, demo := clk.idp, clk.demo
 
-	db, dialect, closeDB, err := database()
+	db, dialect, dataDir, closeDB, err := database()
 	if err != nil {
 		return err
 	}
@@ -152,19 +175,35 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	if err != nil {
 		return err
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	keys, err := auditKeys(dataDir)
+	if err != nil {
 		return err
 	}
-	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey("gdprserver-1", key))
+	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey(keys.active.ID, keys.active.Secret))
+	if err != nil {
+		return err
+	}
+	pseudo, err := audit.NewPseudonymizer(keys.active, keys.retired...)
+	if err != nil {
+		return err
+	}
+	grace, err := gracePeriod()
+	if err != nil {
+		return err
+	}
+	blobs, err := privacy.NewDirBlobs(filepath.Join(dataDir, "exports"))
 	if err != nil {
 		return err
 	}
 	authz := rbac.Default()
-	consents, err := consent.NewManager(store.Consent(), idp, consent.WithAudit(log))
-	if err != nil {
-		return err
-	}
+	// Roles are read live and cached per process; a change made in any
+	// replica (useradmin, an erasure, or a webhook delivered to it) is
+	// recorded in the database and dropped from every replica's cache
+	// within a second (Run, below).
+	live := clerkadapter.NewLiveRoles(idp, &clerkadapter.LiveRolesOptions{
+		Invalidations: store.RoleInvalidations(),
+		OnError:       func(err error) { fmt.Fprintln(os.Stderr, "gdprserver: role invalidations:", err) },
+	})
 	requests := store.Requests()
 	if engine == "river" {
 		// Every request is created with its River job, or not at all.
@@ -174,10 +213,19 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 		requests = requests.OnCreate(riverjobs.EnqueueTx)
 	}
 	svc, err := privacy.NewService(idp,
-		privacy.WithStores(appData, consents.DataStore()),
+		privacy.WithStores(appData, consent.NewDataStore(store.Consent())),
 		privacy.WithAudit(log),
+		privacy.WithPseudonymizer(pseudo),
 		privacy.WithRequestStore(requests),
-		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}))
+		privacy.WithHoldChecker(retention.Checker{Holds: store.Holds()}),
+		privacy.WithAuthorizer(authz), // admins act on other users with ?userId=
+		privacy.WithRoleCache(live),
+		privacy.WithBlobWriter(blobs),
+		privacy.WithGracePeriod(grace))
+	if err != nil {
+		return err
+	}
+	consents, err := consent.NewManager(store.Consent(), idp, consent.WithAudit(log), consent.WithFence(svc))
 	if err != nil {
 		return err
 	}
@@ -190,23 +238,17 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	if err != nil {
 		return err
 	}
-	// Roles are read live and cached per process; a change made in any
-	// replica (useradmin, or a webhook delivered to it) is recorded in
-	// the database and dropped from every replica's cache within a
-	// second (Run, below).
-	live := clerkadapter.NewLiveRoles(idp, &clerkadapter.LiveRolesOptions{
-		Invalidations: store.RoleInvalidations(),
-		OnError:       func(err error) { fmt.Fprintln(os.Stderr, "gdprserver: role invalidations:", err) },
-	})
 	admin, err := useradmin.New(idp, authz, useradmin.WithAudit(log), useradmin.WithRoleCache(live), useradmin.WithLeases(store.Leases()))
 	if err != nil {
 		return err
 	}
-	auth := clerkadapter.NewSessionAuth(clk.cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: clk.parties})
+	auth := clerkadapter.NewSessionAuth(clk.cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: clk.parties, Fence: svc})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/user/data", svc.ExportHandler())
+	mux.Handle("GET /api/user/data/download", svc.DownloadHandler())
 	mux.Handle("DELETE /api/user/delete", svc.DeleteHandler())
+	mux.Handle("POST /api/user/delete/cancel", svc.CancelHandler())
 	mux.Handle("/api/user/consent", consents.Handler())
 	mux.Handle("GET /api/admin/requests", rbac.Require(rbac.AdminUsers, rbac.WithAuthorizer(authz), rbac.WithAudit(log))(requestsView(svc)))
 	mux.Handle("/api/admin/users/", http.StripPrefix("/api/admin", admin.Handler()))
@@ -214,13 +256,25 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 		// Message IDs are kept in the database, so a delivery replayed to
 		// another replica is refused there too.
 		hooks, err := clerkadapter.NewWebhookHandler(clk.webhookSecret, &clerkadapter.WebhookOptions{
-			Roles:  auth,
-			Replay: store.WebhookMessages(),
+			OnUserDeleted: clerkadapter.EraseDeletedUsers(svc),
+			OnUserCreated: clerkadapter.AssignDefaultRole(idp, "", log),
+			Roles:         auth,
+			Replay:        store.WebhookMessages(),
 		})
 		if err != nil {
 			return err
 		}
-		mux.Handle("/webhooks/clerk", hooks)
+		mux.Handle("POST "+webhookPath, hooks)
+	} else {
+		fmt.Fprintln(os.Stderr, "gdprserver: CLERK_WEBHOOK_SECRET is not set: no webhook route, so accounts deleted in Clerk's own pages keep their data here")
+	}
+
+	if replay {
+		n, err := svc.Replay(ctx)
+		if err != nil {
+			return fmt.Errorf("replaying erasures: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "gdprserver: replayed %d erasures\n", n)
 	}
 
 	ln, err := net.Listen("tcp", addr)
@@ -234,7 +288,7 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 		fmt.Fprintf(w, "token %s %s\n", d.name, d.token)
 	}
 	if len(demo) > 0 && clk.webhookSecret != "" {
-		fmt.Fprintf(w, "webhooks %s/webhooks/clerk %s\n", base, clk.webhookSecret)
+		fmt.Fprintf(w, "webhooks %s%s %s\n", base, webhookPath, clk.webhookSecret)
 	}
 	if len(demo) > 0 {
 		fmt.Fprintf(w, "try: curl -H 'Authorization: Bearer %s' %s/api/user/data\n", demo[0].token, base)
@@ -325,6 +379,56 @@ func jobEngine(engine string, runner *background.Runner, db *sql.DB) (start, sto
 	return start, stop, nil
 }
 
+// keys are the audit keys: the active one, and retired ones still
+// needed to find what was made under them.
+type keys struct {
+	active  audit.Key
+	retired []audit.Key
+}
+
+// auditKeys reads the audit key from STEWARD_AUDIT_KEY, or from the key
+// file STEWARD_AUDIT_KEY_FILE (default: audit.key in dataDir), created
+// once when missing. A key made afresh at every start would give every
+// person a new pseudonym, and lose the ledger of erased users.
+func auditKeys(dataDir string) (keys, error) {
+	if v := os.Getenv("STEWARD_AUDIT_KEY"); v != "" {
+		k, err := audit.ParseKey(v)
+		if err != nil {
+			return keys{}, fmt.Errorf("STEWARD_AUDIT_KEY: %w", err)
+		}
+		return keys{active: k}, nil
+	}
+	path := os.Getenv("STEWARD_AUDIT_KEY_FILE")
+	if path == "" {
+		path = filepath.Join(dataDir, "audit.key")
+	}
+	active, retired, err := audit.LoadKeyFile(path, "gdprserver-1")
+	if err != nil {
+		return keys{}, fmt.Errorf("STEWARD_AUDIT_KEY_FILE: %w", err)
+	}
+	return keys{active: active, retired: retired}, nil
+}
+
+// defaultGracePeriod is how long an erasure waits before anything is
+// erased, so that it can be taken back.
+const defaultGracePeriod = 4 * time.Hour
+
+// gracePeriod reads STEWARD_GRACE_PERIOD (default defaultGracePeriod).
+func gracePeriod() (time.Duration, error) {
+	v := os.Getenv("STEWARD_GRACE_PERIOD")
+	if v == "" {
+		return defaultGracePeriod, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("STEWARD_GRACE_PERIOD %q is not a duration such as 4h or 0s", v)
+	}
+	return d, nil
+}
+
+// webhookPath is where Clerk delivers its webhooks.
+const webhookPath = "/api/webhooks/clerk"
+
 // newHTTPServer returns the server for h, with every connection bounded:
 // a client that trickles its headers or body, never reads the answer or
 // keeps an idle connection open cannot hold a goroutine for ever.
@@ -394,24 +498,31 @@ func identity() (clerkSetup, error) {
 // database opens PostgreSQL when STEWARD_POSTGRES_DSN is set (its
 // run-time parameters, such as search_path, apply to every connection),
 // and otherwise an SQLite file in a temporary directory removed on close.
-func database() (*sql.DB, sqlstore.Dialect, func(), error) {
+// It also returns the directory that keeps the server's files (the
+// audit key file and queued exports by default): the temporary one, or
+// with PostgreSQL STEWARD_DATA_DIR (default: the working directory).
+func database() (*sql.DB, sqlstore.Dialect, string, func(), error) {
 	if dsn := os.Getenv("STEWARD_POSTGRES_DSN"); dsn != "" {
 		db, err := postgres.Open(dsn)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", "", nil, err
 		}
-		return db, sqlstore.Postgres, func() { db.Close() }, nil
+		dir := os.Getenv("STEWARD_DATA_DIR")
+		if dir == "" {
+			dir = "."
+		}
+		return db, sqlstore.Postgres, dir, func() { db.Close() }, nil
 	}
 	dir, err := os.MkdirTemp("", "steward-gdprserver-")
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "steward.db"))
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
-	return db, sqlstore.SQLite, func() { db.Close(); os.RemoveAll(dir) }, nil
+	return db, sqlstore.SQLite, dir, func() { db.Close(); os.RemoveAll(dir) }, nil
 }
 
 // requestsView lists erasure and export requests needing attention and

@@ -16,9 +16,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -179,11 +179,18 @@ func setup(ctx context.Context, w io.Writer, cfg config, dir string) (*world, fu
 		fmt.Fprintf(w, "   database: %s, example app tables with %d rows for Ada and Bob\n", filepath.Join(dir, "steward.db"), total)
 	}
 
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	// The audit key makes every pseudonym, so it must outlive restarts:
+	// from STEWARD_AUDIT_KEY, or a key file created once beside the
+	// database and read ever after.
+	var key audit.Key
+	if v := os.Getenv("STEWARD_AUDIT_KEY"); v != "" {
+		if key, err = audit.ParseKey(v); err != nil {
+			return nil, cleanup, fmt.Errorf("STEWARD_AUDIT_KEY: %w", err)
+		}
+	} else if key, _, err = audit.LoadKeyFile(filepath.Join(dir, "audit.key"), "quickstart-1"); err != nil {
 		return nil, cleanup, err
 	}
-	if wd.log, err = audit.NewLogger(wd.store.AuditSink(), audit.WithKey("quickstart-1", key)); err != nil {
+	if wd.log, err = audit.NewLogger(wd.store.AuditSink(), audit.WithKey(key.ID, key.Secret)); err != nil {
 		return nil, cleanup, err
 	}
 	fmt.Fprintln(w, "   audit: hash-chained events in SQLite, user IDs as keyed HMAC pseudonyms")
@@ -204,6 +211,7 @@ func setup(ctx context.Context, w io.Writer, cfg config, dir string) (*world, fu
 		privacy.WithAudit(wd.log),
 		privacy.WithRequestStore(wd.store.Requests()),
 		privacy.WithHoldChecker(retention.Checker{Holds: holds}),
+		privacy.WithAuthorizer(wd.authz),
 	); err != nil {
 		return nil, cleanup, err
 	}
@@ -327,6 +335,12 @@ func erase(ctx context.Context, w io.Writer, wd *world) error {
 		return fmt.Errorf("the user still exists after erasure")
 	}
 	fmt.Fprintf(w, "   %s is gone from Clerk and the app tables (orders kept, anonymised)\n", wd.who)
+	// The ledger keeps fencing the user: the app guards its own writes
+	// with one line, and Steward's session middleware, consent and
+	// exports make the same check.
+	if err := wd.privacy.CheckFence(ctx, wd.subject); errors.Is(err, privacy.ErrErased) {
+		fmt.Fprintf(w, "   fenced: writes and sessions for %s are refused (the ledger holds a pseudonym, not the ID)\n", wd.who)
+	}
 	return nil
 }
 

@@ -131,26 +131,13 @@ func newWorker(ctx context.Context, cfg config, slot, inc int) (*worker, error) 
 	cc.HTTPClient = httpClient
 	idp := clerkadapter.New(cc, clerkadapter.WithBackoff(20*time.Millisecond, 400*time.Millisecond))
 
-	conOpts := []consent.Option{
-		consent.WithAudit(w.log),
-		consent.WithRetry(20*time.Millisecond, 400*time.Millisecond, 4),
-		consent.WithClaimTTL(cfg.ClaimTTL),
-	}
-	if w.consents, err = consent.NewManager(w.store.Consent(), idp, conOpts...); err != nil {
-		return nil, err
-	}
-	ahead := func() time.Time { return time.Now().Add(drainClockAhead) }
-	if w.drainCon, err = consent.NewManager(w.store.Consent(), idp, append(conOpts, consent.WithNow(ahead))...); err != nil {
-		return nil, err
-	}
-
 	appData, err := sqldata.New(ctx, w.db, cfg.Dialect, exampleschema.Tables())
 	if err != nil {
 		return nil, err
 	}
 	ext := &external{url: cfg.ExternalURL, client: httpClient, pseudo: w.pseudo, requests: w.store.Requests()}
 	opts := []privacy.Option{
-		privacy.WithStores(appData, w.consents.DataStore()),
+		privacy.WithStores(appData, consent.NewDataStore(w.store.Consent())),
 		privacy.WithExternal(ext),
 		privacy.WithAudit(w.log),
 		privacy.WithRequestStore(w.store.Requests()),
@@ -162,6 +149,20 @@ func newWorker(ctx context.Context, cfg config, slot, inc int) (*worker, error) 
 	if w.drainSvc, err = privacy.NewService(idp, append(opts, privacy.WithResumeAfter(0))...); err != nil {
 		return nil, err
 	}
+	conOpts := []consent.Option{
+		consent.WithAudit(w.log),
+		consent.WithRetry(20*time.Millisecond, 400*time.Millisecond, 4),
+		consent.WithClaimTTL(cfg.ClaimTTL),
+		consent.WithFence(w.svc), // an erased user's consent is refused, in every process
+	}
+	if w.consents, err = consent.NewManager(w.store.Consent(), idp, conOpts...); err != nil {
+		return nil, err
+	}
+	ahead := func() time.Time { return time.Now().Add(drainClockAhead) }
+	if w.drainCon, err = consent.NewManager(w.store.Consent(), idp, append(conOpts, consent.WithNow(ahead))...); err != nil {
+		return nil, err
+	}
+
 	if w.admins, err = useradmin.New(idp, rbac.Default(), useradmin.WithAudit(w.log), useradmin.WithLeases(w.store.Leases()), useradmin.WithLockWait(time.Second)); err != nil {
 		return nil, err
 	}
@@ -292,7 +293,8 @@ func (w *worker) changeConsent(u int, rng *rand.Rand) {
 	}
 	w.do(opConsent, u, func(ctx context.Context, op string) (outcome, error) {
 		_, err := w.consents.Update(ctx, w.cfg.Users[u], changes, consent.Meta{PolicyVersion: 1, Source: "fleet", Actor: actorID(op)})
-		return outcome{event: true}, err
+		// A victim's erasure fences their consent from when it opens.
+		return outcome{event: true, expected: errors.Is(err, privacy.ErrFenced)}, err
 	})
 }
 

@@ -25,14 +25,18 @@ type dsMaker func(ctx context.Context, t tb) (DataStoreHarness, error)
 type dsCase = conformance.Case[*dsEnv]
 
 func runDataStore(t tb, mk dsMaker, cfg config) {
-	conformance.RunCases(t, dataStoreCases(), func(ctx context.Context, t tb) *dsEnv {
+	env := func(ctx context.Context, t tb) *dsEnv {
 		h, err := mk(ctx, t)
 		if err != nil {
 			t.Fatalf("making the harness: %v", err)
 		}
 		t.Cleanup(h.Close)
 		return &dsEnv{tb: t, cfg: cfg, ctx: ctx, h: h, s: h.Store(), caps: h.Capabilities()}
-	})
+	}
+	conformance.RunCases(t, dataStoreCases(), env)
+	if _, ok := env(t.Context(), t).s.(privacy.SubjectLister); ok {
+		conformance.RunCases(t, subjectCases(), env)
+	}
 }
 
 func dataStoreCases() []dsCase {

@@ -51,11 +51,21 @@ func runRequestStore(t tb, mk rsMaker, cfg config) {
 		}
 		return &rsEnv{tb: t, cfg: cfg, ctx: ctx, s: s, base: time.Date(2025, 1, 31, 9, 30, 0, 123456000, time.UTC)}
 	}
-	cases := requestStoreCases()
-	if _, ok := env(t.Context(), t).s.(privacy.RequestClaimer); ok {
+	cases := append(requestStoreCases(), proofCases()...)
+	probe := env(t.Context(), t).s
+	if _, ok := probe.(privacy.RequestClaimer); ok {
 		cases = append(cases, claimCases()...)
 	}
+	if _, ok := probe.(privacy.RequestPurger); ok {
+		cases = append(cases, purgeCases()...)
+	}
 	conformance.RunCases(t, cases, env)
+	if _, ok := probe.(privacy.Ledger); ok {
+		conformance.RunCases(t, ledgerCases(), func(ctx context.Context, t tb) *lgEnv {
+			s := env(ctx, t).s
+			return &lgEnv{tb: t, ctx: ctx, l: s.(privacy.Ledger), base: time.Date(2025, 1, 31, 9, 30, 0, 123456000, time.UTC)}
+		})
+	}
 }
 
 func requestStoreCases() []rsCase {
@@ -258,7 +268,7 @@ func rsCreateAfterCompleted(e *rsEnv) {
 func rsOpenScope(e *rsEnv) {
 	user := newUserID()
 	e.create(e.req(privacy.KindExport, user, privacy.StatusPending, 0))
-	e.create(e.req(privacy.KindExport, user, privacy.StatusPending, 1))
+	e.create(e.req(privacy.KindExport, user, privacy.StatusCompleted, 1))
 	e.create(e.req(privacy.KindErasure, user, privacy.StatusPending, 2))
 	e.create(e.req(privacy.KindErasure, newUserID(), privacy.StatusPending, 3))
 }

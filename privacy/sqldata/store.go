@@ -36,9 +36,13 @@ type Store struct {
 	tables     []*table // in declaration order: the export order
 	eraseOrder []*table // children before parents
 	observe    func(Batch)
+	subjects   string // SELECT of every distinct user ID, for Subjects
 }
 
-var _ privacy.DataStore = (*Store)(nil)
+var (
+	_ privacy.DataStore     = (*Store)(nil)
+	_ privacy.SubjectLister = (*Store)(nil)
+)
 
 // Batch describes one erase batch that changed rows, for progress
 // reporting and metrics (see WithBatchObserver).
@@ -194,7 +198,59 @@ func New(ctx context.Context, db *sql.DB, d sqldialect.Dialect, tables []Table, 
 	for _, i := range order {
 		s.eraseOrder = append(s.eraseOrder, built[i])
 	}
+	var parts []string
+	for _, t := range decls {
+		if t.UserColumn != "" {
+			parts = append(parts, "SELECT "+QuoteIdent(d, t.UserColumn)+" AS subject FROM "+QuoteIdent(d, t.Name)+
+				" WHERE "+QuoteIdent(d, t.UserColumn)+" IS NOT NULL")
+		}
+	}
+	s.subjects = "SELECT subject FROM (" + strings.Join(parts, " UNION ") + ") AS subjects ORDER BY subject"
 	return s, nil
+}
+
+// Subjects implements privacy.SubjectLister: the distinct values of every
+// declared UserColumn that are valid user IDs, in order, read with one
+// streaming query (a UNION of the tables), so memory stays flat however
+// many users there are. Tables reached through Via hold no user ID of
+// their own; their users are their parents'. Values that anonymisation
+// left behind (a Derived pseudonym, a Fixed marker) are yielded only
+// when they pass steward.ValidateUserID; Service.Replay looks each up in
+// its Ledger, so they find nothing there.
+func (s *Store) Subjects(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		rows, err := s.db.QueryContext(ctx, s.subjects)
+		if err != nil {
+			yield("", fmt.Errorf("sqldata: listing subjects: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v any
+			if err := rows.Scan(&v); err != nil {
+				yield("", fmt.Errorf("sqldata: listing subjects: %w", err))
+				return
+			}
+			var id string
+			switch x := v.(type) {
+			case string:
+				id = x
+			case []byte:
+				id = string(x)
+			default:
+				id = fmt.Sprint(x)
+			}
+			if steward.ValidateUserID(id) != nil {
+				continue
+			}
+			if !yield(id, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield("", fmt.Errorf("sqldata: listing subjects: %w", err))
+		}
+	}
 }
 
 // Name returns the store's name (WithName; default DefaultName).
