@@ -48,7 +48,7 @@ func eachDialect(t *testing.T, f func(t *testing.T, fx *fixture)) {
 	})
 }
 
-func newFixture(t *testing.T, db *sql.DB, d sqlstore.Dialect) *fixture {
+func newFixture(t testing.TB, db *sql.DB, d sqlstore.Dialect) *fixture {
 	t.Helper()
 	now, _ := time.Parse(time.RFC3339, testNow)
 	fx := &fixture{t: t, dialect: d, db: db, now: now}
@@ -72,7 +72,7 @@ func newFixture(t *testing.T, db *sql.DB, d sqlstore.Dialect) *fixture {
 
 // dsnOf returns what --db must say to reach db: the SQLite file, or the
 // PostgreSQL URL with the test's schema as search_path.
-func dsnOf(t *testing.T, db *sql.DB, d sqlstore.Dialect) string {
+func dsnOf(t testing.TB, db *sql.DB, d sqlstore.Dialect) string {
 	t.Helper()
 	if d == sqlstore.SQLite {
 		var seq int

@@ -32,7 +32,7 @@ const exportOutEnv = "STEWARD_CLI_TEST_OUT"
 // (testdata/config.json declares exampleschema's tables and consent).
 // It reads the command's environment variables and the user from
 // STEWARD_CLI_TEST_USER, and writes the document to STEWARD_CLI_TEST_OUT.
-func libraryExport(ctx context.Context, _ io.Writer) error {
+func libraryExport(ctx context.Context, _ []string, _ io.Writer) error {
 	dsn := os.Getenv(envDB)
 	var (
 		db  *sql.DB

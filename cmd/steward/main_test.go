@@ -100,10 +100,13 @@ func golden(t testing.TB, name, got string) {
 func playRole(role string) int {
 	f, ok := helperRoles[role]
 	if !ok {
+		f, ok = platformRoles[role]
+	}
+	if !ok {
 		fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
 		return 2
 	}
-	if err := f(context.Background(), os.Stdout); err != nil {
+	if err := f(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, role+":", err)
 		return 1
 	}
@@ -111,6 +114,10 @@ func playRole(role string) int {
 }
 
 // helperRoles are the parts the test binary can play as a child process.
-var helperRoles = map[string]func(context.Context, io.Writer) error{
+var helperRoles = map[string]helperRole{
 	"library-export": libraryExport,
 }
+
+// helperRole is one part the test binary can play; args are its command
+// line after the program name.
+type helperRole func(ctx context.Context, args []string, stdout io.Writer) error
