@@ -112,7 +112,11 @@ func (a *app) reportDeletion(ctx context.Context, what string, res privacy.Delet
 			return jerr
 		}
 	} else {
-		a.printf("%s: %s (request %s)", what, status, res.RequestID)
+		if strings.Contains(what, res.RequestID) {
+			a.printf("%s: %s", what, status)
+		} else {
+			a.printf("%s: %s (request %s)", what, status, res.RequestID)
+		}
 		if len(res.DeletedFrom) > 0 {
 			a.printf("deleted from: %s", strings.Join(res.DeletedFrom, ", "))
 		}
