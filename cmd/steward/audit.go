@@ -46,7 +46,14 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 			if err != nil {
 				return err
 			}
-			m := a.progress("verifying", int64(max(head.Sequence, 1)), "events")
+			if head.Sequence == 0 {
+				if a.json {
+					return a.printJSON(verifyReport{OK: true})
+				}
+				a.printf("audit chain empty: no event to verify")
+				return nil
+			}
+			m := a.progress("verifying", int64(head.Sequence), "events")
 			var n uint64
 			counted := func(yield func(audit.Event, error) bool) {
 				for e, err := range sink.Events(ctx, 0) {
@@ -62,6 +69,9 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 				}
 			}
 			verr := audit.Verify(iter.Seq2[audit.Event, error](counted))
+			if verr != nil {
+				m.abort()
+			}
 			var chain *audit.ChainError
 			if verr != nil && !errors.As(verr, &chain) {
 				return verr
@@ -69,17 +79,9 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 			if verr == nil {
 				m.finish()
 				if a.json {
-					return a.printJSON(struct {
-						OK       bool   `json:"ok"`
-						Verified uint64 `json:"verified"`
-						LastHash string `json:"lastHash"`
-					}{true, n, head.Hash})
+					return a.printJSON(verifyReport{OK: true, Verified: n, LastHash: head.Hash})
 				}
-				if n == 0 {
-					a.printf("audit chain empty: no event to verify")
-				} else {
-					a.printf("audit chain intact: %d events verified, last hash %s", n, head.Hash)
-				}
+				a.printf("audit chain intact: %d events verified, last hash %s", n, head.Hash)
 				return nil
 			}
 			var broken *audit.Event
@@ -90,13 +92,7 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 				break
 			}
 			if a.json {
-				if err := a.printJSON(struct {
-					OK       bool         `json:"ok"`
-					Verified uint64       `json:"verified"`
-					BrokenAt uint64       `json:"brokenAt"`
-					Reason   string       `json:"reason"`
-					Event    *audit.Event `json:"event"`
-				}{false, chain.Sequence - 1, chain.Sequence, chain.Reason, broken}); err != nil {
+				if err := a.printJSON(verifyReport{Verified: chain.Sequence - 1, BrokenAt: chain.Sequence, Reason: chain.Reason, Event: broken}); err != nil {
 					return err
 				}
 			} else {
@@ -109,6 +105,17 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 			return fmt.Errorf("audit chain broken at event %d", chain.Sequence)
 		},
 	}
+}
+
+// verifyReport is audit verify's result in JSON: ok with the count
+// verified and the last hash, or where the chain breaks and why.
+type verifyReport struct {
+	OK       bool         `json:"ok"`
+	Verified uint64       `json:"verified"`
+	LastHash string       `json:"lastHash,omitempty"`
+	BrokenAt uint64       `json:"brokenAt,omitempty"`
+	Reason   string       `json:"reason,omitempty"`
+	Event    *audit.Event `json:"event,omitempty"`
 }
 
 func orDash(s string) string {
@@ -179,6 +186,8 @@ STEWARD_AUDIT_FORWARD_TOKEN, when set, is sent as a bearer token.`,
 			s := f.Stats()
 			if ferr == nil {
 				m.finish()
+			} else {
+				m.abort()
 			}
 			if a.json {
 				if err := a.printJSON(struct {

@@ -107,17 +107,18 @@ func TestAuditForward(t *testing.T) {
 		}
 		fx.logEvents(3, "user_bob")
 		res = runCLI(t, env, "", "audit", "forward", "--to", srv.URL, "--json")
-		var got struct {
+		type forwardReport struct {
 			Destination string `json:"destination"`
 			Forwarded   int    `json:"forwarded"`
 			Cursor      uint64 `json:"cursor"`
 			Head        uint64 `json:"head"`
 		}
+		var got forwardReport
 		if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || res.code != exitOK {
 			t.Fatalf("forward again: exit %d, %v, %s %s", res.code, err, res.stdout, res.stderr)
 		}
-		if got.Forwarded != 3 || got.Cursor != 15 || got.Head != 15 || got.Destination != "collector" {
-			t.Errorf("forward again: %+v, want 3 more, cursor and head at 15", got)
+		if diff := cmp.Diff(forwardReport{Destination: "collector", Forwarded: 3, Cursor: 15, Head: 15}, got); diff != "" {
+			t.Errorf("forward --json, the second time (-want +got):\n%s", diff)
 		}
 		var want []uint64
 		for i := range 15 {

@@ -58,6 +58,7 @@ so a failed export leaves no partial file.`,
 				return svc.Export(ctx, user, &countingWriter{w: w, m: m})
 			})
 			if err != nil {
+				m.abort()
 				return err
 			}
 			m.finish()

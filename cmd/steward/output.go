@@ -143,3 +143,10 @@ func (m *meter) finish() {
 		_ = m.bar.Finish()
 	}
 }
+
+// abort ends the meter where it stands, for work that failed.
+func (m *meter) abort() {
+	if m.bar != nil {
+		_ = m.bar.Exit()
+	}
+}

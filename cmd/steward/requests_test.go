@@ -169,8 +169,16 @@ func TestExtend(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantDue := privacy.CCPA.Extend(privacy.CCPA.Deadline(day("2026-02-27")))
-		if !got.DueAt.Equal(wantDue) || got.ExtensionReason != "complex request: many systems" {
-			t.Errorf("extended to %v (%q), want %v", got.DueAt, got.ExtensionReason, wantDue)
+		type extension struct {
+			ID              string
+			DueAt           time.Time
+			ExtendedAt      time.Time
+			ExtensionReason string
+			DaysLeft        *int
+		}
+		want := extension{"req_e_ccpa", wantDue, fx.now, "complex request: many systems", intp(88)}
+		if diff := cmp.Diff(want, extension{got.ID, got.DueAt, got.ExtendedAt, got.ExtensionReason, got.DaysLeft}); diff != "" {
+			t.Errorf("extend --json (-want +got):\n%s", diff)
 		}
 		stored, err := fx.store.Requests().Get(t.Context(), "req_e_ccpa")
 		if err != nil || !stored.DueAt.Equal(wantDue) {

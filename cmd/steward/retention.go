@@ -133,7 +133,10 @@ func (a *app) sweep(ctx context.Context, e *retention.Engine, planned map[string
 		}
 		m.set(int64(p.Done), fmt.Sprintf("%s: batch of %d (%d of %d)", p.Policy, p.Batch, p.Done, planned[p.Policy]))
 	}})
-	if m != nil {
+	switch {
+	case m != nil && err != nil:
+		m.abort()
+	case m != nil:
 		m.finish()
 	}
 	return rep, err

@@ -113,9 +113,10 @@ func TestRetentionApplyTerminal(t *testing.T) {
 		if werr != nil {
 			t.Fatalf("apply in a terminal: %v\n%s", werr, out)
 		}
-		// A bar: the policy's name, a percentage reaching 100%, the count,
-		// redrawn in place with carriage returns; no plain lines.
-		for _, s := range []string{"activity_logs", "100%", "|", "\r"} {
+		// A bar: the policy's name, a percentage reaching 100% and the
+		// bar itself, redrawn in place after a carriage return; no plain
+		// lines.
+		for _, s := range []string{"\ractivity_logs 100% |", "█", fmt.Sprintf("(%d/%d)", want, want)} {
 			if !strings.Contains(out, s) {
 				t.Errorf("terminal output lacks %q:\n%q", s, out)
 			}
