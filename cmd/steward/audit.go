@@ -53,7 +53,7 @@ kept elsewhere (a collector) to notice events cut off the end.`,
 				a.printf("audit chain empty: no event to verify")
 				return nil
 			}
-			m := a.progress("verifying", int64(head.Sequence), "events")
+			m := a.progress("verifying", int64(head.Sequence))
 			var n uint64
 			counted := func(yield func(audit.Event, error) bool) {
 				for e, err := range sink.Events(ctx, 0) {
@@ -166,7 +166,7 @@ STEWARD_AUDIT_FORWARD_TOKEN, when set, is sent as a bearer token.`,
 			if err != nil {
 				return usageErrorf("%w", err)
 			}
-			m := a.progress("forwarding to "+name, -1, "events")
+			m := a.progress("forwarding to "+name, -1)
 			done := make(chan struct{})
 			go func() {
 				t := time.NewTicker(200 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +54,7 @@ so a failed export leaves no partial file.`,
 				}
 				return w.Flush()
 			}
-			m := a.progress("exporting", -1, "bytes")
+			m := a.progress("exporting", -1, progressbar.OptionShowBytes(true))
 			n, err := writeFile(out, force, func(w io.Writer) error {
 				return svc.Export(ctx, user, &countingWriter{w: w, m: m})
 			})

@@ -106,22 +106,21 @@ type meter struct {
 	plain io.Writer
 }
 
-// progress starts a meter counting up to total (-1 when unknown) of
-// what unit names, under desc.
-func (a *app) progress(desc string, total int64, unit string) *meter {
+// progress starts a meter counting up to total (-1 when unknown), under
+// desc; opts add to the bar's options.
+func (a *app) progress(desc string, total int64, opts ...progressbar.Option) *meter {
 	if !isTerminal(a.err) {
 		return &meter{plain: a.err}
 	}
-	bar := progressbar.NewOptions64(total,
+	bar := progressbar.NewOptions64(total, append([]progressbar.Option{
 		progressbar.OptionSetWriter(a.err),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetItsString(unit),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.err) }),
-	)
+	}, opts...)...)
 	return &meter{bar: bar}
 }
 

@@ -129,7 +129,7 @@ func (a *app) sweep(ctx context.Context, e *retention.Engine, planned map[string
 				m.finish()
 			}
 			current = p.Policy
-			m = a.progress(p.Policy, int64(max(planned[p.Policy], 1)), "records")
+			m = a.progress(p.Policy, int64(max(planned[p.Policy], 1)))
 		}
 		m.set(int64(p.Done), fmt.Sprintf("%s: batch of %d (%d of %d)", p.Policy, p.Batch, p.Done, planned[p.Policy]))
 	}})

@@ -147,3 +147,32 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestExportTerminal runs export -o in a pseudo-terminal, where it shows
+// the bytes written as it goes.
+func TestExportTerminal(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, fx *fixture) {
+		fx.addUser("user_ada", 2000)
+		file := t.TempDir() + "/ada.json"
+		cmd := exec.Command(binary, "export", "user_ada", "-o", file)
+		cmd.Env = fx.env()
+		tty, err := pty.Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tty.Close()
+		var screen lockedBuffer
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(&screen, tty)
+			close(done)
+		}()
+		werr := cmd.Wait()
+		<-done
+		out := screen.String()
+		if werr != nil || !strings.Contains(out, " exporting (") || !strings.Contains(out, " kB") || !strings.Contains(out, "exported user_ada to "+file) {
+			t.Errorf("export in a terminal: %v\n%q", werr, out)
+		}
+	})
+}
