@@ -44,15 +44,18 @@ const (
 	workerShareEnv  = "STEWARD_BENCH_WORKER_RATE"
 )
 
-func TestMain(m *testing.M) {
-	if schema := os.Getenv(workerSchemaEnv); schema != "" {
-		if err := erasureWorker(schema); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-			os.Exit(1)
-		}
-		return
+// runErasureWorkerRole runs this process as a bulk-erasure worker when
+// the benchmark started it as one, and reports whether it did.
+func runErasureWorkerRole() bool {
+	schema := os.Getenv(workerSchemaEnv)
+	if schema == "" {
+		return false
 	}
-	os.Exit(m.Run())
+	if err := erasureWorker(schema); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+	return true
 }
 
 // openSchema opens PostgreSQL at STEWARD_TEST_POSTGRES_DSN on schema.
@@ -320,20 +323,24 @@ func BenchmarkBulkErasure(b *testing.B) {
 		for _, p := range procs {
 			_ = p.Wait()
 		}
+		// Every call an erasure makes counts against the limit: locking
+		// the account as the erasure opens, and deleting it.
 		var first, last time.Time
-		deletes, throttled := map[string]int{}, 0
+		deletes, throttled, served := map[string]int{}, 0, 0
 		for _, r := range srv.Requests() {
-			switch {
-			case r.Method == http.MethodDelete && r.Status == http.StatusOK:
-				deletes[r.Path]++
-				if first.IsZero() || r.Time.Before(first) {
-					first = r.Time
-				}
-				if r.Time.After(last) {
-					last = r.Time
-				}
-			case r.Status == http.StatusTooManyRequests:
+			if r.Status == http.StatusTooManyRequests {
 				throttled++
+				continue
+			}
+			served++
+			if first.IsZero() || r.Time.Before(first) {
+				first = r.Time
+			}
+			if r.Time.After(last) {
+				last = r.Time
+			}
+			if r.Method == http.MethodDelete && r.Status == http.StatusOK {
+				deletes[r.Path]++
 			}
 		}
 		srv.Close()
@@ -347,7 +354,9 @@ func BenchmarkBulkErasure(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		q(&storeDup, `SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM bench_effects GROUP BY user_id) AS x`)
+		// Each user's app store is erased twice by design: its step, and
+		// the final pass after the identity step. More is a duplicate.
+		q(&storeDup, `SELECT coalesce(sum(greatest(c - 2, 0)), 0) FROM (SELECT count(*) AS c FROM bench_effects GROUP BY user_id) AS x`)
 		q(&failed, `SELECT count(*) FROM steward_privacy_requests WHERE status <> 'completed'`)
 		q(&completions, `SELECT count(*) FROM steward_audit_events WHERE event_type = 'data_deletion' AND details LIKE '%"status":"completed"%'`)
 		if len(deletes) != n || completions != n {
@@ -358,7 +367,8 @@ func BenchmarkBulkErasure(b *testing.B) {
 		if allowed < float64(clerktest.ProductionRateLimit) {
 			allowed = float64(clerktest.ProductionRateLimit) // a run shorter than one window may use one window's worth
 		}
-		b.ReportMetric(float64(n)/allowed, "rate-limit-used")
+		b.ReportMetric(float64(served)/allowed, "rate-limit-used")
+		b.ReportMetric(float64(served)/float64(n), "clerk-calls/erasure")
 		b.ReportMetric(float64(failed), "failures")
 		b.ReportMetric(float64(dup+storeDup), "duplicate-steps")
 		b.ReportMetric(float64(throttled), "429s")

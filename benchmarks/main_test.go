@@ -8,8 +8,12 @@ import (
 )
 
 // TestMain lets the benchmark binary re-execute itself as the writer
-// processes of BenchmarkAuditAppendProcesses.
+// processes of BenchmarkAuditAppendProcesses and the worker processes of
+// BenchmarkBulkErasure.
 func TestMain(m *testing.M) {
+	if runErasureWorkerRole() {
+		return
+	}
 	fleet.RunRole(map[string]func() int{auditWriterRole: runAuditWriter})
 	os.Exit(m.Run())
 }
