@@ -169,58 +169,103 @@ func (m *MemoryLeases) ReleaseLease(ctx context.Context, l Lease) error {
 }
 
 // RunLeased acquires the lease name for owner, runs f while renewing the
-// lease every third of ttl, and releases it when f returns. When a
-// renewal finds the lease lost, f's context is canceled with a cause
-// matching ErrLeaseLost, and RunLeased returns an error matching
-// ErrLeaseLost whatever f returns. It fails with ErrLeaseHeld, without
-// calling f, when another owner holds the lease.
-//
-// A renewal that fails for another reason (the database is briefly
-// unreachable) is retried at the next tick; the lease is given up only
-// when it is seen lost or has expired by the holder's own estimate.
+// lease every third of ttl (KeepAlive), and releases it when f returns.
+// When the lease is lost, f's context is canceled with a cause matching
+// ErrLeaseLost, and RunLeased returns an error matching ErrLeaseLost
+// whatever f returns. It fails with ErrLeaseHeld, without calling f, when
+// another owner holds the lease.
 func RunLeased(ctx context.Context, l Leaser, name, owner string, ttl time.Duration, f func(ctx context.Context) error) error {
+	start := time.Now()
 	lease, err := l.AcquireLease(ctx, name, owner, ttl)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(max(ttl/3, time.Millisecond))
-		defer tick.Stop()
-		renewed := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			next, err := l.RenewLease(ctx, lease, ttl)
-			switch {
-			case err == nil:
-				lease, renewed = next, time.Now()
-			case errors.Is(err, ErrLeaseLost):
-				cancel(fmt.Errorf("%w: %q", ErrLeaseLost, name))
-				return
-			case time.Since(renewed) >= ttl:
-				cancel(fmt.Errorf("%w: %q could not be renewed before it expired: %w", ErrLeaseLost, name, err))
-				return
-			}
+	kctx, stop := KeepAlive(ctx, ttl, start, func(ctx context.Context) error {
+		next, err := l.RenewLease(ctx, lease, ttl)
+		if err == nil {
+			lease = next // only the keep-alive goroutine touches it until stop
 		}
-	}()
-	ferr := f(ctx)
-	close(done)
-	<-stopped
-	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) {
-		return cause
+		return err
+	})
+	ferr := f(kctx)
+	if cause := stop(); cause != nil {
+		return fmt.Errorf("%w: %q", cause, name)
 	}
 	if err := l.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil && ferr == nil {
 		ferr = fmt.Errorf("steward: releasing lease %q: %w", name, err)
 	}
 	return ferr
+}
+
+// KeepAlive keeps a lease or claim alive while work runs: it calls renew
+// every third of ttl until stop, and cancels the returned context (whose
+// work is the holder's) with a cause matching ErrLeaseLost when renew
+// reports ErrLeaseLost, or when the local deadline passes: ttl after the
+// start of the last call that took or renewed the claim (taken at
+// since), which is never later than the store's own expiry. So a holder
+// that cannot renew in time (its store is slow or out of reach, the
+// process was starved) stops before another may take over. Each renewal
+// is bounded by a third of ttl.
+//
+// stop ends the renewals, waits for the goroutine, and returns the cause
+// when the claim was lost (nil otherwise); the context is canceled either
+// way once stop returns. Call it once.
+func KeepAlive(ctx context.Context, ttl time.Duration, since time.Time, renew func(ctx context.Context) error) (context.Context, func() (lost error)) {
+	kctx, cancel := context.WithCancelCause(ctx)
+	var (
+		mu   sync.Mutex
+		lost error
+	)
+	give := func(cause error) {
+		mu.Lock()
+		if lost == nil {
+			lost = cause
+		}
+		mu.Unlock()
+		cancel(cause)
+	}
+	deadline := time.AfterFunc(max(time.Until(since.Add(ttl)), 0), func() {
+		give(fmt.Errorf("%w: not renewed before it expired", ErrLeaseLost))
+	})
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(max(ttl/3, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-kctx.Done():
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			call, stop := context.WithTimeout(kctx, max(ttl/3, time.Millisecond))
+			err := renew(call)
+			stop()
+			switch {
+			case err == nil:
+				if deadline.Stop() {
+					deadline.Reset(max(time.Until(start.Add(ttl)), 0))
+				}
+			case errors.Is(err, ErrLeaseLost):
+				give(err)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return kctx, func() error {
+		once.Do(func() {
+			close(done)
+			<-exited
+			deadline.Stop()
+			cancel(nil)
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return lost
+	}
 }

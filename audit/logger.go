@@ -489,18 +489,10 @@ func validID(id string) bool {
 // request ID and a step: "erasure/<request ID>/completed".
 func EventID(name string) string {
 	sum := sha256.Sum256([]byte("steward-audit-event-id:" + name))
-	sum[6] = sum[6]&0x0f | 0x80 // version 8
-	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
-	var s [idLen]byte
-	hex.Encode(s[0:8], sum[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], sum[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], sum[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], sum[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], sum[10:16])
+	raw := [16]byte(sum[:16])
+	raw[6] = raw[6]&0x0f | 0x80 // version 8
+	raw[8] = raw[8]&0x3f | 0x80 // RFC 9562 variant
+	s := formatUUID(raw)
 	return string(s[:])
 }
 
@@ -511,6 +503,12 @@ func writeID(b *strings.Builder) {
 	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
 	raw[6] = raw[6]&0x0f | 0x40 // version 4
 	raw[8] = raw[8]&0x3f | 0x80 // RFC 4122 variant
+	s := formatUUID(raw)
+	b.Write(s[:])
+}
+
+// formatUUID writes raw in the 8-4-4-4-12 hex form.
+func formatUUID(raw [16]byte) [idLen]byte {
 	var s [idLen]byte
 	hex.Encode(s[0:8], raw[0:4])
 	s[8] = '-'
@@ -521,7 +519,7 @@ func writeID(b *strings.Builder) {
 	hex.Encode(s[19:23], raw[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], raw[10:])
-	b.Write(s[:])
+	return s
 }
 
 // do queues r and waits for its outcome. The first request to find the

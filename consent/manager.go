@@ -542,46 +542,20 @@ func (m *Manager) fail(ctx context.Context, c Claim, cause error) error {
 	return cause
 }
 
-// renewing runs f while renewing c every third of the claim TTL. When a
-// renewal finds the claim lost, or none succeeds for a whole TTL, f's
-// context is cancelled with a cause matching steward.ErrLeaseLost, and
-// renewing returns that cause.
+// renewing runs f while renewing c every third of the claim TTL
+// (steward.KeepAlive). When a renewal finds the claim lost, or none
+// succeeds for a whole TTL, f's context is cancelled with a cause
+// matching steward.ErrLeaseLost, and renewing returns that cause. A write
+// that lands after its claim lapsed is caught afterwards: Done or Retry
+// of a lost claim queues the entry again for a rewrite.
 func (m *Manager) renewing(ctx context.Context, c Claim, f func(context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(max(m.claimTTL/3, time.Millisecond))
-		defer tick.Stop()
-		renewed := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			_, err := m.outbox.Renew(ctx, c, m.claimTTL)
-			switch {
-			case err == nil:
-				renewed = time.Now()
-			case errors.Is(err, steward.ErrLeaseLost):
-				cancel(fmt.Errorf("consent: a sync's claim was taken over while writing: %w", err))
-				return
-			case time.Since(renewed) >= m.claimTTL:
-				cancel(fmt.Errorf("consent: a sync's claim could not be renewed before it expired: %w: %w", steward.ErrLeaseLost, err))
-				return
-			}
-		}
-	}()
-	err := f(ctx)
-	close(done)
-	<-stopped
-	if cause := context.Cause(ctx); errors.Is(cause, steward.ErrLeaseLost) {
-		return cause
+	kctx, stop := steward.KeepAlive(ctx, m.claimTTL, time.Now(), func(ctx context.Context) error {
+		_, err := m.outbox.Renew(ctx, c, m.claimTTL)
+		return err
+	})
+	err := f(kctx)
+	if lost := stop(); lost != nil {
+		return fmt.Errorf("consent: a sync's claim was lost while writing: %w", lost)
 	}
 	return err
 }

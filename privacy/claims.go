@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/stewardlabs/steward"
@@ -73,11 +72,10 @@ const claimWait = 250 * time.Millisecond
 // runClaim is a run's hold on a request: its owner name, and the context
 // the heartbeat cancels when the claim is lost.
 type runClaim struct {
-	owner  string
-	stop   func()
-	lost   func() bool
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	owner string
+	stop  func()
+	lost  func() bool
+	ctx   context.Context
 }
 
 // claim takes req for this run and starts the heartbeat. With wait, it
@@ -124,59 +122,22 @@ func (s *Service) claim(ctx context.Context, req *Request, wait bool) (*runClaim
 	}
 }
 
-// heartbeat renews the claim every third of its ttl until stop, and
-// cancels the run's context when the claim is lost, or when its local
-// deadline passes: the ttl after the start of the last call that took or
-// renewed it, which is never later than the store's own expiry. So a
-// worker that cannot renew in time (the database is slow or out of
-// reach, the process was starved) stops before another may take over.
+// heartbeat keeps the claim alive while the run goes (steward.KeepAlive):
+// it renews it every third of its ttl, and cancels the run's context
+// when the claim is lost or its local deadline passes, so a worker that
+// cannot renew in time stops before another may take over. stop ends it
+// and releases the claim unless it was lost.
 func (s *Service) heartbeat(ctx context.Context, id, owner string, claimedAt time.Time) *runClaim {
-	rctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	var lost atomic.Bool
-	expire := func() {
-		lost.Store(true)
-		cancel(ErrClaimLost)
-	}
-	deadline := time.AfterFunc(max(time.Until(claimedAt.Add(s.claimTTL)), 0), expire)
-	go func() {
-		defer close(exited)
-		defer deadline.Stop()
-		t := time.NewTicker(s.claimTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-rctx.Done():
-				return
-			case <-t.C:
-			}
-			start := time.Now()
-			call, stop := context.WithTimeout(rctx, s.claimTTL/3)
-			err := s.claimer.RenewClaim(call, id, owner, s.claimTTL)
-			stop()
-			switch {
-			case err == nil:
-				if !lost.Load() && deadline.Stop() {
-					deadline.Reset(max(time.Until(start.Add(s.claimTTL)), 0))
-				}
-			case errors.Is(err, steward.ErrLeaseLost):
-				expire()
-				return
-			}
-		}
-	}()
+	kctx, stopKeepAlive := steward.KeepAlive(ctx, s.claimTTL, claimedAt, func(ctx context.Context) error {
+		return s.claimer.RenewClaim(ctx, id, owner, s.claimTTL)
+	})
 	var once sync.Once
 	return &runClaim{
-		owner: owner, ctx: rctx, cancel: cancel, lost: lost.Load,
+		owner: owner, ctx: kctx,
+		lost:  func() bool { return errors.Is(context.Cause(kctx), steward.ErrLeaseLost) },
 		stop: func() {
 			once.Do(func() {
-				close(done)
-				<-exited
-				cancel(nil)
-				if !lost.Load() {
+				if stopKeepAlive() == nil {
 					_ = s.claimer.ReleaseClaim(context.WithoutCancel(ctx), id, owner)
 				}
 			})
