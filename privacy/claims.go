@@ -134,7 +134,7 @@ func (s *Service) heartbeat(ctx context.Context, id, owner string, claimedAt tim
 	var once sync.Once
 	return &runClaim{
 		owner: owner, ctx: kctx,
-		lost:  func() bool { return errors.Is(context.Cause(kctx), steward.ErrLeaseLost) },
+		lost: func() bool { return errors.Is(context.Cause(kctx), steward.ErrLeaseLost) },
 		stop: func() {
 			once.Do(func() {
 				if stopKeepAlive() == nil {
