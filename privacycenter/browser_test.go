@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardlabs/steward/clerkadapter"
@@ -242,7 +240,7 @@ func present(t *testing.T, ctx context.Context, sel string) bool {
 // visible reports whether sel matches a rendered element now.
 func visible(t *testing.T, ctx context.Context, sel string) bool {
 	t.Helper()
-	return run(t, ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(function(){var e=document.querySelector(%q);return !!e && e.offsetParent !== null && !e.hidden})()`, sel)))
+	return run(t, ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(function(){var e=document.querySelector(%q);if(!e||e.hidden)return false;var r=e.getBoundingClientRect();return r.width>0&&r.height>0})()`, sel)))
 }
 
 // shot saves a screenshot of the page as name.png in the test's temp
@@ -282,7 +280,3 @@ func wantContains(t *testing.T, what, got, want string) {
 		t.Errorf("%s = %q, want it to contain %q", what, got, want)
 	}
 }
-
-// keep the imports used by tests in other files of this package.
-var _ = browser.SetDownloadBehavior
-var _ = network.SetExtraHTTPHeaders

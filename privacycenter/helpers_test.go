@@ -228,7 +228,6 @@ func (w *world) consentRecords(userID string) []string {
 	return out
 }
 
-
 // userNamed returns a user for the fake Clerk.
 func userNamed(i int) steward.User {
 	name := []string{"Grace", "Linus", "Barbara", "Edsger", "Frances", "Donald"}[i%6]
