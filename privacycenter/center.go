@@ -364,6 +364,20 @@ func (c *Center) routes() http.Handler {
 		files.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		// A page that exists for another method answers 405.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != p+"/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			c.fail(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not answer "+r.Method+".")
+			return
+		}
 		c.fail(w, r, http.StatusNotFound, "Page not found", "There is no such page in the privacy center.")
 	})
 
