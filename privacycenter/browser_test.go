@@ -244,15 +244,21 @@ func visible(t *testing.T, ctx context.Context, sel string) bool {
 }
 
 // shot saves a screenshot of the page as name.png in the test's temp
-// dir, and in STEWARD_SCREENSHOTS when set.
-func shot(t *testing.T, ctx context.Context, name string) {
+// dir.
+func shot(t *testing.T, ctx context.Context, name string) { saveShot(t, ctx, name, false) }
+
+// docShot is shot, also saved in STEWARD_SCREENSHOTS when set: the
+// screenshots in docs/ are made this way.
+func docShot(t *testing.T, ctx context.Context, name string) { saveShot(t, ctx, name, true) }
+
+func saveShot(t *testing.T, ctx context.Context, name string, doc bool) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	dirs := []string{t.TempDir()}
-	if d := os.Getenv(screenshotsEnv); d != "" {
+	if d := os.Getenv(screenshotsEnv); d != "" && doc {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {

@@ -419,6 +419,7 @@ type page struct {
 var funcs = template.FuncMap{
 	"when":   formatTime,
 	"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"day":    func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	"short":  shortPseudonym,
 	"status": statusText,
 	"kind":   kindText,
