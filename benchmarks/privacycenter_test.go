@@ -126,4 +126,3 @@ func BenchmarkPrivacyCenterQueue(b *testing.B) {
 	b.ReportMetric(float64(a)/float64(f), "unpaginated/first-page")
 	b.Logf("%d requests: first page %v, unpaginated %v (%.0f×)", n, f, a, float64(a)/float64(f))
 }
-
