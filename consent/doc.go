@@ -92,6 +92,17 @@
 // no when there is no record. Manager.Handler serves GET and PUT of the
 // signed-in user's consent.
 //
+// # Global Privacy Control
+//
+// Manager.HonourGPC is middleware that treats the Global Privacy Control
+// signal (the request header Sec-GPC: 1, which California requires
+// businesses to honour as an opt-out of sale and sharing) as a
+// withdrawal of ThirdParty: the first request carrying it from a
+// signed-in user whose ThirdParty consent is not already withdrawn
+// records the withdrawal with Source "gpc" (SourceGPC) through Update,
+// audited, mirrored and fenced like any other change. GPC reports
+// whether a request carries the signal.
+//
 // Manager.DataStore exposes a user's history to package privacy, so it is
 // exported and erased with the user. Erasure deletes the records by
 // default. A legal basis may require keeping proof that consent was given

@@ -3,11 +3,14 @@ package consent_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/consent"
+	"github.com/stewardlabs/steward/rbac"
 )
 
 func ExampleManager_Update() {
@@ -81,4 +84,33 @@ func ExampleManager_Allowed() {
 	// marketing=true product_research=true analytics=false
 	// marketing=false product_research=false analytics=false
 	// consent: unknown purpose: "newsletter"
+}
+
+// HonourGPC goes after the session middleware: a signed-in user whose
+// browser sends Sec-GPC: 1 is opted out of third-party sharing, once,
+// with source "gpc".
+func ExampleManager_HonourGPC() {
+	ctx := context.Background()
+	idp := steward.NewMemoryIdentity()
+	idp.Put(steward.User{ID: "user_123"})
+	m, _ := consent.NewManager(consent.NewMemoryStore(), idp)
+	_, _ = m.Update(ctx, "user_123", map[consent.Purpose]bool{consent.ThirdParty: true}, consent.Meta{PolicyVersion: 1, Source: "banner"})
+
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, _ := m.Allowed(r.Context(), "user_123", consent.ThirdParty)
+		fmt.Println("third_party allowed:", ok)
+	})
+	h := m.HonourGPC(nil)(page) // in an app: auth.Handler(m.HonourGPC(nil)(mux))
+
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set(consent.GPCHeader, "1")
+	r = r.WithContext(rbac.WithPrincipal(r.Context(), rbac.Principal{UserID: "user_123", Role: rbac.RoleUser}))
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	for rec := range m.History(ctx, "user_123") {
+		fmt.Println(rec.Purpose, rec.Granted, rec.Source)
+	}
+	// Output:
+	// third_party allowed: false
+	// third_party true banner
+	// third_party false gpc
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -285,6 +286,20 @@ func exerciseGDPRServer(t *testing.T, bin string, env []string) {
 			map[string]any{"error": "Confirmation required", "requiresHeader": "X-Confirm-Delete: true"}},
 	}
 	tokens["forged"] = forge(tokens["user"])
+	// The privacy center, in a browser-like client signed in by the demo
+	// route's cookie.
+	for _, p := range []struct{ as, want string }{{"user", "What we hold about you"}, {"admin", "Request queue"}} {
+		jar, _ := cookiejar.New(nil)
+		resp, err := (&http.Client{Jar: jar}).Get(base + "/demo/sign-in?as=" + p.as)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), p.want) || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("privacy center as %s: %d, CSP %q, want 200 with %q:\n%.600s", p.as, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), p.want, body)
+		}
+	}
 	for _, c := range calls {
 		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		if err != nil {

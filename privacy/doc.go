@@ -128,6 +128,14 @@
 // themselves; acting on another user (?userId=) needs AdminPermission
 // (WithAuthorizer).
 //
+// # Pages
+//
+// Service.Requests lists requests a page at a time (RequestFilter.After
+// and Limit), and a user's whole history, open and finished, when the
+// filter names them; Service.Categories counts what the stores hold
+// about a user, by category. Package privacycenter renders them as web
+// pages.
+//
 // # Implementing ports
 //
 // DataStore, RequestStore and Ledger implementations prove themselves

@@ -334,8 +334,41 @@ type RequestFilter struct {
 	// ExpiresBefore keeps requests with a non-zero ExpiresAt strictly
 	// before it.
 	ExpiresBefore time.Time
+	// After, when its ID is set, keeps requests that come after it in
+	// List's order (ReceivedAt, then ID): pass the Cursor of the last
+	// request of a page to get the next page (keyset pagination).
+	After Cursor
 	// Limit caps how many requests are yielded; 0 means no cap.
 	Limit int
+}
+
+// Cursor is a position in List's order: a request's ReceivedAt and ID.
+// It holds no personal data, so it may travel in a URL.
+type Cursor struct {
+	ReceivedAt time.Time
+	ID         string
+}
+
+// Cursor returns r's position in List's order.
+func (r Request) Cursor() Cursor { return Cursor{ReceivedAt: r.ReceivedAt, ID: r.ID} }
+
+// IsZero reports whether c is the zero Cursor, which does not filter.
+func (c Cursor) IsZero() bool { return c.ID == "" }
+
+// Before reports whether r comes after c in List's order: received
+// later, or at the same time with a greater ID. Every request comes
+// after the zero Cursor.
+func (c Cursor) Before(r Request) bool {
+	if c.IsZero() {
+		return true
+	}
+	switch r.ReceivedAt.Compare(c.ReceivedAt) {
+	case 1:
+		return true
+	case 0:
+		return r.ID > c.ID
+	}
+	return false
 }
 
 // LogValue implements slog.LogValuer without the user ID.
@@ -348,6 +381,7 @@ func (f RequestFilter) LogValue() slog.Value {
 		slog.String("kind", string(f.Kind)),
 		slog.Bool("byUser", f.UserID != ""),
 		slog.Any("statuses", st),
+		slog.Bool("paged", !f.After.IsZero()),
 		slog.Int("limit", f.Limit),
 	)
 }
@@ -361,7 +395,8 @@ func (f RequestFilter) Matches(r Request) bool {
 		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
 		!f.DueBefore.IsZero() && !r.DueAt.Before(f.DueBefore),
 		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Before(f.UpdatedBefore),
-		!f.ExpiresBefore.IsZero() && (r.ExpiresAt.IsZero() || !r.ExpiresAt.Before(f.ExpiresBefore)):
+		!f.ExpiresBefore.IsZero() && (r.ExpiresAt.IsZero() || !r.ExpiresAt.Before(f.ExpiresBefore)),
+		!f.After.Before(r):
 		return false
 	}
 	return true
@@ -393,7 +428,8 @@ type RequestStore interface {
 	// Service replaces them by pseudonyms as the request finishes.
 	Update(ctx context.Context, r Request) error
 
-	// List yields the requests matching f, ordered by ReceivedAt then ID.
-	// Iteration stops at the first error, yielded with a zero Request.
+	// List yields the requests matching f, ordered by ReceivedAt then ID,
+	// starting after f.After. Iteration stops at the first error, yielded
+	// with a zero Request.
 	List(ctx context.Context, f RequestFilter) iter.Seq2[Request, error]
 }

@@ -333,6 +333,11 @@ func (r *Requests) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[
 		if !f.ExpiresBefore.IsZero() {
 			where, args = append(where, "expires_at IS NOT NULL AND expires_at < ?"), append(args, r.timeArg(f.ExpiresBefore))
 		}
+		if !f.After.IsZero() {
+			// A row comparison, which both dialects answer from the
+			// (received_at, id) indexes of migration 0013.
+			where, args = append(where, "(received_at, id) > (?, ?)"), append(args, r.timeArg(f.After.ReceivedAt), f.After.ID)
+		}
 		q := `SELECT ` + requestReadColumns + ` FROM steward_privacy_requests`
 		if len(where) > 0 {
 			q += ` WHERE ` + strings.Join(where, " AND ")

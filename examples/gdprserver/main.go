@@ -11,6 +11,9 @@
 //	PUT    /api/user/consent       change consent, e.g. {"marketing": true}
 //	GET    /api/admin/requests     pending and overdue requests (admin:users)
 //	PUT    /api/admin/users/{id}/role, POST /api/admin/users/{id}/ban ...  (admin:users)
+//	GET    /privacy/               the privacy center: what we hold, download, delete, choices, requests
+//	GET    /privacy/admin          its admin pages: the request queue, each request, lookup, audit chain (admin:users)
+//	GET    /demo/sign-in?as=user   with the fake Clerk: sets the demo user's (or admin's) session cookie
 //	POST   /api/webhooks/clerk     Clerk's webhooks (Svix-signed, no session): user.deleted erases the app's data, user.created writes the default role
 //
 // Every route but the webhook sits behind Clerk session authentication
@@ -28,8 +31,9 @@
 // environment it starts an in-process fake Clerk with two demo users, Bob
 // (role user) and Ada (role admin), seeds the example application's
 // tables with their data, and prints their session tokens, one
-// "token <user|admin> <jwt>" line each, and a ready-to-paste curl
-// command. CLERK_SECRET_KEY switches to a real Clerk instance; it then
+// "token <user|admin> <jwt>" line each, the privacy center's URL, one
+// "page <user|admin> URL" line each that signs a browser in as that
+// demo user and opens the center, and a ready-to-paste curl command. CLERK_SECRET_KEY switches to a real Clerk instance; it then
 // needs CLERK_AUTHORIZED_PARTIES, the comma-separated origins of the
 // frontends whose session tokens it accepts (such as
 // "https://app.example.com"), so that tokens minted for another site of
@@ -110,6 +114,7 @@ import (
 	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/privacy/sqldata"
 	"github.com/stewardlabs/steward/privacy/sqldata/exampleschema"
+	"github.com/stewardlabs/steward/privacycenter"
 	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
 	"github.com/stewardlabs/steward/riverjobs"
@@ -243,6 +248,21 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 		return err
 	}
 	auth := clerkadapter.NewSessionAuth(clk.cfg, &clerkadapter.SessionOptions{Roles: live, AuthorizedParties: clk.parties, Fence: svc})
+	// The privacy center's pages, for users and for the privacy team.
+	centerOpts := []privacycenter.Option{
+		privacycenter.WithAudit(log),
+		privacycenter.WithAuditReader(store.AuditSink()),
+		privacycenter.WithHolds(retention.AuditedHolds{Holds: store.Holds(), Audit: log}),
+		privacycenter.WithPseudonymizer(pseudo),
+		privacycenter.WithAuthorizer(authz),
+	}
+	if len(demo) > 0 {
+		centerOpts = append(centerOpts, privacycenter.WithSignInURL(demoSignInPath+"?as=user"))
+	}
+	center, err := privacycenter.New(svc, consents, centerOpts...)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/user/data", svc.ExportHandler())
@@ -252,6 +272,11 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	mux.Handle("/api/user/consent", consents.Handler())
 	mux.Handle("GET /api/admin/requests", rbac.Require(rbac.AdminUsers, rbac.WithAuthorizer(authz), rbac.WithAudit(log))(requestsView(svc)))
 	mux.Handle("/api/admin/users/", http.StripPrefix("/api/admin", admin.Handler()))
+	mux.Handle("/privacy", center.Handler())
+	mux.Handle("/privacy/", center.Handler())
+	if len(demo) > 0 {
+		mux.Handle("GET "+demoSignInPath, demoSignIn(demo))
+	}
 	if clk.webhookSecret != "" {
 		// Message IDs are kept in the database, so a delivery replayed to
 		// another replica is refused there too.
@@ -281,7 +306,12 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(auth.Handler(mux))
+	// Global Privacy Control (Sec-GPC: 1) opts signed-in users out of
+	// third-party sharing on every route.
+	gpc := consents.HonourGPC(func(r *http.Request, err error) {
+		fmt.Fprintln(os.Stderr, "gdprserver: recording a Global Privacy Control opt-out:", err)
+	})
+	srv := newHTTPServer(auth.Handler(gpc(mux)))
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintln(w, "listening on", base)
 	for _, d := range demo {
@@ -289,6 +319,11 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	}
 	if len(demo) > 0 && clk.webhookSecret != "" {
 		fmt.Fprintf(w, "webhooks %s%s %s\n", base, webhookPath, clk.webhookSecret)
+	}
+	fmt.Fprintf(w, "privacy center %s/privacy/ (admin pages %s/privacy/admin)\n", base, base)
+	for _, d := range demo {
+		// Opening this link signs the browser in as the demo user.
+		fmt.Fprintf(w, "page %s %s%s?as=%s\n", d.name, base, demoSignInPath, d.name)
 	}
 	if len(demo) > 0 {
 		fmt.Fprintf(w, "try: curl -H 'Authorization: Bearer %s' %s/api/user/data\n", demo[0].token, base)
@@ -424,6 +459,34 @@ func gracePeriod() (time.Duration, error) {
 		return 0, fmt.Errorf("STEWARD_GRACE_PERIOD %q is not a duration such as 4h or 0s", v)
 	}
 	return d, nil
+}
+
+// demoSignInPath signs a browser in as a demo user of the fake Clerk.
+const demoSignInPath = "/demo/sign-in"
+
+// demoSignIn serves GET ?as=user|admin with the fake Clerk only: it sets
+// Clerk's __session cookie to that demo user's token, as Clerk's
+// frontend would after a sign-in, and sends the browser to the privacy
+// center (the admin pages for admin). It names users by role, never by
+// ID, in the URL.
+func demoSignIn(demo []demoUser) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		as := r.URL.Query().Get("as")
+		for _, d := range demo {
+			if d.name != as {
+				continue
+			}
+			http.SetCookie(w, &http.Cookie{Name: clerkadapter.SessionCookie, Value: d.token, Path: "/",
+				HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: 24 * 60 * 60})
+			to := "/privacy/"
+			if as == "admin" {
+				to = "/privacy/admin"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
+		http.Error(w, "as must be user or admin", http.StatusBadRequest)
+	})
 }
 
 // webhookPath is where Clerk delivers its webhooks.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +59,31 @@ func TestFakeClerkAcceptsOnlyItsOwnParty(t *testing.T) {
 	}
 	if clk.webhookSecret == "" {
 		t.Error("the fake Clerk gives no webhook secret: /webhooks/clerk would not be served")
+	}
+}
+
+func TestDemoSignInSetsTheSessionCookie(t *testing.T) {
+	h := demoSignIn([]demoUser{{"user", "user_1", "tok-user"}, {"admin", "user_2", "tok-admin"}})
+	tests := []struct {
+		as, wantLocation, wantCookie string
+		wantStatus                   int
+	}{
+		{"user", "/privacy/", "tok-user", http.StatusSeeOther},
+		{"admin", "/privacy/admin", "tok-admin", http.StatusSeeOther},
+		{"user_1", "", "", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/demo/sign-in?as="+tt.as, nil))
+		var cookie string
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == "__session" && c.HttpOnly {
+				cookie = c.Value
+			}
+		}
+		got := []any{rec.Code, rec.Header().Get("Location"), cookie}
+		if diff := cmp.Diff([]any{tt.wantStatus, tt.wantLocation, tt.wantCookie}, got); diff != "" {
+			t.Errorf("as=%s: status, Location, __session (-want +got):\n%s", tt.as, diff)
+		}
 	}
 }

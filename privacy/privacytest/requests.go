@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,7 @@ func requestStoreCases() []rsCase {
 		{Name: "List yields every request once, ordered by ReceivedAt then ID", Run: rsListOrder},
 		{Name: "List filters by Kind, UserID, Statuses, DueBefore and UpdatedBefore", Run: rsListFilters},
 		{Name: "List honours Limit", Run: rsListLimit},
+		{Name: "List with After yields what comes after the cursor, so pages of Limit cover every match once", Run: rsListAfter},
 		{Name: "List stops when the consumer stops", Run: rsListStops},
 		{Name: "calls with a cancelled context return the context's error and change nothing", Run: rsCancelled},
 	}
@@ -444,6 +446,56 @@ func rsListLimit(e *rsEnv) {
 	got := e.list(privacy.RequestFilter{Kind: privacy.KindExport, Statuses: []privacy.Status{privacy.StatusPending}, Limit: 2})
 	if diff := cmp.Diff(all[:2], ids(got)); diff != "" {
 		e.Errorf("List with a filter and Limit 2 (-want +got):\n%s", diff)
+	}
+}
+
+func rsListAfter(e *rsEnv) {
+	var all []privacy.Request
+	for _, i := range []int{4, 0, 2, 2, 1, 3} {
+		all = append(all, e.create(e.req(privacy.KindExport, newUserID(), privacy.StatusPending, i)))
+	}
+	// A request received at the same time as another, with a greater ID.
+	tie := e.req(privacy.KindErasure, newUserID(), privacy.StatusPartial, 2)
+	tie.ID = all[3].ID + "z"
+	all = append(all, e.create(tie))
+	want := ids(e.list(privacy.RequestFilter{}))
+	if len(want) != len(all) {
+		e.Fatalf("List yielded %d requests, want %d", len(want), len(all))
+	}
+	for _, limit := range []int{1, 2, 3, 7} {
+		var got []string
+		var after privacy.Cursor
+		for page := 0; ; page++ {
+			if page > len(all) {
+				e.Fatalf("Limit %d: more than %d pages", limit, len(all))
+			}
+			rs := e.list(privacy.RequestFilter{After: after, Limit: limit})
+			if len(rs) == 0 {
+				break
+			}
+			got = append(got, ids(rs)...)
+			after = rs[len(rs)-1].Cursor()
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			e.Errorf("pages of Limit %d, each After the last request of the one before (-want +got):\n%s", limit, diff)
+		}
+	}
+	third := e.list(privacy.RequestFilter{})[2]
+	if diff := cmp.Diff(want[3:], ids(e.list(privacy.RequestFilter{After: third.Cursor()}))); diff != "" {
+		e.Errorf("List After the third request (-want +got):\n%s", diff)
+	}
+	// With a filter, After applies to the matching requests.
+	var wantPartial []string
+	if slices.Contains(want[3:], tie.ID) {
+		wantPartial = []string{tie.ID}
+	}
+	partial := []privacy.Status{privacy.StatusPartial}
+	if diff := cmp.Diff(wantPartial, ids(e.list(privacy.RequestFilter{Statuses: partial, After: third.Cursor()})), cmpopts.EquateEmpty()); diff != "" {
+		e.Errorf("List of partial requests After the third request (-want +got):\n%s", diff)
+	}
+	last := e.list(privacy.RequestFilter{})[len(all)-1]
+	if got := e.list(privacy.RequestFilter{After: last.Cursor()}); len(got) != 0 {
+		e.Errorf("List After the last request yielded %v, want nothing", ids(got))
 	}
 }
 

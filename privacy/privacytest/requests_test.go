@@ -52,6 +52,13 @@ func TestRequestStoreSuiteCatchesBrokenStores(t *testing.T) {
 				"List honours Limit",
 			},
 		},
+		{
+			name: "List ignores After",
+			wrap: func(m *privacy.MemoryRequestStore) privacy.RequestStore { return noAfter{m} },
+			wantFailed: []string{
+				"List with After yields what comes after the cursor, so pages of Limit cover every match once",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,5 +91,12 @@ type noLimit struct{ *privacy.MemoryRequestStore }
 
 func (s noLimit) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[privacy.Request, error] {
 	f.Limit = 0
+	return s.MemoryRequestStore.List(ctx, f)
+}
+
+type noAfter struct{ *privacy.MemoryRequestStore }
+
+func (s noAfter) List(ctx context.Context, f privacy.RequestFilter) iter.Seq2[privacy.Request, error] {
+	f.After = privacy.Cursor{}
 	return s.MemoryRequestStore.List(ctx, f)
 }
