@@ -249,9 +249,12 @@ func (s *Service) Overdue(ctx context.Context) iter.Seq2[Request, error] {
 }
 
 // Extend extends the request's deadline once, as its regime allows (GDPR
-// two months, CCPA 45 days), recording when and why. It fails with
-// ErrAlreadyExtended for a second extension and ErrInvalidRequest for an
-// empty reason or a finished request.
+// two months, CCPA 45 days), recording when and why. The extension is
+// audited first (data_deletion or data_export, status "extended", the new
+// due date; the reason stays in the request): when the audit record
+// cannot be written, nothing changes. It fails with ErrAlreadyExtended for
+// a second extension and ErrInvalidRequest for an empty reason or a
+// finished request.
 func (s *Service) Extend(ctx context.Context, id, reason string) (Request, error) {
 	if reason == "" {
 		return Request{}, fmt.Errorf("%w: extension reason is empty", ErrInvalidRequest)
@@ -262,6 +265,18 @@ func (s *Service) Extend(ctx context.Context, id, reason string) (Request, error
 	}
 	if !req.Status.Open() {
 		return Request{}, fmt.Errorf("%w: request %q is %s", ErrInvalidRequest, req.ID, req.Status)
+	}
+	if !req.ExtendedAt.IsZero() {
+		return Request{}, fmt.Errorf("%w: request %q on %s", ErrAlreadyExtended, req.ID, req.ExtendedAt.Format(time.DateOnly))
+	}
+	// Audit before effect: an extension the trail cannot show is not made.
+	t := audit.DataDeletion
+	if req.Kind == KindExport {
+		t = audit.DataExport
+	}
+	if err := s.logEventID(ctx, audit.EventID("privacy/"+string(req.Kind)+"/"+req.ID+"/extended"), t, req.UserID, actorFrom(ctx),
+		map[string]any{"requestId": req.ID, "status": "extended", "dueAt": req.Regime.Extend(req.DueAt).Format(time.RFC3339)}); err != nil {
+		return Request{}, fmt.Errorf("privacy: extend: nothing changed: %w", err)
 	}
 	err = s.checkpoint(ctx, &req, nil, func(r *Request) error {
 		if !r.ExtendedAt.IsZero() {

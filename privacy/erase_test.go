@@ -398,6 +398,29 @@ func TestOverdueAndExtend(t *testing.T) {
 	if _, err := svc.Extend(ctx, res.RequestID, "again"); !errors.Is(err, privacy.ErrAlreadyExtended) {
 		t.Errorf("second Extend: %v; want ErrAlreadyExtended", err)
 	}
+	var extended []string
+	for _, e := range w.events() {
+		if e.Details["status"] == "extended" && e.Details["requestId"] == res.RequestID {
+			extended = append(extended, fmt.Sprint(e.Details["dueAt"]))
+		}
+	}
+	if diff := cmp.Diff([]string{wantDue.Format(time.RFC3339)}, extended); diff != "" {
+		t.Errorf("extension audit events, by new due date (-want +got):\n%s", diff)
+	}
+}
+
+func TestExtendIsAuditedBeforeEffect(t *testing.T) {
+	w := newWorld(t)
+	w.idp.failN, w.idp.err = -1, errors.New("clerk: 503")
+	ctx := context.Background()
+	res, _ := w.service().Erase(ctx, testUser)
+	down := w.service(privacy.WithAudit(failingAudit{}))
+	if _, err := down.Extend(ctx, res.RequestID, "complex request"); !errors.Is(err, audit.ErrNotRecorded) {
+		t.Fatalf("Extend with the audit sink down = %v, want ErrNotRecorded", err)
+	}
+	if req, _ := down.Request(ctx, res.RequestID); !req.ExtendedAt.IsZero() {
+		t.Errorf("an extension the audit trail cannot show was made: %+v", req)
+	}
 }
 
 func TestEraseRejectsBadInput(t *testing.T) {
