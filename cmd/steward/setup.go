@@ -379,8 +379,9 @@ func (a *app) stepNames() []string {
 }
 
 // retentionEngine builds the retention Engine over the declared policies,
-// with the database's legal holds and lease, and log when not nil.
-func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audit.Logger) (*retention.Engine, error) {
+// with the database's legal holds and lease, and log when not nil; extra
+// options come last.
+func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audit.Logger, extra ...retention.Option) (*retention.Engine, error) {
 	decl, err := a.declarations()
 	if err != nil {
 		return nil, err
@@ -400,7 +401,7 @@ func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audi
 	if log != nil {
 		opts = append(opts, retention.WithAudit(log))
 	}
-	e, err := retention.NewEngine(policies, opts...)
+	e, err := retention.NewEngine(policies, append(opts, extra...)...)
 	if err != nil {
 		return nil, usageErrorf("%s: %w", a.configName(), err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/background"
 	"github.com/stewardlabs/steward/consent"
+	"github.com/stewardlabs/steward/privacy"
+	"github.com/stewardlabs/steward/retention"
 	"github.com/stewardlabs/steward/riverjobs"
 	"github.com/stewardlabs/steward/sqlstore"
 )
@@ -124,7 +126,8 @@ func isPostgres(dsn string) bool {
 // runner builds the background.Runner of the application's duties over
 // st: requests and exports (privacy), consent sync, the declared
 // retention policies, and audit forwarding when STEWARD_AUDIT_FORWARD_URL
-// is set. every, when not 0, is the interval of every duty.
+// is set, the runner and the services logging to logger. every, when not
+// 0, is the interval of every duty.
 func (a *app) runner(ctx context.Context, st *sqlstore.Store, logger *slog.Logger, every time.Duration) (*background.Runner, error) {
 	log, err := a.logger(st, "worker")
 	if err != nil {
@@ -134,11 +137,11 @@ func (a *app) runner(ctx context.Context, st *sqlstore.Store, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	svc, err := a.privacyService(ctx, st, idp, log)
+	svc, err := a.privacyService(ctx, st, idp, log, privacy.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	consents, err := consent.NewManager(st.Consent(), idp, consent.WithAudit(log), consent.WithFence(svc))
+	consents, err := consent.NewManager(st.Consent(), idp, consent.WithAudit(log), consent.WithFence(svc), consent.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func (a *app) runner(ctx context.Context, st *sqlstore.Store, logger *slog.Logge
 		return nil, err
 	}
 	if len(decl.Retention) > 0 {
-		e, err := a.retentionEngine(ctx, st, log)
+		e, err := a.retentionEngine(ctx, st, log, retention.WithLogger(logger))
 		if err != nil {
 			return nil, err
 		}
