@@ -703,7 +703,7 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 			continue
 		}
 		var stepCtx context.Context
-		stepCtx, obs = s.tel.startStep(ctx, st)
+		stepCtx, obs = s.tel.startStep(ctx, st, obs)
 		ctx := stepCtx
 		if st.Kind == StepIdentity && st.Name == s.idpName && st.Outcome != outcomeFound {
 			// Learn first whether the provider knows the user, and
@@ -825,7 +825,7 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 	var auditErr error
 	if st := req.Step(auditStepName); st != nil && st.Status != StepDone {
 		actx := ctx
-		actx, obs = s.tel.startStep(ctx, *st)
+		actx, obs = s.tel.startStep(ctx, *st, obs)
 		_, auditErr = backoff.Retry(actx, func() (struct{}, error) {
 			attempts++
 			return struct{}{}, s.logDeletionOnce(actx, req, "completed")

@@ -114,7 +114,15 @@ type telemetry struct {
 	registration metric.Registration
 
 	mu   sync.Mutex
-	sets map[setKey]metric.MeasurementOption // attribute sets, built once each
+	sets map[setKey]*attrSet // attribute sets, built once each
+}
+
+// attrSet is one attribute set as the options of Add and Record, built
+// once so that recording allocates nothing.
+type attrSet struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+	obs []metric.ObserveOption
 }
 
 // setKey names one attribute set of the Service's metrics.
@@ -178,7 +186,7 @@ func (t *telemetry) stop() {
 
 // set returns the attribute set of key, built once: the first two, three
 // or four keys given name its values.
-func (t *telemetry) set(key setKey, keys ...attribute.Key) metric.MeasurementOption {
+func (t *telemetry) set(key setKey, keys ...attribute.Key) *attrSet {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if o, ok := t.sets[key]; ok {
@@ -189,9 +197,10 @@ func (t *telemetry) set(key setKey, keys ...attribute.Key) metric.MeasurementOpt
 	for i, k := range keys {
 		kvs[i] = k.String(vals[i])
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	m := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	o := &attrSet{add: []metric.AddOption{m}, rec: []metric.RecordOption{m}, obs: []metric.ObserveOption{m}}
 	if t.sets == nil {
-		t.sets = map[setKey]metric.MeasurementOption{}
+		t.sets = map[setKey]*attrSet{}
 	}
 	t.sets[key] = o
 	return o
@@ -218,9 +227,9 @@ func (s *Service) observeRequests(ctx context.Context, o metric.Observer, open, 
 	t := &s.tel
 	for _, k := range []Kind{KindErasure, KindExport} {
 		for _, st := range openStatuses {
-			o.ObserveInt64(open, counts[ks{k, st}], t.set(setKey{a: string(k), b: string(st)}, attrRequestKind, attrRequestStatus))
+			o.ObserveInt64(open, counts[ks{k, st}], t.set(setKey{a: string(k), b: string(st)}, attrRequestKind, attrRequestStatus).obs...)
 		}
-		o.ObserveInt64(overdue, late[k], t.set(setKey{a: string(k)}, attrRequestKind))
+		o.ObserveInt64(overdue, late[k], t.set(setKey{a: string(k)}, attrRequestKind).obs...)
 	}
 	return nil
 }
@@ -230,7 +239,7 @@ func (t *telemetry) requestEntered(ctx context.Context, kind Kind, status Status
 	if !t.metrics {
 		return
 	}
-	t.requests.Add(ctx, 1, t.set(setKey{a: string(kind), b: string(status)}, attrRequestKind, attrRequestStatus))
+	t.requests.Add(ctx, 1, t.set(setKey{a: string(kind), b: string(status)}, attrRequestKind, attrRequestStatus).add...)
 }
 
 // runOutcome names what a run of an erasure left the request at: its
@@ -257,21 +266,22 @@ func runOutcome(ctx context.Context, res DeletionResult, err error) string {
 
 // erasureRun is one run of an erasure request being observed.
 type erasureRun struct {
-	t     *telemetry
-	span  trace.Span // nil without a tracer
-	start time.Time
-	id    string
+	t      *telemetry
+	span   trace.Span // nil without a tracer
+	start  time.Time
+	id     string
+	regime Regime
 }
 
 // startErasure opens the span of one run of req, when tracing.
 func (t *telemetry) startErasure(ctx context.Context, req Request) (context.Context, erasureRun) {
-	r := erasureRun{t: t, id: req.ID}
+	r := erasureRun{t: t, id: req.ID, regime: req.Regime}
 	if t.metrics || t.log != nil {
 		r.start = time.Now()
 	}
 	if t.tracer != nil {
-		ctx, r.span = t.tracer.Start(ctx, spanErasure, trace.WithAttributes(
-			attrRequestID.String(req.ID), attrRequestKind.String(string(req.Kind)), attrRequestRegime.String(string(req.Regime))))
+		// Attributes are set once, at the end: one allocation.
+		ctx, r.span = t.tracer.Start(ctx, spanErasure)
 	}
 	return ctx, r
 }
@@ -288,10 +298,11 @@ func (r erasureRun) end(ctx context.Context, res DeletionResult, err error) {
 		t.requestEntered(ctx, KindErasure, Status(outcome))
 	}
 	if t.metrics {
-		t.erasureTime.Record(ctx, time.Since(r.start).Seconds(), t.set(setKey{a: outcome}, attrRequestStatus))
+		t.erasureTime.Record(ctx, time.Since(r.start).Seconds(), t.set(setKey{a: outcome}, attrRequestStatus).rec...)
 	}
 	if r.span != nil {
-		r.span.SetAttributes(attrRequestStatus.String(outcome))
+		r.span.SetAttributes(attrRequestID.String(r.id), attrRequestKind.String(string(KindErasure)),
+			attrRequestRegime.String(string(r.regime)), attrRequestStatus.String(outcome))
 		switch outcome {
 		case string(StatusCompleted), string(StatusHeld), string(StatusCancelled), outcomeScheduled, outcomeClaimed:
 		default:
@@ -326,15 +337,19 @@ type erasureStep struct {
 	done     bool
 }
 
-// startStep opens the span of step st, when observing.
-func (t *telemetry) startStep(ctx context.Context, st Step) (context.Context, *erasureStep) {
+// startStep opens the span of step st, when observing; it reuses e, a
+// step of the same run already ended, when not nil.
+func (t *telemetry) startStep(ctx context.Context, st Step, e *erasureStep) (context.Context, *erasureStep) {
 	if !t.metrics && t.tracer == nil && t.log == nil {
 		return ctx, nil
 	}
-	e := &erasureStep{t: t, name: st.Name, kind: st.Kind, attempts: st.Attempts, start: time.Now()}
+	if e == nil {
+		e = &erasureStep{}
+	}
+	*e = erasureStep{t: t, name: st.Name, kind: st.Kind, attempts: st.Attempts, start: time.Now()}
 	if t.tracer != nil {
-		ctx, e.span = t.tracer.Start(ctx, spanErasureStep, trace.WithAttributes(
-			attrStepName.String(st.Name), attrStepKind.String(string(st.Kind))))
+		// Attributes are set once, at the end: one allocation.
+		ctx, e.span = t.tracer.Start(ctx, spanErasureStep)
 	}
 	return ctx, e
 }
@@ -362,16 +377,19 @@ func (e *erasureStep) end(ctx context.Context, req *Request, errs []StepError) {
 	t := e.t
 	if t.metrics {
 		t.stepTime.Record(ctx, time.Since(e.start).Seconds(),
-			t.set(setKey{a: e.name, b: string(e.kind), c: string(status)}, attrStepName, attrStepKind, attrStepStatus))
+			t.set(setKey{a: e.name, b: string(e.kind), c: string(status)}, attrStepName, attrStepKind, attrStepStatus).rec...)
 		if attempts > 1 {
-			t.stepRetries.Add(ctx, int64(attempts-1), t.set(setKey{a: e.name, b: string(e.kind)}, attrStepName, attrStepKind))
+			t.stepRetries.Add(ctx, int64(attempts-1), t.set(setKey{a: e.name, b: string(e.kind)}, attrStepName, attrStepKind).add...)
 		}
 	}
 	if e.span != nil {
-		e.span.SetAttributes(attrStepStatus.String(string(status)), attrStepAttempts.Int(attempts))
+		name, kind := attrStepName.String(e.name), attrStepKind.String(string(e.kind))
+		st, n := attrStepStatus.String(string(status)), attrStepAttempts.Int(attempts)
 		if code != "" {
-			e.span.SetAttributes(attrStepCode.String(code))
+			e.span.SetAttributes(name, kind, st, n, attrStepCode.String(code))
 			e.span.SetStatus(codes.Error, code)
+		} else {
+			e.span.SetAttributes(name, kind, st, n)
 		}
 		e.span.End()
 	}
@@ -413,8 +431,8 @@ func (s *Service) writeExport(ctx context.Context, mode, id string, u steward.Us
 	n, err := s.writeDocument(ctx, u, cw)
 	if err == nil && t.metrics {
 		o := t.set(setKey{a: mode}, attrExportMode)
-		t.exportRecs.Add(ctx, int64(n), o)
-		t.exportBytes.Add(ctx, cw.n, o)
+		t.exportRecs.Add(ctx, int64(n), o.add...)
+		t.exportBytes.Add(ctx, cw.n, o.add...)
 	}
 	if span != nil {
 		span.SetAttributes(attrExportRecords.Int(n), attrExportBytes.Int64(cw.n))
