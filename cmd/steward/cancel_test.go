@@ -124,7 +124,7 @@ func TestReplay(t *testing.T) {
 			t.Errorf("replay answered no: exit %d, stderr %q, %d rows", res.code, res.stderr, fx.rowsOf("user_ada"))
 		}
 		res = fx.run("y\n", "replay")
-		if res.code != exitOK || res.stdout != "erased again 1 users a restore brought back\n" {
+		if res.code != exitOK || res.stdout != "erased again 1 user a restore brought back\n" {
 			t.Errorf("replay: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
 		}
 		if _, ok := fx.clerk.User("user_ada"); ok || fx.rowsOf("user_ada") != 0 {

@@ -62,7 +62,7 @@ for confirmation unless --yes.`,
 					return jerr
 				}
 			} else {
-				a.printf("erased again %d users a restore brought back", n)
+				a.printf("erased again %d %s a restore brought back", n, plural(n, "user", "users"))
 				for _, f := range failed {
 					a.printf("  %s", f)
 				}
@@ -78,4 +78,12 @@ for confirmation unless --yes.`,
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
