@@ -44,17 +44,6 @@ const (
 	workerShareEnv  = "STEWARD_BENCH_WORKER_RATE"
 )
 
-func TestMain(m *testing.M) {
-	if schema := os.Getenv(workerSchemaEnv); schema != "" {
-		if err := erasureWorker(schema); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	os.Exit(m.Run())
-}
-
 // openSchema opens PostgreSQL at STEWARD_TEST_POSTGRES_DSN on schema.
 func openSchema(schema string) (*sql.DB, *pgxpool.Pool, error) {
 	dsn := os.Getenv("STEWARD_TEST_POSTGRES_DSN")
