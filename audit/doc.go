@@ -124,6 +124,25 @@
 // sqlstore. Package audittest holds the suite every Sink and Reader must
 // pass.
 //
+// # Metrics and traces
+//
+// WithMeterProvider (Logger) and WithForwardMeterProvider and
+// WithForwardTracerProvider (Forwarder) record OpenTelemetry metrics and
+// spans; without them nothing is recorded. The Logger's are observed
+// from its counters (Stats) when the reader collects, so Log costs the
+// same with them as without (BenchmarkLoggerMetrics). Attributes never
+// hold a subject, an actor or a detail of an event.
+//
+//	steward.audit.events             observable counter  {event}  steward.audit.outcome (recorded, refused, dropped)
+//	steward.audit.events.pending     gauge               {event}  (Stats().Pending)
+//	steward.audit.forwarder.events   counter             {event}  steward.audit.destination
+//	steward.audit.forwarder.lag      gauge               {event}  steward.audit.destination
+//	    head minus cursor, as the Forwarder last saw them
+//
+// Spans: steward.audit.forward, one per Forward pass
+// (steward.audit.destination, steward.audit.forwarded; an error status
+// when the pass failed, not when another Forwarder held the cursor).
+//
 // # Errors
 //
 //   - ErrNotRecorded: Log could not put the event in the first sink

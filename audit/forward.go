@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors of a CursorStore and a Forwarder.
@@ -68,6 +71,13 @@ type Forwarder struct {
 	stats ForwarderStats
 
 	forwarded atomic.Uint64
+
+	// WithForwardMeterProvider and WithForwardTracerProvider
+	// (telemetry.go); nil when not given.
+	mp     metric.MeterProvider
+	tracer trace.Tracer
+	sent   metric.Int64Counter
+	dest   []metric.AddOption
 }
 
 // ForwarderStats describes a Forwarder's progress, for metrics and
@@ -160,6 +170,9 @@ func NewForwarder(src Reader, dst Sink, cursors CursorStore, name string, opts .
 			return nil, err
 		}
 	}
+	if err := f.startMetrics(); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -186,7 +199,9 @@ func (f *Forwarder) Stats() ForwarderStats {
 // the first error of the source, the destination or the cursor store;
 // what was sent before stays recorded.
 func (f *Forwarder) Forward(ctx context.Context) (int, error) {
+	ctx, span := f.startPass(ctx)
 	n, err := f.forward(ctx)
+	endPass(span, n, err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -236,6 +251,9 @@ func (f *Forwarder) forward(ctx context.Context) (int, error) {
 		cursor = events[len(events)-1].Sequence
 		sent += len(events)
 		f.forwarded.Add(uint64(len(events)))
+		if f.sent != nil {
+			f.sent.Add(ctx, int64(len(events)), f.dest...)
+		}
 		f.note(cursor, last.Sequence)
 	}
 	return sent, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Errors returned by the Logger and by sinks.
@@ -54,6 +56,7 @@ type config struct {
 	resume     Reader
 	noResume   bool
 	onDrop     func(n int, err error)
+	mp         metric.MeterProvider
 	errs       []error
 }
 
@@ -185,6 +188,10 @@ type Logger struct {
 	recorded atomic.Uint64
 	dropped  atomic.Uint64
 	pending  atomic.Int64 // held plus primary.queued
+
+	refused atomic.Uint64 // events the first sink did not accept (fail-closed)
+	// registration is WithMeterProvider's callback (telemetry.go).
+	registration metric.Registration
 }
 
 // sinkState is the first sink's retry queue when the Logger links the
@@ -297,6 +304,11 @@ func NewLogger(sink Sink, opts ...Option) (*Logger, error) {
 	for _, s := range c.sinks[1:] {
 		l.copies = append(l.copies, newCopySink(l, s))
 	}
+	if c.mp != nil {
+		if err := l.startMetrics(c.mp); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -361,6 +373,9 @@ func (l *Logger) Close(ctx context.Context) error {
 	r.release()
 	for _, c := range l.copies {
 		c.stop()
+	}
+	if l.registration != nil {
+		_ = l.registration.Unregister()
 	}
 	return err
 }
@@ -691,6 +706,7 @@ func (l *Logger) append(ctx context.Context, batch []*request) []Event {
 				r.err = fmt.Errorf("%w: %w", ErrNotRecorded, err)
 			}
 		}
+		l.refused.Add(uint64(fresh))
 		return nil
 	}
 	// Fail-open: hold the new events, unlinked, for the next write.
@@ -744,6 +760,7 @@ func (l *Logger) link(ctx context.Context, batch []*request) []Event {
 		last, err := l.resume.Last(ctx)
 		if err != nil {
 			setAll(fmt.Errorf("%w: resuming the chain: %w", ErrNotRecorded, err))
+			l.refused.Add(uint64(len(l.events)))
 			return nil
 		}
 		l.seq, l.head, l.resume = last.Sequence, last.Hash, nil
@@ -757,6 +774,7 @@ func (l *Logger) link(ctx context.Context, batch []*request) []Event {
 		first := l.events[0]
 		l.seq, l.head = first.Sequence-1, first.PrevHash
 		setAll(fmt.Errorf("%w: %w", ErrNotRecorded, err))
+		l.refused.Add(uint64(len(l.events)))
 		return nil
 	case l.primary.queued+len(l.events) > l.queueLimit:
 		l.primary.lastErr = err

@@ -40,6 +40,24 @@
 // privacy.Service.Drive for one request); neither has a copy of a duty.
 // An application that does not import riverjobs compiles no River code.
 //
+// # Metrics and traces
+//
+// WithMeterProvider and WithTracerProvider record every pass of every
+// task, inside Task.Do, so both engines report alike; the duties' own
+// spans (privacy's erasures, retention's runs) are children of the pass
+// when their packages have the same TracerProvider. Without them nothing
+// is recorded. WithLogger also logs, at debug level, the passes that did
+// something. Attributes are duty and task names only.
+//
+//	steward.background.passes         counter    {pass}  steward.duty, steward.task, steward.outcome (ok, failed)
+//	steward.background.pass.duration  histogram  s       steward.duty, steward.task
+//	steward.background.pass.work      counter    {item}  steward.duty, steward.task
+//	    requests driven, users synced, records purged, events forwarded,
+//	    exports expired
+//
+// Spans: steward.background.pass (steward.duty, steward.task,
+// steward.done; an error status when the pass failed).
+//
 // # Errors
 //
 // New fails with an error wrapping ErrInvalidConfig that names the bad

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
 	"github.com/stewardlabs/steward/consent"
@@ -196,7 +199,8 @@ func WithErrorHandler(f func(d Duty, err error)) Option {
 }
 
 // WithLogger sets where failed passes are logged when no error handler
-// is set (default slog.Default()).
+// is set (default slog.Default()), and where passes that did something
+// are logged at debug level (task, count, duration; never a user ID).
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Runner) error {
 		if l == nil {
@@ -222,6 +226,11 @@ type Runner struct {
 	onError    func(Duty, error)
 	logger     *slog.Logger
 	tasks      []Task
+
+	// WithMeterProvider and WithTracerProvider (telemetry.go).
+	mp      metric.MeterProvider
+	metrics *passMetrics
+	tracer  trace.Tracer
 }
 
 // New returns a Runner of the duties its options name. It fails,
@@ -244,13 +253,16 @@ func New(opts ...Option) (*Runner, error) {
 			return nil, err
 		}
 	}
+	if err := r.startMetrics(); err != nil {
+		return nil, err
+	}
 	if r.expirer == nil && r.privacy != nil {
 		if e, ok := any(r.privacy).(ExportExpirer); ok {
 			r.expirer = e
 		}
 	}
 	task := func(d Duty, name string, do func(context.Context) (int, error)) {
-		r.tasks = append(r.tasks, Task{Duty: d, Name: name, Every: r.every[d], Timeout: r.timeout[d], Do: do})
+		r.tasks = append(r.tasks, Task{Duty: d, Name: name, Every: r.every[d], Timeout: r.timeout[d], Do: r.observe(d, name, do)})
 	}
 	if svc := r.privacy; svc != nil {
 		task(Requests, string(Requests), func(ctx context.Context) (int, error) {
@@ -360,10 +372,12 @@ func (r *Runner) loop(ctx context.Context, t Task) {
 func (r *Runner) Pass(ctx context.Context, t Task) int {
 	pctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
+	start := time.Now()
 	n, err := t.Do(pctx)
 	if ctx.Err() == nil {
 		r.Report(t.Duty, err)
 	}
+	r.logPass(ctx, t, n, time.Since(start))
 	return n
 }
 

@@ -116,6 +116,22 @@
 // SQLite. Both pass the suite in package consenttest, which a custom
 // store runs in three lines.
 //
+// # Metrics and traces
+//
+// WithMeterProvider and WithTracerProvider record OpenTelemetry metrics
+// and spans; WithLogger logs a line per SyncPending pass that synced or
+// failed something (counts only). Without them nothing is recorded. No
+// attribute or line names a user or a consent state.
+//
+//	steward.consent.syncs         counter  {user}  steward.consent.outcome (synced, failed)
+//	steward.consent.outbox.depth  gauge    {user}  users waiting in the outbox; only when the
+//	                                               Outbox is an OutboxDepth (MemoryStore and
+//	                                               sqlstore's Consent are), one count per collection
+//
+// Spans: steward.consent.sync, one per SyncPending pass
+// (steward.consent.synced, steward.consent.failed; an error status when
+// a sync failed).
+//
 // # Errors
 //
 // Bad input wraps ErrUnknownPurpose (a well-formed purpose the Manager was

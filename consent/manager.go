@@ -76,6 +76,8 @@ type Manager struct {
 	// change undone because an erasure began is erased as the erasure
 	// would erase it.
 	proof atomic.Pointer[proofHolder]
+
+	tel telemetry // metrics, traces and log (telemetry.go)
 }
 
 type proofHolder struct{ p Pseudonymizer }
@@ -217,6 +219,9 @@ func NewManager(store Store, idp steward.IdentityProvider, opts ...Option) (*Man
 	}
 	if m.owner == "" {
 		m.owner = steward.NewOwner()
+	}
+	if err := m.startTelemetry(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -581,12 +586,21 @@ func permanent(err error) bool {
 // was lost while writing is among them (matching steward.ErrLeaseLost),
 // queued again for whoever holds the claim now.
 func (m *Manager) SyncPending(ctx context.Context) (int, error) {
+	ctx, span := m.tel.startSync(ctx)
+	n, failed, err := m.syncPending(ctx)
+	m.tel.syncDone(ctx, span, n, failed)
+	return n, err
+}
+
+// syncPending is SyncPending inside its span; it also returns how many
+// syncs failed.
+func (m *Manager) syncPending(ctx context.Context) (int, int, error) {
 	synced := 0
 	var errs []error
 	tries := m.retryTries
 	for {
 		if ctx.Err() != nil {
-			return synced, errors.Join(append(errs, ctx.Err())...)
+			return synced, len(errs), errors.Join(append(errs, ctx.Err())...)
 		}
 		// Not cancelled halfway: claims taken are always synced or
 		// released, never left to lapse.
@@ -594,14 +608,14 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 		claims, err := m.outbox.Claim(sctx, ClaimQuery{Owner: m.owner, TTL: m.claimTTL, Now: m.now(), Limit: m.batch})
 		cancel()
 		if err != nil {
-			return synced, errors.Join(append(errs, err)...)
+			return synced, len(errs), errors.Join(append(errs, err)...)
 		}
 		claimed := time.Now()
 		progressed := false
 		for i, c := range claims {
 			if ctx.Err() != nil {
 				m.release(ctx, claims[i:])
-				return synced, errors.Join(append(errs, ctx.Err())...)
+				return synced, len(errs), errors.Join(append(errs, ctx.Err())...)
 			}
 			// A claim that waited its turn for a third of its TTL is
 			// renewed first; one taken over meanwhile is not written.
@@ -612,7 +626,7 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 				if err != nil {
 					if ctx.Err() != nil {
 						m.release(ctx, claims[i:])
-						return synced, errors.Join(append(errs, ctx.Err())...)
+						return synced, len(errs), errors.Join(append(errs, ctx.Err())...)
 					}
 					continue // taken over, or left to lapse
 				}
@@ -626,7 +640,7 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 			case errors.Is(err, errHandedOver):
 			case ctx.Err() != nil:
 				m.release(ctx, claims[i+1:])
-				return synced, errors.Join(append(errs, ctx.Err())...)
+				return synced, len(errs), errors.Join(append(errs, ctx.Err())...)
 			default:
 				errs = append(errs, err)
 				if !permanent(err) && !errors.Is(err, steward.ErrLeaseLost) {
@@ -639,9 +653,9 @@ func (m *Manager) SyncPending(ctx context.Context) (int, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return synced, fmt.Errorf("consent: %d syncs failed: %w", len(errs), errors.Join(errs...))
+		return synced, len(errs), fmt.Errorf("consent: %d syncs failed: %w", len(errs), errors.Join(errs...))
 	}
-	return synced, nil
+	return synced, 0, nil
 }
 
 // settling is ctx for a call to the outbox that takes or ends a claim: it

@@ -29,6 +29,8 @@ type MemoryStore struct {
 var (
 	_ Store  = (*MemoryStore)(nil)
 	_ Outbox = (*MemoryStore)(nil)
+
+	_ OutboxDepth = (*MemoryStore)(nil)
 )
 
 // MemoryOption configures a MemoryStore.
@@ -140,6 +142,16 @@ func (m *MemoryStore) Erase(ctx context.Context, userID string, keep func(Record
 		m.records[r.UserID] = append(m.records[r.UserID], r)
 	}
 	return len(erased), nil
+}
+
+// Depth implements OutboxDepth.
+func (m *MemoryStore) Depth(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.outbox), nil
 }
 
 // Enqueue implements Outbox.

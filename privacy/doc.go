@@ -146,6 +146,45 @@
 // an application's SQL tables; MemoryBlobs and DirBlobs keep queued
 // exports.
 //
+// # Metrics and traces
+//
+// With WithMeterProvider and WithTracerProvider the Service records
+// OpenTelemetry metrics and spans; without them it records nothing and
+// pays a nil check. WithLogger logs its runs with log/slog. No metric
+// attribute, span attribute or log line ever holds a user ID, an email or
+// a token, nor what a store or provider said (that stays in the request's
+// steps, redacted, for 'steward show'): only request IDs (spans and logs,
+// never metrics), kinds, statuses, regimes, step names and kinds, and
+// error codes (StepError.Code).
+//
+//	steward.privacy.requests               counter    {request}  steward.request.kind, steward.request.status
+//	    requests created (pending) and runs that left one completed,
+//	    partial, held or cancelled, in this process
+//	steward.privacy.requests.open          gauge      {request}  steward.request.kind, steward.request.status
+//	    open requests in the RequestStore (pending, partial, held): one
+//	    List of the open requests per collection
+//	steward.privacy.requests.overdue       gauge      {request}  steward.request.kind
+//	    pending and partial requests past their due date
+//	steward.privacy.erasure.duration       histogram  s          steward.request.status
+//	    one run of an erasure; the status is the request's after the run,
+//	    or scheduled, claimed, interrupted or failed
+//	steward.privacy.erasure.step.duration  histogram  s          steward.step.name, steward.step.kind, steward.step.status
+//	steward.privacy.erasure.step.retries   counter    {retry}    steward.step.name, steward.step.kind
+//	    calls of a step beyond the first in one run
+//	steward.privacy.export.records         counter    {record}   steward.export.mode (inline, queued)
+//	steward.privacy.export.bytes           counter    By         steward.export.mode
+//
+// Spans: steward.privacy.erasure, one per run of an erasure (Erase,
+// Resume, Drive; attributes steward.request.id, .kind, .regime, .status;
+// an error status when it ended partial, interrupted or failed), with a
+// child steward.privacy.erasure.step per step it ran, in order
+// (steward.step.name, .kind, .status, .attempts, and steward.step.code
+// with an error status when it failed); steward.privacy.export per
+// export written (steward.export.mode, .records, .bytes, and
+// steward.request.id when queued). Give the same providers to
+// background.Runner and the erasure's span is a child of the pass that
+// drove it.
+//
 // # Errors
 //
 // Sentinel errors are matched with errors.Is: ErrLegalHold and

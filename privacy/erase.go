@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -368,6 +369,10 @@ func (s *Service) Cancel(ctx context.Context, id, reason string) (Request, error
 		_ = mod.Unlock(ctx, userID) // best effort: the account may be gone
 	}
 	s.invalidate(userID)
+	s.tel.requestEntered(ctx, req.Kind, StatusCancelled)
+	if s.tel.log != nil {
+		s.tel.log.LogAttrs(ctx, slog.LevelInfo, "privacy: request cancelled", slog.String("request", req.ID), slog.String("kind", string(req.Kind)))
+	}
 	return req, nil
 }
 
@@ -431,6 +436,7 @@ func (s *Service) openOrCreate(ctx context.Context, userID string, cfg eraseConf
 		err := s.requests.Create(ctx, req)
 		if err == nil {
 			req.Version = 1
+			s.tel.requestEntered(ctx, KindErasure, StatusPending)
 			// The other caller may have run its whole request between
 			// the look-ups above and this Create (a database whose
 			// writers queue, such as SQLite): then this one stands down.
@@ -616,13 +622,21 @@ func (s *Service) result(req Request, errs []StepError) DeletionResult {
 // come through run, so the grace period, cancellation and fencing hold
 // for each.
 func (s *Service) run(ctx context.Context, req Request, wait bool) (DeletionResult, error) {
-	userID := req.UserID
 	switch req.Status {
 	case StatusCompleted:
 		return s.result(req, nil), nil
 	case StatusCancelled:
 		return s.result(req, nil), fmt.Errorf("privacy: erase: %w: request %q", ErrCancelled, req.ID)
 	}
+	ctx, obs := s.tel.startErasure(ctx, req)
+	res, err := s.runObserved(ctx, req, wait)
+	obs.end(ctx, res, err)
+	return res, err
+}
+
+// runObserved is run inside the run's span.
+func (s *Service) runObserved(ctx context.Context, req Request, wait bool) (DeletionResult, error) {
+	userID := req.UserID
 	c, err := s.claim(ctx, &req, wait)
 	if errors.Is(err, errAlreadyCompleted) {
 		return s.result(req, nil), nil
@@ -689,7 +703,12 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 	var errs []StepError
 	failed := false
 	failedPhase := 0
+	// obs observes the step under way (telemetry.go): ended when the
+	// next one starts, after the last, or when the run returns.
+	var obs *erasureStep
+	defer func() { obs.end(ctx, &req, errs) }()
 	for i := 0; i < len(req.Steps); i++ {
+		obs.end(ctx, &req, errs)
 		st := req.Steps[i]
 		if st.Status == StepDone || st.Kind == StepAudit {
 			continue
@@ -698,6 +717,9 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 			errs = append(errs, StepError{Step: st.Name, Code: CodeNotAttempted, Message: "not attempted: an earlier step failed"})
 			continue
 		}
+		var stepCtx context.Context
+		stepCtx, obs = s.tel.startStep(ctx, st, obs)
+		ctx := stepCtx
 		if st.Kind == StepIdentity && st.Name == s.idpName && st.Outcome != outcomeFound {
 			// Learn first whether the provider knows the user, and
 			// record it before deleting: a run resumed after a crash
@@ -794,6 +816,7 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 			}
 		}
 	}
+	obs.end(ctx, &req, errs)
 
 	if failed {
 		if err := s.checkpoint(ctx, &req, c, func(r *Request) error {
@@ -816,9 +839,11 @@ func (s *Service) runClaimed(ctx context.Context, req Request, c *runClaim) (Del
 	attempts := 0
 	var auditErr error
 	if st := req.Step(auditStepName); st != nil && st.Status != StepDone {
-		_, auditErr = backoff.Retry(ctx, func() (struct{}, error) {
+		actx := ctx
+		actx, obs = s.tel.startStep(ctx, *st, obs)
+		_, auditErr = backoff.Retry(actx, func() (struct{}, error) {
 			attempts++
-			return struct{}{}, s.logDeletionOnce(ctx, req, "completed")
+			return struct{}{}, s.logDeletionOnce(actx, req, "completed")
 		}, s.retryOptions()...)
 		if ctx.Err() != nil {
 			return s.result(req, errs), fmt.Errorf("privacy: erase: interrupted: %w", context.Cause(ctx))

@@ -143,7 +143,7 @@ func (s *Service) Export(ctx context.Context, userID string, w io.Writer) error 
 	if err := s.logExport(ctx, userID, actorFrom(ctx), map[string]any{"mode": "inline"}); err != nil {
 		return err
 	}
-	_, err = s.writeDocument(ctx, u, w)
+	_, err = s.writeExport(ctx, "inline", "", u, w)
 	return err
 }
 
@@ -326,6 +326,7 @@ func (s *Service) StartExport(ctx context.Context, userID string) (string, error
 			return "", redactErr(fmt.Errorf("privacy: export: saving request: %w", err), userID)
 		}
 		req.Version = 1
+		s.tel.requestEntered(ctx, KindExport, StatusPending)
 		go func() {
 			defer s.bg.Done()
 			_ = s.runExport(context.WithoutCancel(ctx), req, true)
@@ -398,7 +399,7 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		if err != nil {
 			return struct{}{}, fmt.Errorf("privacy: export: blob: %w", err)
 		}
-		if _, err := s.writeDocument(ctx, u, wc); err != nil {
+		if _, err := s.writeExport(ctx, "queued", req.ID, u, wc); err != nil {
 			_ = wc.Close()
 			return struct{}{}, s.dropBlob(ctx, name, err)
 		}
@@ -460,6 +461,7 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		return redactErr(err, userID)
 	}
 	c.stop()
+	s.tel.requestEntered(ctx, KindExport, req.Status)
 	if fenced != nil {
 		return fmt.Errorf("privacy: export: request %q cancelled: %w", req.ID, fenced)
 	}

@@ -329,5 +329,9 @@ func (s *Service) Replay(ctx context.Context) (int, error) {
 		}
 		n++
 	}
+	if s.tel.log != nil {
+		s.tel.log.LogAttrs(ctx, slog.LevelInfo, "privacy: replay erased again the users a restore brought back",
+			slog.Int("erased", n), slog.Int("failed", len(errs)))
+	}
 	return n, errors.Join(errs...)
 }

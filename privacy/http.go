@@ -260,7 +260,7 @@ func (s *Service) bufferedExport(w http.ResponseWriter, r *http.Request, userID 
 		return
 	}
 	buf := &limitBuffer{max: s.inlineBytes}
-	_, err = s.writeDocument(ctx, u, buf)
+	_, err = s.writeExport(ctx, "inline", "", u, buf)
 	switch {
 	case errors.Is(err, errTooLarge),
 		errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:

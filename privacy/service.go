@@ -395,6 +395,8 @@ type Service struct {
 	owner        string        // this Service's claim owner prefix
 	runs         atomic.Uint64 // numbers this Service's runs
 
+	tel telemetry // metrics, traces and log (telemetry.go)
+
 	mu     sync.Mutex
 	closed bool
 	bg     sync.WaitGroup
@@ -482,6 +484,9 @@ func NewService(idp steward.IdentityProvider, opts ...Option) (*Service, error) 
 		}
 		s.externalByName[e.Name()] = e
 	}
+	if err := s.tel.start(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -500,12 +505,14 @@ func (s *Service) Request(ctx context.Context, id string) (Request, error) {
 	return s.requests.Get(ctx, id)
 }
 
-// Close stops accepting queued exports and waits for the running ones to
-// finish, or for ctx to end.
+// Close stops accepting queued exports, stops reporting the gauges of
+// WithMeterProvider, and waits for the running exports to finish, or for
+// ctx to end.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.tel.stop()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

@@ -78,6 +78,22 @@
 // Schedule runs on an interval with jitter until its context ends; WithNow
 // and WithAfter put Run and Schedule on a fake clock.
 //
+// # Metrics and traces
+//
+// WithMeterProvider and WithTracerProvider record OpenTelemetry metrics
+// and spans of every Run but dry runs' metrics; WithLogger logs a line
+// per policy (name, action, counts). Without them nothing is recorded.
+// No attribute or line names a user.
+//
+//	steward.retention.records  counter  {record}  steward.retention.policy, steward.retention.action
+//	    records deleted or anonymised
+//	steward.retention.users    counter  {user}    steward.retention.policy, steward.retention.outcome
+//	    notify_then_erase: notified, erased, reactivated, held, failed
+//
+// Spans: steward.retention.run (steward.retention.dry_run) with a child
+// steward.retention.policy per policy (steward.retention.policy,
+// .action, .purged, .batches; an error status when the policy failed).
+//
 // # Errors
 //
 // NewEngine and Policy.Validate wrap ErrInvalidPolicy and name the field;

@@ -67,6 +67,8 @@ type Engine struct {
 	leaser   steward.Leaser
 	owner    string
 	leaseTTL time.Duration
+	tel      telemetry // metrics, traces and log (telemetry.go)
+	optErrs  []error   // options given nil
 }
 
 // Option configures an Engine.
@@ -133,6 +135,12 @@ func NewEngine(policies []Policy, opts ...Option) (*Engine, error) {
 	e := &Engine{policies: append([]Policy(nil), policies...), now: time.Now, after: time.After}
 	for _, o := range opts {
 		o(e)
+	}
+	if err := errors.Join(e.optErrs...); err != nil {
+		return nil, err
+	}
+	if err := e.tel.start(); err != nil {
+		return nil, err
 	}
 	if e.owner == "" {
 		e.owner = steward.NewOwner()
@@ -251,6 +259,18 @@ type PolicyReport struct {
 // Cutoffs and grace periods are reckoned by the Engine's clock (WithNow);
 // leases and notice claims by their store's.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
+	ctx, span := e.tel.startRun(ctx, opts.DryRun)
+	rep, err := e.run(ctx, opts)
+	if errors.Is(err, ErrLeaseHeld) {
+		endSpan(span, nil) // another instance is at it: nothing to report
+	} else {
+		endSpan(span, err)
+	}
+	return rep, err
+}
+
+// run is Run inside its span.
+func (e *Engine) run(ctx context.Context, opts RunOptions) (Report, error) {
 	now := e.now().UTC()
 	rep := Report{DryRun: opts.DryRun, At: now, Policies: []PolicyReport{}}
 	r := &run{e: e, opts: opts, now: now}
@@ -268,13 +288,15 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (Report, error) {
 	var errs []error
 	for _, p := range e.policies {
 		pr := PolicyReport{Name: p.Name, Action: p.Action, Cutoff: now.Add(-p.MaxAge)}
+		pctx, span := e.tel.startPolicy(ctx, p)
 		var err error
 		switch p.Action {
 		case Delete, Anonymise:
-			err = r.purge(ctx, p, &pr)
+			err = r.purge(pctx, p, &pr)
 		case NotifyThenErase:
-			err = r.inactive(ctx, p, &pr)
+			err = r.inactive(pctx, p, &pr)
 		}
+		e.tel.policyDone(ctx, span, opts.DryRun, pr, err)
 		rep.Policies = append(rep.Policies, pr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("retention: policy %q: %w", p.Name, err))

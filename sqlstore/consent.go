@@ -30,6 +30,8 @@ type Consent struct {
 var (
 	_ consent.Store  = (*Consent)(nil)
 	_ consent.Outbox = (*Consent)(nil)
+
+	_ consent.OutboxDepth = (*Consent)(nil)
 )
 
 // Consent returns the consent store over this database. Run
@@ -309,6 +311,15 @@ func lostClaim(requeued bool) error {
 		return fmt.Errorf("%w: the claim on a user's consent sync; queued again to rewrite the mirror", steward.ErrLeaseLost)
 	}
 	return fmt.Errorf("%w: the claim on a user's consent sync", steward.ErrLeaseLost)
+}
+
+// Depth implements consent.OutboxDepth: one count of the outbox's rows.
+func (c *Consent) Depth(ctx context.Context) (int, error) {
+	var n int
+	if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM steward_consent_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: consent outbox depth: %w", err)
+	}
+	return n, nil
 }
 
 // Enqueue implements consent.Outbox. A claim on the entry stays.

@@ -42,6 +42,12 @@
 //	steward extend ID --reason TEXT
 //	    Record the one extension the regime allows (GDPR two months,
 //	    CCPA 45 days).
+//	steward cancel ID --reason TEXT [--yes]
+//	    Close an open request for good, recording why and who (--actor):
+//	    an erasure is never carried out, a queued export never written.
+//	    Audited before it takes effect; a worker running the request
+//	    stops before its next step. An account the erasure locked at
+//	    Clerk is unlocked when CLERK_SECRET_KEY is set.
 //	steward hold place USER --reason TEXT
 //	steward hold release USER|PSEUDONYM [--yes]
 //	steward hold list
@@ -61,16 +67,34 @@
 //	    Catch an HTTP collector up with the chain (audit.Forwarder), its
 //	    cursor kept in the database (sqlstore's AuditCursors) under NAME
 //	    (default "collector"), shared with the application's Forwarders.
+//	steward replay [--yes]
+//	    After restoring a backup: erase again every user of the ledger of
+//	    erased users (pseudonyms only) that a declared store or Clerk
+//	    knows, each as a new erasure request, and say how many. Exit code
+//	    3 when some could not be erased again.
+//	steward worker [--engine inprocess|river] [--interval D] [--job-timeout D]
+//	    Run the background duties until SIGINT or SIGTERM, then exit 0:
+//	    pending and partial requests, consent sync, the declared
+//	    retention policies, audit forwarding (when
+//	    STEWARD_AUDIT_FORWARD_URL is set) and export expiry. inprocess
+//	    (the default) is background.Runner.Run; river runs them as River
+//	    jobs (package riverjobs) on PostgreSQL only, migrating River's
+//	    tables first, with RescueStuckJobsAfter above the job timeouts
+//	    (twice --job-timeout when given). --interval sets the time
+//	    between passes of every duty (at least 1s for River). It logs to
+//	    standard error with log/slog, never a user ID; --json prints the
+//	    engine and duties when it stops.
 //
 // Progress goes to standard error, results to standard output. Every
 // command takes --json and then writes its result as JSON on standard
 // output (export without -o writes the export document itself); errors
-// stay plain text on standard error. erase, retention apply and hold
-// release ask "[y/N]" on standard error and read the answer from
-// standard input unless --yes; no answer (end of input) is a no.
+// stay plain text on standard error. erase, cancel, replay, retention
+// apply and hold release ask "[y/N]" on standard error and read the
+// answer from standard input unless --yes; no answer (end of input) is
+// a no.
 //
-// The commands cancel, replay and worker are to come; each is one file
-// beside these, listed in commands() in root.go.
+// Each command is one file beside these, listed in commands() in
+// root.go.
 //
 // # Global flags and environment
 //
@@ -96,9 +120,10 @@
 // The audit key pseudonymises user IDs exactly as the application's
 // Logger does; it must be the application's active key and ID. It is
 // needed by the commands that write audit events (export, erase, resume,
-// retention apply) and by those that name users by pseudonym (hold list,
-// show). Neither secret is ever printed. Clerk's key is needed by export,
-// erase and resume only.
+// cancel, replay, worker, retention apply) and by those that name users
+// by pseudonym (hold list, show). Neither secret is ever printed. Clerk's
+// key is needed by export, erase, resume, replay and worker, and used by
+// cancel when set.
 //
 // # Declarations
 //
@@ -149,7 +174,8 @@
 //	3  partial: some of the work was done and the rest is left for a
 //	   later run (an erasure that ended partial, resume --pending with
 //	   requests still failing, a retention apply or audit forward that
-//	   stopped part-way)
+//	   stopped part-way, a replay that erased some users again but not
+//	   all)
 //
 // # Personal data in output
 //

@@ -78,9 +78,12 @@ func commands() []func(*app) *cobra.Command {
 		showCommand,
 		resumeCommand,
 		extendCommand,
+		cancelCommand,
 		holdCommand,
 		retentionCommand,
 		auditCommand,
+		replayCommand,
+		workerCommand,
 	}
 }
 

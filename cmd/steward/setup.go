@@ -228,6 +228,15 @@ func (a *app) loggerWith(st *sqlstore.Store, key audit.Key) (*audit.Logger, erro
 	return log, nil
 }
 
+// optionalIdentity is identity for commands that can do without the
+// provider: noIdentity when CLERK_SECRET_KEY is not set.
+func (a *app) optionalIdentity(what string) (steward.IdentityProvider, error) {
+	if a.getenv(envClerkKey) == "" {
+		return noIdentity{}, nil
+	}
+	return a.identity(what)
+}
+
 // identity returns the Clerk identity provider, or fails naming what (the
 // command) needs it.
 func (a *app) identity(what string) (steward.IdentityProvider, error) {
@@ -294,8 +303,9 @@ func (noIdentity) DeleteUser(context.Context, string) error { return errNoIdenti
 
 // privacyService builds the privacy.Service the application builds: the
 // declared tables and consent records as DataStores, the database's
-// request store and legal holds, and log when not nil.
-func (a *app) privacyService(ctx context.Context, st *sqlstore.Store, idp steward.IdentityProvider, log *audit.Logger) (*privacy.Service, error) {
+// request store and legal holds, and log when not nil; extra options
+// come last.
+func (a *app) privacyService(ctx context.Context, st *sqlstore.Store, idp steward.IdentityProvider, log *audit.Logger, extra ...privacy.Option) (*privacy.Service, error) {
 	decl, err := a.declarations()
 	if err != nil {
 		return nil, err
@@ -345,7 +355,7 @@ func (a *app) privacyService(ctx context.Context, st *sqlstore.Store, idp stewar
 	if decl.Regime != "" {
 		opts = append(opts, privacy.WithRegime(decl.Regime))
 	}
-	svc, err := privacy.NewService(idp, opts...)
+	svc, err := privacy.NewService(idp, append(opts, extra...)...)
 	if err != nil {
 		return nil, usageErrorf("%s: %w", a.configName(), err)
 	}
@@ -369,8 +379,9 @@ func (a *app) stepNames() []string {
 }
 
 // retentionEngine builds the retention Engine over the declared policies,
-// with the database's legal holds and lease, and log when not nil.
-func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audit.Logger) (*retention.Engine, error) {
+// with the database's legal holds and lease, and log when not nil; extra
+// options come last.
+func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audit.Logger, extra ...retention.Option) (*retention.Engine, error) {
 	decl, err := a.declarations()
 	if err != nil {
 		return nil, err
@@ -390,7 +401,7 @@ func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audi
 	if log != nil {
 		opts = append(opts, retention.WithAudit(log))
 	}
-	e, err := retention.NewEngine(policies, opts...)
+	e, err := retention.NewEngine(policies, append(opts, extra...)...)
 	if err != nil {
 		return nil, usageErrorf("%s: %w", a.configName(), err)
 	}

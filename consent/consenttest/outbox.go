@@ -36,6 +36,36 @@ func runOutbox(t tb, newOutbox func(t tb) consent.Outbox) {
 }
 
 var outboxRules = []outboxRule{
+	{"Depth (an OutboxDepth) counts every queued user once, due or not, claimed or not, until Done", func(t tb, o consent.Outbox) {
+		d, ok := o.(consent.OutboxDepth)
+		if !ok {
+			t.Skipf("the outbox is not an OutboxDepth")
+		}
+		depth := func() int {
+			t.Helper()
+			n, err := d.Depth(context.Background())
+			if err != nil {
+				t.Fatalf("Depth: %v", err)
+			}
+			return n
+		}
+		if n := depth(); n != 0 {
+			t.Errorf("Depth of an empty outbox = %d", n)
+		}
+		mustEnqueue(t, o, "user_a", t0)
+		mustEnqueue(t, o, "user_a", t0.Add(time.Second))
+		mustEnqueue(t, o, "user_b", later.Add(time.Hour)) // not due
+		c := mustClaimOne(t, o, "owner-1", claimTTL)
+		if n := depth(); n != 2 {
+			t.Errorf("Depth with user_a queued twice and claimed, user_b not due = %d, want 2", n)
+		}
+		if err := o.Done(context.Background(), c); err != nil {
+			t.Fatalf("Done: %v", err)
+		}
+		if n := depth(); n != 1 {
+			t.Errorf("Depth after user_a's sync is done = %d, want 1", n)
+		}
+	}},
 	{"Enqueue queues a user once, a later Enqueue superseding the earlier with a greater Version", func(t tb, o consent.Outbox) {
 		v1 := mustEnqueue(t, o, "user_a", t0)
 		v2 := mustEnqueue(t, o, "user_a", t0.Add(time.Second))
