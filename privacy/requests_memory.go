@@ -25,8 +25,15 @@ import (
 type MemoryRequestStore struct {
 	mu     sync.Mutex
 	reqs   map[string]Request
+	active map[activeKey]string // the user's open erasure or pending export → its ID
 	claims map[string]memClaim
 	ledger map[string]LedgerEntry
+}
+
+// activeKey names the one request of a kind a user may have active.
+type activeKey struct {
+	kind Kind
+	user string
 }
 
 type memClaim struct {
@@ -43,7 +50,8 @@ var (
 
 // NewMemoryRequestStore returns an empty MemoryRequestStore.
 func NewMemoryRequestStore() *MemoryRequestStore {
-	return &MemoryRequestStore{reqs: make(map[string]Request), claims: make(map[string]memClaim), ledger: make(map[string]LedgerEntry)}
+	return &MemoryRequestStore{reqs: make(map[string]Request), active: make(map[activeKey]string),
+		claims: make(map[string]memClaim), ledger: make(map[string]LedgerEntry)}
 }
 
 // RecordErased implements Ledger.
@@ -136,7 +144,7 @@ func (s *MemoryRequestStore) PurgeFinished(ctx context.Context, before time.Time
 		ids = ids[:limit]
 	}
 	for _, id := range ids {
-		delete(s.reqs, id)
+		s.remove(id)
 		delete(s.claims, id)
 	}
 	return len(ids), nil
@@ -175,7 +183,7 @@ func (s *MemoryRequestStore) ClaimRequest(ctx context.Context, id, owner string,
 	}
 	s.claims[id] = memClaim{owner: owner, expires: now.Add(ttl)}
 	r.Version++
-	s.reqs[id] = r
+	s.put(r)
 	return s.withClaim(r), nil
 }
 
@@ -224,28 +232,48 @@ func (s *MemoryRequestStore) Create(ctx context.Context, r Request) error {
 	r = r.Clone()
 	r.Version = 1
 	r.ClaimedBy, r.ClaimExpires = "", time.Time{}
-	s.reqs[r.ID] = r
+	s.put(r)
 	return nil
 }
 
-// checkActive enforces one open erasure request and one pending (or
-// partial) export per user.
-func (s *MemoryRequestStore) checkActive(r Request) error {
-	active := func(x Request) bool {
-		if x.Kind == KindExport {
-			return x.Status == StatusPending || x.Status == StatusPartial
-		}
-		return x.Kind == KindErasure && x.Status.Open()
+// activeReq reports whether x counts as its user's one open erasure, or
+// one pending (or partial) export.
+func activeReq(x Request) bool {
+	if x.Kind == KindExport {
+		return x.Status == StatusPending || x.Status == StatusPartial
 	}
-	if !active(r) {
+	return x.Kind == KindErasure && x.Status.Open()
+}
+
+// checkActive enforces one open erasure request and one pending (or
+// partial) export per user. s.mu is held.
+func (s *MemoryRequestStore) checkActive(r Request) error {
+	if !activeReq(r) {
 		return nil
 	}
-	for _, o := range s.reqs {
-		if o.ID != r.ID && o.Kind == r.Kind && o.UserID == r.UserID && active(o) {
-			return fmt.Errorf("%w: request %q", ErrActiveRequest, o.ID)
-		}
+	if id, ok := s.active[activeKey{r.Kind, r.UserID}]; ok && id != r.ID {
+		return fmt.Errorf("%w: request %q", ErrActiveRequest, id)
 	}
 	return nil
+}
+
+// put stores r, keeping the index of active requests. s.mu is held.
+func (s *MemoryRequestStore) put(r Request) {
+	s.remove(r.ID)
+	s.reqs[r.ID] = r
+	if activeReq(r) {
+		s.active[activeKey{r.Kind, r.UserID}] = r.ID
+	}
+}
+
+// remove deletes the request id and its index entry. s.mu is held.
+func (s *MemoryRequestStore) remove(id string) {
+	if old, ok := s.reqs[id]; ok && activeReq(old) {
+		if k := (activeKey{old.Kind, old.UserID}); s.active[k] == id {
+			delete(s.active, k)
+		}
+	}
+	delete(s.reqs, id)
 }
 
 // Get returns a copy of the request, or ErrRequestNotFound (wrapped).
@@ -284,7 +312,7 @@ func (s *MemoryRequestStore) Update(ctx context.Context, r Request) error {
 	r.Kind = old.Kind
 	r.Version++
 	r.ClaimedBy, r.ClaimExpires = "", time.Time{}
-	s.reqs[r.ID] = r
+	s.put(r)
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/clerkadapter"
+	"github.com/stewardlabs/steward/clerkadapter/clerktest"
 	"github.com/stewardlabs/steward/privacy"
 	"github.com/stewardlabs/steward/sqlstore"
 	"github.com/stewardlabs/steward/sqlstore/sqltest"
@@ -112,10 +114,12 @@ func compare(b *testing.B, round int, in *instrumented, plain, observed *privacy
 //   - erase/memory: eight steps (fence, two stores, identity, final
 //     pass, ledger, audit) over in-memory stores, identity, requests and
 //     audit sink, the cheapest erasure there is (so the largest share
-//     for the instrumentation; the memory request store scans all its
-//     requests on every write, so it slows as the benchmark runs);
+//     for the instrumentation);
 //   - erase/sqlite: the same stores, with the requests, ledger and audit
 //     chain in SQLite through sqlstore, the embedded default;
+//   - erase/clerk: the SQLite erasure with the identity in clerktest,
+//     reached over loopback HTTP through clerkadapter (the account
+//     locked, then deleted), the shape of a real deployment's erasure;
 //   - export/1000: an export of 1,000 generated records, discarded;
 //
 // each with spans batched (/batch) or exported synchronously (/sync).
@@ -189,8 +193,57 @@ func BenchmarkInstrumentation(b *testing.B) {
 		})
 	}
 	for _, pr := range processors {
+		b.Run("erase/clerk/"+pr.name, func(b *testing.B) { benchEraseClerk(b, pr.sync) })
+	}
+	for _, pr := range processors {
 		b.Run("export/1000/"+pr.name, func(b *testing.B) { benchExport(b, newInstrumented(pr.sync)) })
 	}
+}
+
+// benchEraseClerk compares erasures whose identity lives in clerktest.
+func benchEraseClerk(b *testing.B, sync bool) {
+	ctx := context.Background()
+	in := newInstrumented(sync)
+	srv := clerktest.NewServer()
+	b.Cleanup(srv.Close)
+	prov := clerkadapter.New(srv.ClientConfig())
+	stores := map[*privacy.Service][]*privacy.MemoryStore{}
+	mk := func(extra ...privacy.Option) *privacy.Service {
+		st, err := sqlstore.New(sqltest.Open(b, sqlstore.SQLite), sqlstore.SQLite)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		log, err := audit.NewLogger(st.AuditSink(), audit.WithKey("k1", bytes.Repeat([]byte{7}, 32)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms := []*privacy.MemoryStore{privacy.NewMemoryStore("orders"), privacy.NewMemoryStore("preferences")}
+		svc, err := privacy.NewService(prov, append([]privacy.Option{privacy.WithStores(ms[0], ms[1]),
+			privacy.WithRequestStore(st.Requests()), privacy.WithAudit(log)}, extra...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stores[svc] = ms
+		return svc
+	}
+	plain, observed := mk(), mk(in.opts...)
+	setup := func(svc *privacy.Service, i int) {
+		id := fmt.Sprintf("user_bench%08d", i)
+		srv.AddUser(steward.User{ID: id, CreatedAt: t0})
+		for _, s := range stores[svc] {
+			s.Add(id, privacy.Record{Category: "orders", Data: map[string]any{"id": i, "total": 42}})
+		}
+	}
+	compare(b, 32, in, plain, observed, setup, func(svc *privacy.Service, i int) error {
+		res, err := svc.Erase(ctx, fmt.Sprintf("user_bench%08d", i))
+		if err == nil && !res.Success {
+			err = fmt.Errorf("erasure not completed: %+v", res)
+		}
+		return err
+	})
 }
 
 // benchExport compares exports of 1,000 generated records.
