@@ -306,7 +306,7 @@ func (w *worker) assignRole(u int, rng *rand.Rand) {
 	w.do(opRole, u, func(ctx context.Context, op string) (outcome, error) {
 		old, err := w.admins.AssignRole(ctx, operator(op), w.cfg.Users[u], role)
 		if err != nil {
-			return outcome{expected: errors.Is(err, useradmin.ErrLastAdmin) || errors.Is(err, useradmin.ErrBusy)}, err
+			return outcome{expected: adminRefusal(err)}, err
 		}
 		// Every pool user starts with an explicit role, so an unchanged
 		// role is exactly a role change that writes no event.
@@ -319,10 +319,24 @@ func (w *worker) ban(u int, rng *rand.Rand) {
 	w.do(opBan, u, func(ctx context.Context, op string) (outcome, error) {
 		err := w.admins.SetBanned(ctx, operator(op), w.cfg.Users[u], banned)
 		if err != nil {
-			return outcome{expected: errors.Is(err, useradmin.ErrLastAdmin) || errors.Is(err, useradmin.ErrBusy)}, err
+			return outcome{expected: adminRefusal(err)}, err
 		}
 		return outcome{event: true}, nil
 	})
+}
+
+// adminRefusal reports the errors a role change or ban may meet in a
+// fleet: the last-admin guard, the administrators lock held by another
+// change, and Clerk's limit of updates per user (ten in ten seconds),
+// which a busy user's consent mirrors and role changes together exceed
+// however the adapter waits.
+func adminRefusal(err error) bool {
+	var t interface{ Throttled() (time.Duration, bool) }
+	throttled := errors.As(err, &t)
+	if throttled {
+		_, throttled = t.Throttled()
+	}
+	return errors.Is(err, useradmin.ErrLastAdmin) || errors.Is(err, useradmin.ErrBusy) || throttled
 }
 
 // rawEventID is the ID of a raw Log operation's event.
