@@ -40,8 +40,10 @@ func TestRunLeased(t *testing.T) {
 	})
 	t.Run("a slow f keeps the lease by renewing it", func(t *testing.T) {
 		leases := steward.NewMemoryLeases(nil)
-		err := steward.RunLeased(ctx, leases, "sweep", "a", 30*time.Millisecond, func(ctx context.Context) error {
-			time.Sleep(100 * time.Millisecond)
+		err := steward.RunLeased(ctx, leases, "sweep", "a", 300*time.Millisecond, func(ctx context.Context) error {
+			// Three ttls; a ttl of a few hundred milliseconds leaves the
+			// renewals (every ttl/3) room on a loaded machine under -race.
+			time.Sleep(900 * time.Millisecond)
 			if _, err := leases.AcquireLease(ctx, "sweep", "b", time.Minute); !errors.Is(err, steward.ErrLeaseHeld) {
 				t.Errorf("AcquireLease after three ttls = %v, want ErrLeaseHeld", err)
 			}
