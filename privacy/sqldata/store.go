@@ -370,6 +370,12 @@ func (s *Store) eraseTable(ctx context.Context, t *table, userID string, at time
 			if s.d == sqldialect.SQLite {
 				v.values[i] = at.Format(ErasedAtLayout)
 			}
+		case setErasedDay:
+			day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+			if day.Before(at) {
+				day = day.AddDate(0, 0, 1)
+			}
+			v.values[i] = day
 		}
 	}
 	if t.keyset {
