@@ -123,10 +123,12 @@
 // columns, and refuses a declaration that would pass today and fail at
 // some user's erasure:
 //   - a table that is not declared but has a foreign key to a declared
-//     one (its rows hang off users' rows: they would be missing from
-//     exports, and could make erasures fail half-way); declare it, with
-//     Via, or name it in WithUndeclared when it holds no personal data
-//     and its key lets erasure through (ON DELETE CASCADE or SET NULL);
+//     one, or to another such table (its rows hang off users' rows: they
+//     would be missing from exports, and could make erasures fail
+//     half-way); declare it, with Via, or name it in WithUndeclared when
+//     it holds no personal data and its key lets erasure through (ON
+//     DELETE CASCADE or SET NULL; under a table that erasure empties by
+//     cascade, CASCADE or SET NULL too);
 //   - a declared table that keeps its rows (Anonymise) with a foreign key
 //     still pointing at rows that erasure deletes;
 //   - a Fixed value on a column of a unique index or primary key, which

@@ -27,6 +27,9 @@ func (b *builder) foreignKeys(fks []foreignKey, undeclared []string) (map[string
 	}
 	extra := map[string][]string{}
 	var errs []error
+	// reach holds the undeclared tables whose rows hang off declared
+	// tables' rows, directly or through other undeclared tables.
+	reach := map[string]reached{}
 	for _, k := range fks {
 		parent := nameKey(b.d, k.parent)
 		ps := byName[parent]
@@ -45,6 +48,12 @@ func (b *builder) foreignKeys(fks []foreignKey, undeclared []string) (map[string
 		switch {
 		case len(cs) == 0:
 			listed := slices.ContainsFunc(undeclared, func(u string) bool { return nameKey(b.d, u) == child })
+			if k.local {
+				r := reach[child]
+				r.root, r.listed = k.parent, listed
+				r.deleted = r.deleted || (k.onDelete == "CASCADE" && b.deletes(ps))
+				reach[child] = r
+			}
 			if listed && blocks == "" {
 				continue
 			}
@@ -58,7 +67,90 @@ func (b *builder) foreignKeys(fks []foreignKey, undeclared []string) (map[string
 			}
 		}
 	}
+	errs = append(errs, b.reachedThrough(fks, undeclared, reach)...)
 	return extra, errors.Join(errs...)
+}
+
+// reached is an undeclared table whose rows hang off a declared table's
+// rows.
+type reached struct {
+	root    string // the declared table they hang off, as the catalog names it
+	listed  bool   // named in WithUndeclared
+	deleted bool   // erasing a user deletes some of its rows (ON DELETE CASCADE all the way)
+}
+
+// deletes reports whether any of the declarations ps deletes rows.
+func (b *builder) deletes(ps []int) bool {
+	return slices.ContainsFunc(ps, func(p int) bool { return len(b.decls[p].Anonymise) == 0 })
+}
+
+// reachedThrough follows foreign keys from the undeclared tables in
+// reach (those that hang off declared ones) to the undeclared tables
+// that point at them, which hang off users' rows as well, and refuses
+// them: unless named in WithUndeclared, since their rows would be left
+// out of exports; and even then when a cascade from an erasure reaches
+// them through a key that does not let deletes through, since the
+// erasure would fail on it.
+func (b *builder) reachedThrough(fks []foreignKey, undeclared []string, reach map[string]reached) []error {
+	declared := map[string]bool{}
+	for _, t := range b.decls {
+		declared[nameKey(b.d, t.Name)] = true
+	}
+	direct := map[string]bool{} // refused already, for their keys to declared tables
+	for c := range reach {
+		direct[c] = true
+	}
+	isListed := func(child string) bool {
+		return slices.ContainsFunc(undeclared, func(u string) bool { return nameKey(b.d, u) == child })
+	}
+	// The keys from undeclared tables to tables in reach.
+	var keys []foreignKey
+	for _, k := range fks {
+		parent, child := nameKey(b.d, k.parent), nameKey(b.d, k.child)
+		if child != parent && !declared[parent] && !(k.local && declared[child]) {
+			keys = append(keys, k)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, k := range keys {
+			p, ok := reach[nameKey(b.d, k.parent)]
+			child := nameKey(b.d, k.child)
+			if !ok || !k.local {
+				continue
+			}
+			r, seen := reach[child]
+			next := reached{root: p.root, listed: isListed(child), deleted: r.deleted || (p.deleted && k.onDelete == "CASCADE")}
+			if seen {
+				next.root = r.root
+			}
+			if !seen || next != r {
+				reach[child] = next
+				changed = true
+			}
+		}
+	}
+	var errs []error
+	for _, k := range keys {
+		p, ok := reach[nameKey(b.d, k.parent)]
+		child := nameKey(b.d, k.child)
+		if !ok {
+			continue
+		}
+		from := strings.Join(k.from, ", ")
+		switch {
+		case !isListed(child):
+			if direct[child] {
+				continue
+			}
+			errs = append(errs, &DeclarationError{Table: k.child, Err: fmt.Errorf("%w: not declared, but its foreign key (%s) points at table %s, which is not declared either and whose rows hang off those of declared table %s: declare both (%s with Via through %s), or name them in WithUndeclared if they hold no personal data and their keys let erasures through",
+				ErrUndeclaredTable, from, strconv.Quote(k.parent), strconv.Quote(p.root), strconv.Quote(k.child), strconv.Quote(k.parent))})
+		case p.listed && p.deleted && !lets(k.onDelete):
+			errs = append(errs, &DeclarationError{Table: k.child, Err: fmt.Errorf("%w: it is named in WithUndeclared, but erasures would fail: erasing a user deletes their rows of declared table %s and, by ON DELETE CASCADE, rows of %s, which its foreign key (%s) points at (ON DELETE %s); make the key ON DELETE CASCADE or SET NULL, or declare the table",
+				ErrUndeclaredTable, strconv.Quote(p.root), strconv.Quote(k.parent), from, k.onDelete)})
+		}
+	}
+	return errs
 }
 
 // blocks says how key k can stop the erasure of the declarations ps of

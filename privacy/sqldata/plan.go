@@ -593,6 +593,12 @@ func (b *builder) build(i int, defaultBatch int) *table {
 	// The statements are text by now; only the Anonymise values are read
 	// later, from a copy the caller cannot change.
 	bt := &table{name: t.Name, role: t.Role, category: t.Category, batchSize: t.BatchSize, sets: slices.Clone(t.Anonymise)}
+	info := b.info(t)
+	for j, set := range bt.sets {
+		if c := info.index(set.column); set.kind == setErasedAt && c >= 0 && b.d == sqldialect.Postgres && info.types[c] == "date" {
+			bt.sets[j].kind = setErasedDay
+		}
+	}
 	if bt.category == "" {
 		bt.category = t.Name
 		if t.Role != "" {
@@ -603,7 +609,6 @@ func (b *builder) build(i int, defaultBatch int) *table {
 		bt.batchSize = defaultBatch
 	}
 	key := b.keys[i]
-	info := b.info(t)
 
 	cols := t.Columns
 	if len(cols) == 0 {

@@ -67,6 +67,44 @@ func TestNewRefusesWhatWouldFailLater(t *testing.T) {
 			want: sqldata.ErrUndeclaredTable, says: []string{`"profile_badges"`, "ON DELETE NO ACTION", "CASCADE"},
 		},
 		{
+			name: "a table hanging off a declared one through an undeclared one is named too",
+			ddl: []string{
+				`CREATE TABLE order_notes (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders (id), note TEXT)`,
+				`CREATE TABLE note_replies (id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL REFERENCES order_notes (id), reply TEXT)`,
+			},
+			want: sqldata.ErrUndeclaredTable, says: []string{`"note_replies"`, "note_id", `"order_notes"`, `"orders"`},
+		},
+		{
+			name: "WithUndeclared does not accept a key that would stop the cascade of an erasure",
+			ddl: []string{
+				`CREATE TABLE profile_badges (id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL REFERENCES user_profiles (id) ON DELETE CASCADE)`,
+				`CREATE TABLE badge_awards (id INTEGER PRIMARY KEY, badge_id INTEGER NOT NULL REFERENCES profile_badges (id))`,
+			},
+			opts: []sqldata.Option{sqldata.WithUndeclared("profile_badges", "badge_awards")},
+			want: sqldata.ErrUndeclaredTable, says: []string{`"badge_awards"`, `"profile_badges"`, `"user_profiles"`, "ON DELETE NO ACTION"},
+		},
+		{
+			name: "an undeclared table under one named in WithUndeclared must be named too",
+			ddl: []string{
+				`CREATE TABLE profile_badges (id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL REFERENCES user_profiles (id) ON DELETE CASCADE)`,
+				`CREATE TABLE badge_awards (id INTEGER PRIMARY KEY, badge_id INTEGER NOT NULL REFERENCES profile_badges (id) ON DELETE CASCADE)`,
+			},
+			opts: []sqldata.Option{sqldata.WithUndeclared("profile_badges")},
+			want: sqldata.ErrUndeclaredTable, says: []string{`"badge_awards"`, `"profile_badges"`},
+		},
+		{
+			name: "WithUndeclared accepts cascades all the way down",
+			ddl: []string{
+				`CREATE TABLE profile_badges (id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL REFERENCES user_profiles (id) ON DELETE CASCADE)`,
+				`CREATE TABLE badge_awards (id INTEGER PRIMARY KEY, badge_id INTEGER NOT NULL REFERENCES profile_badges (id) ON DELETE CASCADE)`,
+			},
+			opts: []sqldata.Option{sqldata.WithUndeclared("profile_badges", "badge_awards")},
+			after: []string{
+				`INSERT INTO profile_badges (profile_id) SELECT id FROM user_profiles`,
+				`INSERT INTO badge_awards (badge_id) SELECT id FROM profile_badges`,
+			},
+		},
+		{
 			name:  "WithUndeclared accepts ON DELETE CASCADE",
 			ddl:   []string{`CREATE TABLE profile_badges (id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL REFERENCES user_profiles (id) ON DELETE CASCADE)`},
 			opts:  []sqldata.Option{sqldata.WithUndeclared("profile_badges")},

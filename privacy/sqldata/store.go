@@ -88,7 +88,10 @@ func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now
 // New refuses such tables unless they are named here, and even then when
 // the key would make an erasure fail (ON DELETE NO ACTION or RESTRICT
 // towards rows Erase deletes, ON UPDATE NO ACTION or RESTRICT towards
-// columns it overwrites). A table outside PostgreSQL's current_schema()
+// columns it overwrites). The same holds for undeclared tables whose keys
+// point at such a table: name them too, and where erasure deletes rows
+// of the table above by ON DELETE CASCADE, their keys must let the
+// deletes through as well. A table outside PostgreSQL's current_schema()
 // is named schema.table.
 func WithUndeclared(tables ...string) Option {
 	return func(c *config) { c.undeclared = append(c.undeclared, tables...) }
@@ -367,6 +370,12 @@ func (s *Store) eraseTable(ctx context.Context, t *table, userID string, at time
 			if s.d == sqldialect.SQLite {
 				v.values[i] = at.Format(ErasedAtLayout)
 			}
+		case setErasedDay:
+			day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+			if day.Before(at) {
+				day = day.AddDate(0, 0, 1)
+			}
+			v.values[i] = day
 		}
 	}
 	if t.keyset {

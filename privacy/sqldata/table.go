@@ -111,6 +111,11 @@ const (
 	setFixed
 	setDerived
 	setErasedAt
+	// setErasedDay is ErasedAt on a PostgreSQL date column, which is
+	// stamped with the first day that begins (at midnight UTC) at or
+	// after the erasure, so that a kept period counted from the stamp is
+	// never shorter than declared.
+	setErasedDay
 )
 
 // Null sets column to NULL.
@@ -143,7 +148,9 @@ func Derived(column string, f func(userID string) (any, error)) Set {
 // anonymised have NULL there and never expire).
 //
 // The column must hold times: on PostgreSQL timestamptz, timestamp
-// (written as UTC) or date; on SQLite a column declared TEXT, DATE,
+// (written as UTC) or date (which gets the first day beginning, at
+// midnight UTC, at or after the erasure, so that a period counted from
+// the stamp is never cut short by the day's rounding); on SQLite a column declared TEXT, DATE,
 // DATETIME or TIMESTAMP, which gets RFC 3339 text in UTC with
 // nanoseconds ("2006-01-02T15:04:05.000000000Z", fixed width, so it
 // sorts as text too). The stamp is written only with the anonymisation

@@ -3,6 +3,7 @@ package sqltarget_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,6 +116,68 @@ func TestKeepThenDelete(t *testing.T) {
 		}
 		if diff := cmp.Diff(map[int]bool{4000: false}, left()); diff != "" {
 			t.Errorf("invoices left (-want +got):\n%s: user_c was never erased", diff)
+		}
+	})
+}
+
+// TestKeptRowsAreNeverDeletedEarly: whatever type holds the ErasedAt
+// stamp, a row anonymised at an erasure is kept for the whole period
+// after it (in its last second, nothing is purged) and
+// deleted once the period, and the stamp's rounding, have passed. A
+// PostgreSQL date holds no time of day, so its stamp is the day after
+// the erasure: the row goes up to a day late, never early.
+func TestKeptRowsAreNeverDeletedEarly(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sql.DB, d sqldialect.Dialect) {
+		ctx := context.Background()
+		types := []string{"TEXT", "DATETIME", "TIMESTAMP", "DATE", "VARCHAR(40)"}
+		if d == sqldialect.Postgres {
+			types = []string{"TIMESTAMPTZ", "TIMESTAMP", "DATE", "TIMESTAMP(3)", "TIMESTAMPTZ(0)"}
+		}
+		erasedAt := time.Date(2026, 1, 15, 9, 30, 15, 123456789, time.UTC)
+		for i, typ := range types {
+			t.Run(typ, func(t *testing.T) {
+				table := fmt.Sprintf("kept_%d", i)
+				for _, s := range []string{
+					`CREATE TABLE ` + table + ` (id INTEGER PRIMARY KEY, customer TEXT, gone_at ` + typ + `)`,
+					`INSERT INTO ` + table + ` (id, customer) VALUES (1, 'user_a'), (2, 'user_b')`,
+				} {
+					if _, err := db.ExecContext(ctx, s); err != nil {
+						t.Fatal(err)
+					}
+				}
+				store, err := sqldata.New(ctx, db, d, []sqldata.Table{{Name: table, UserColumn: "customer",
+					Anonymise: []sqldata.Set{sqldata.Null("customer"), sqldata.ErasedAt("gone_at")}}},
+					sqldata.WithNow(func() time.Time { return erasedAt }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := store.Erase(ctx, "user_a"); err != nil {
+					t.Fatal(err)
+				}
+				keep, err := sqltarget.New(ctx, db, d, sqltarget.Table{Name: table, TimeColumn: "gone_at"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int
+				for _, at := range []time.Time{
+					erasedAt.Add(sevenYears - time.Second),      // the period's last second (timestamp(0) rounds to one)
+					erasedAt.Add(sevenYears + 24*time.Hour + 1), // past it, and past a day's rounding
+				} {
+					engine, err := retention.NewEngine([]retention.Policy{{Name: "kept", Target: keep, MaxAge: sevenYears, Action: retention.Delete}},
+						retention.WithNow(func() time.Time { return at }))
+					if err != nil {
+						t.Fatal(err)
+					}
+					report, err := engine.Run(ctx, retention.RunOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, report.Policies[0].Purged)
+				}
+				if diff := cmp.Diff([]int{0, 1}, got); diff != "" {
+					t.Errorf("rows purged at the end of the period and after it (-want +got):\n%s", diff)
+				}
+			})
 		}
 	})
 }
