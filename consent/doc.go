@@ -100,8 +100,9 @@
 // withdrawal of ThirdParty: the first request carrying it from a
 // signed-in user whose ThirdParty consent is not already withdrawn
 // records the withdrawal with Source "gpc" (SourceGPC) through Update,
-// audited, mirrored and fenced like any other change. GPC reports
-// whether a request carries the signal.
+// audited, mirrored and fenced like any other change. Manager.Handler
+// does the same for its own requests, and a PUT under the signal cannot
+// grant ThirdParty. GPC reports whether a request carries the signal.
 //
 // Manager.DataStore exposes a user's history to package privacy, so it is
 // exported and erased with the user. Erasure deletes the records by

@@ -2,10 +2,12 @@ package consent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -154,5 +156,83 @@ func TestHonourGPCFailures(t *testing.T) {
 				t.Errorf("records %v after a failure, want none", got)
 			}
 		})
+	}
+}
+
+func TestHandlerHonoursGPC(t *testing.T) {
+	w := newWorld(t)
+	h := w.m.Handler()
+	alice := rbac.Principal{UserID: "user_alice", Role: rbac.RoleUser, EmailVerified: true}
+	send := func(method, body string, gpc bool) (int, map[string]any) {
+		r := httptest.NewRequest(method, "/api/user/consent", strings.NewReader(body))
+		if gpc {
+			r.Header.Set(consent.GPCHeader, "1")
+		}
+		r = r.WithContext(rbac.WithPrincipal(r.Context(), alice))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var got map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v in %s", method, err, rec.Body)
+		}
+		return rec.Code, got
+	}
+	steps := []struct {
+		name       string
+		method     string
+		body       string
+		gpc        bool
+		wantStatus int
+		wantThird  any
+		wantRecs   []string
+	}{
+		{"a grant without the signal is recorded", http.MethodPut, `{"thirdParty":true}`, false, http.StatusOK, true,
+			[]string{"true/api/v0"}},
+		{"a GET with the signal withdraws third_party with source gpc", http.MethodGet, "", true, http.StatusOK, false,
+			[]string{"true/api/v0", "false/gpc/v0"}},
+		{"the signal again records nothing more", http.MethodGet, "", true, http.StatusOK, false,
+			[]string{"true/api/v0", "false/gpc/v0"}},
+		{"a PUT granting third_party under the signal keeps it withdrawn and records the rest", http.MethodPut,
+			`{"thirdParty":true,"marketing":true}`, true, http.StatusOK, false, []string{"true/api/v0", "false/gpc/v0"}},
+		{"a PUT granting only third_party under the signal changes nothing", http.MethodPut,
+			`{"thirdParty":true}`, true, http.StatusOK, false, []string{"true/api/v0", "false/gpc/v0"}},
+	}
+	for _, st := range steps {
+		code, got := send(st.method, st.body, st.gpc)
+		if code != st.wantStatus || got["thirdParty"] != st.wantThird {
+			t.Errorf("%s: status %d, thirdParty %v; want %d, %v (body %v)", st.name, code, got["thirdParty"], st.wantStatus, st.wantThird, got)
+		}
+		if diff := cmp.Diff(st.wantRecs, thirdParty(t, w.m, "user_alice")); diff != "" {
+			t.Errorf("%s: third_party records (-want +got):\n%s", st.name, diff)
+		}
+	}
+	if ok, err := w.m.Allowed(context.Background(), "user_alice", consent.Marketing); !ok || err != nil {
+		t.Errorf("Allowed(marketing) = %v, %v; want the PUT under the signal to have granted it", ok, err)
+	}
+	var gpcEvents int
+	for _, e := range w.sink.Snapshot() {
+		if e.Type == audit.ConsentChange && e.Details["source"] == consent.SourceGPC {
+			gpcEvents++
+		}
+	}
+	if gpcEvents != 1 {
+		t.Errorf("%d consent_change events with source gpc, want 1", gpcEvents)
+	}
+}
+
+func TestHandlerGPCAuditDown(t *testing.T) {
+	w := newWorld(t, consent.WithAudit(failingAudit{}))
+	for _, method := range []string{http.MethodGet, http.MethodPut} {
+		r := httptest.NewRequest(method, "/api/user/consent", strings.NewReader(`{"marketing":true}`))
+		r.Header.Set(consent.GPCHeader, "1")
+		r = r.WithContext(rbac.WithPrincipal(r.Context(), rbac.Principal{UserID: "user_alice", Role: rbac.RoleUser}))
+		rec := httptest.NewRecorder()
+		w.m.Handler().ServeHTTP(rec, r)
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("%s with the signal and the audit sink down: status %d, want 500 (body %s)", method, rec.Code, rec.Body)
+		}
+	}
+	if ok, _ := w.m.Allowed(context.Background(), "user_alice", consent.Marketing); ok {
+		t.Error("a PUT whose opt-out could not be recorded granted marketing")
 	}
 }

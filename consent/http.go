@@ -37,6 +37,14 @@ func wireName(p Purpose) string {
 // erasure has begun and 410 {"error": "User erased", "code": "erased"}
 // after it (WithFence), 500 when the change could not be recorded (the
 // audit sink down, say: nothing changed), 405 for other methods.
+//
+// A request carrying Global Privacy Control (GPC: "Sec-GPC: 1") is an
+// opt-out of ThirdParty, as HonourGPC records it: withdrawn with Source
+// SourceGPC (once; audited and mirrored like any change) before GET
+// answers or PUT records the other purposes, and a PUT cannot grant
+// ThirdParty while its browser sends the signal; its answer shows
+// "thirdParty": false. When the opt-out cannot be recorded the answer is
+// 500 and nothing else changes.
 func (m *Manager) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := rbac.PrincipalFrom(r.Context())
@@ -44,8 +52,15 @@ func (m *Manager) Handler() http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Unauthorized"})
 			return
 		}
+		gpc := GPC(r)
 		switch r.Method {
 		case http.MethodGet:
+			if gpc {
+				if err := m.recordGPC(r, p.UserID); err != nil && !errors.Is(err, privacy.ErrFenced) {
+					writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Could not record the Global Privacy Control opt-out"})
+					return
+				}
+			}
 			st, err := m.Current(r.Context(), p.UserID)
 			if err != nil {
 				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Could not read consent"})
@@ -59,7 +74,20 @@ func (m *Manager) Handler() http.Handler {
 				return
 			}
 			meta.Actor = p.UserID
-			st, err := m.Update(r.Context(), p.UserID, changes, meta)
+			var st State
+			if gpc {
+				// The signal decides ThirdParty: recorded as its own
+				// opt-out, never granted by this request.
+				delete(changes, ThirdParty)
+				err = m.recordGPC(r, p.UserID)
+			}
+			if err == nil {
+				if len(changes) > 0 {
+					st, err = m.Update(r.Context(), p.UserID, changes, meta)
+				} else {
+					st, err = m.Current(r.Context(), p.UserID)
+				}
+			}
 			switch {
 			case errors.Is(err, ErrInvalidRecord):
 				writeJSON(w, http.StatusBadRequest, map[string]any{"error": strings.TrimPrefix(err.Error(), "consent: ")})

@@ -63,6 +63,16 @@ func TestCancel(t *testing.T) {
 			t.Errorf("cancellation events: %+v", cancelled)
 		}
 
+		// The cancelled request is listed by its status.
+		res = fx.run("", "requests", "--status", "cancelled", "--json")
+		var listed []requestView
+		if res.code != exitOK || json.Unmarshal([]byte(res.stdout), &listed) != nil {
+			t.Fatalf("requests --status cancelled: exit %d, stdout %s, stderr %s", res.code, res.stdout, res.stderr)
+		}
+		if diff := cmp.Diff([]string{"req_a_overdue"}, requestIDs(listed)); diff != "" {
+			t.Errorf("requests --status cancelled (-want +got):\n%s", diff)
+		}
+
 		for _, tc := range []struct {
 			name string
 			args []string
@@ -157,4 +167,13 @@ func TestReplay(t *testing.T) {
 			t.Errorf("replay without the audit key: exit %d, %q", res.code, res.stderr)
 		}
 	})
+}
+
+// requestIDs returns the IDs of views, in order.
+func requestIDs(views []requestView) []string {
+	ids := []string{}
+	for _, v := range views {
+		ids = append(ids, v.ID)
+	}
+	return ids
 }

@@ -107,7 +107,10 @@ type meter struct {
 }
 
 // progress starts a meter counting up to total (-1 when unknown), under
-// desc; opts add to the bar's options.
+// desc; opts add to the bar's options. The bar is drawn at once: that
+// starts its clock before the goroutine progressbar runs to turn the
+// spinner of an unknown total, which reads the start time without a
+// lock and would race with the first Set otherwise.
 func (a *app) progress(desc string, total int64, opts ...progressbar.Option) *meter {
 	if !isTerminal(a.err) {
 		return &meter{plain: a.err}
@@ -119,6 +122,7 @@ func (a *app) progress(desc string, total int64, opts ...progressbar.Option) *me
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.err) }),
 	}, opts...)...)
 	return &meter{bar: bar}

@@ -14,6 +14,11 @@ import (
 // openStatuses are the statuses requests lists by default.
 var openStatuses = []privacy.Status{privacy.StatusPending, privacy.StatusPartial, privacy.StatusHeld}
 
+// allStatuses are the statuses --status accepts: every status a request
+// can have.
+var allStatuses = []privacy.Status{privacy.StatusPending, privacy.StatusPartial, privacy.StatusHeld,
+	privacy.StatusCompleted, privacy.StatusCancelled, privacy.StatusExpired}
+
 func requestsCommand(a *app) *cobra.Command {
 	var (
 		overdue, attention bool
@@ -36,8 +41,8 @@ Requests are named by their ID only, never by the user they are about; use
 				filter.Statuses = nil
 				for _, s := range statuses {
 					st := privacy.Status(s)
-					if !slices.Contains(append(openStatuses, privacy.StatusCompleted), st) {
-						return usageErrorf("--status: %q is not pending, partial, held or completed", s)
+					if !slices.Contains(allStatuses, st) {
+						return usageErrorf("--status: %q is not pending, partial, held, completed, cancelled or expired", s)
 					}
 					filter.Statuses = append(filter.Statuses, st)
 				}
@@ -82,7 +87,7 @@ Requests are named by their ID only, never by the user they are about; use
 	f := cmd.Flags()
 	f.BoolVar(&overdue, "overdue", false, "only pending and partial requests past their due date")
 	f.BoolVar(&attention, "attention", false, "only partial requests: a step failed after its retries")
-	f.StringSliceVar(&statuses, "status", nil, "only requests of these `STATUSES` (pending, partial, held, completed; comma-separated)")
+	f.StringSliceVar(&statuses, "status", nil, "only requests of these `STATUSES` (pending, partial, held, completed, cancelled, expired; comma-separated)")
 	f.StringVar(&user, "user", "", "only requests about `USER`")
 	cmd.MarkFlagsMutuallyExclusive("overdue", "attention", "status")
 	return cmd
