@@ -233,6 +233,36 @@ func TestProofsInEveryStore(t *testing.T) {
 			if err := audit.Verify(sink.Events(ctx, 0)); err != nil {
 				t.Error(err)
 			}
+
+			// After their proof period the finished requests go; the
+			// ledger stays and keeps fencing the user.
+			target, err := svc.FinishedRequests()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				n, err := target.Purge(ctx, time.Now().Add(time.Hour), 100, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+			}
+			for r, err := range b.reqs.List(ctx, privacy.RequestFilter{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !r.Status.Open() {
+					t.Errorf("request %s (%s) survived the purge", r.ID, r.Status)
+				}
+			}
+			if err := other.CheckFence(ctx, "user_gone"); !errors.Is(err, privacy.ErrErased) {
+				t.Errorf("CheckFence after the purge = %v, want ErrErased", err)
+			}
+			if n, err := svc.Replay(ctx); n != 0 || err != nil {
+				t.Errorf("Replay after the purge = %d, %v; want nothing to do", n, err)
+			}
 		})
 	}
 }
