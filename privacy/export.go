@@ -132,13 +132,22 @@ func (s *Service) exportedIdentity(u steward.User) ExportedIdentity {
 // if either fails nothing is written. An error after that leaves w
 // holding an invalid, truncated document.
 //
-// Errors wrap steward.ErrInvalidUserID, steward.ErrUserNotFound, the
-// audit logger's error, a store's error, or w's error; none contains the
-// user ID.
+// A user whose erasure has begun is refused before anything is written
+// (an error matching ErrFenced, and ErrErased once erased; see
+// CheckFence). The fence is checked again before "complete" is written:
+// an export that an erasure overlapped fails the same way, its document
+// cut short, since the stores it had not read yet may have been erased.
+//
+// Errors wrap steward.ErrInvalidUserID, steward.ErrUserNotFound,
+// ErrFenced, the audit logger's error, a store's error, or w's error;
+// none contains the user ID.
 func (s *Service) Export(ctx context.Context, userID string, w io.Writer) error {
 	u, err := s.exportUser(ctx, userID)
 	if err != nil {
 		return err
+	}
+	if err := s.CheckFence(ctx, userID); err != nil {
+		return fmt.Errorf("privacy: export: %w", err)
 	}
 	if err := s.logExport(ctx, userID, actorFrom(ctx), map[string]any{"mode": "inline"}); err != nil {
 		return err
@@ -224,6 +233,14 @@ func (s *Service) writeDocument(ctx context.Context, u steward.User, w io.Writer
 			return n, redactErr(fmt.Errorf("privacy: export: store %q: %w", st.Name(), err), u.ID)
 		}
 		d.raw("]")
+	}
+	if d.err == nil {
+		// An erasure that opened while the stores were read may have
+		// removed what they had not yielded yet: the document would
+		// look complete without that data, so it is cut short instead.
+		if err := s.CheckFence(ctx, u.ID); err != nil {
+			return n, fmt.Errorf("privacy: export: %w", err)
+		}
 	}
 	d.raw("},\"complete\":true}\n")
 	if d.err == nil {
@@ -401,6 +418,10 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		}
 		if _, err := s.writeExport(ctx, "queued", req.ID, u, wc); err != nil {
 			_ = wc.Close()
+			if errors.Is(err, ErrFenced) {
+				fenced = err
+				return struct{}{}, backoff.Permanent(s.dropBlob(ctx, name, err))
+			}
 			return struct{}{}, s.dropBlob(ctx, name, err)
 		}
 		if err := wc.Close(); err != nil {

@@ -584,3 +584,48 @@ func serveBody(t *testing.T, h http.Handler, target string, p *rbac.Principal, b
 	}
 	return res
 }
+
+// TestInlineExportOfAFencedUserIsRefused: Export (the Go call, not only
+// the HTTP handler) refuses a user whose erasure is open, writing
+// nothing, and an inline export that an erasure overlaps fails instead
+// of ending with "complete": true over data the erasure removed.
+func TestInlineExportOfAFencedUserIsRefused(t *testing.T) {
+	t.Run("open erasure", func(t *testing.T) {
+		w := newWorld(t)
+		w.prefs.faults.FailNextErase(1, errors.New("down"))
+		svc := w.service(privacy.WithRetry(privacy.Retry{MaxAttempts: 1}))
+		ctx := context.Background()
+		if _, err := svc.Erase(ctx, testUser); !errors.Is(err, privacy.ErrPartialDeletion) {
+			t.Fatalf("Erase = %v, want partial", err)
+		}
+		var buf bytes.Buffer
+		err := svc.Export(ctx, testUser, &buf)
+		if !errors.Is(err, privacy.ErrFenced) || buf.Len() != 0 {
+			t.Errorf("Export during an open erasure = %v with %d bytes written; want ErrFenced and nothing", err, buf.Len())
+		}
+	})
+	t.Run("overlapping erasure", func(t *testing.T) {
+		w := newWorld(t)
+		g := &gatedExport{MemoryStore: privacy.NewMemoryStore("files"), entered: make(chan struct{}), gate: make(chan struct{})}
+		g.Add(testUser, privacy.Record{Category: "files", Data: map[string]any{"name": "cv.pdf"}})
+		svc := w.service(privacy.WithStores(g))
+		ctx := context.Background()
+		var buf bytes.Buffer
+		exported := make(chan error, 1)
+		go func() { exported <- svc.Export(ctx, testUser, &buf) }()
+		<-g.entered
+		erased := make(chan error, 1)
+		go func() { _, err := svc.Erase(ctx, testUser); erased <- err }()
+		if err := <-erased; err != nil {
+			t.Fatalf("Erase: %v", err)
+		}
+		close(g.gate)
+		err := <-exported
+		if !errors.Is(err, privacy.ErrFenced) {
+			t.Errorf("Export overlapping an erasure = %v, want ErrFenced", err)
+		}
+		if bytes.Contains(buf.Bytes(), []byte(`"complete":true`)) {
+			t.Errorf("the overlapping export claims to be complete: %s", buf.Bytes())
+		}
+	})
+}

@@ -120,7 +120,8 @@
 // The audit key pseudonymises user IDs exactly as the application's
 // Logger does; it must be the application's active key and ID. It is
 // needed by the commands that write audit events (export, erase, resume,
-// cancel, replay, worker, retention apply) and by those that name users
+// cancel, replay, worker, retention apply, hold place and hold release,
+// whose changes are audited before they are made) and by those that name users
 // by pseudonym (hold list, show). Neither secret is ever printed. Clerk's
 // key is needed by export, erase, resume, replay and worker, and used by
 // cancel when set.

@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/rbac"
 	"github.com/stewardlabs/steward/retention"
+	"github.com/stewardlabs/steward/sqlstore"
 )
 
 func holdCommand(a *app) *cobra.Command {
@@ -19,6 +21,17 @@ func holdCommand(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(holdPlaceCommand(a), holdReleaseCommand(a), holdListCommand(a))
 	return cmd
+}
+
+// auditedHolds returns the database's legal holds, each change audited
+// (a legal-hold event) before it is made; what names the command, which
+// needs the audit key.
+func (a *app) auditedHolds(st *sqlstore.Store, what string) (retention.AuditedHolds, error) {
+	log, err := a.logger(st, what)
+	if err != nil {
+		return retention.AuditedHolds{}, err
+	}
+	return retention.AuditedHolds{Holds: st.Holds(), Audit: log}, nil
 }
 
 // holdView is a hold as the command shows it: the user by their audit
@@ -53,8 +66,12 @@ erasure results, so it must not hold personal data.`,
 			if err != nil {
 				return err
 			}
+			holds, err := a.auditedHolds(st, "hold place")
+			if err != nil {
+				return err
+			}
 			h := retention.Hold{UserID: args[0], Reason: reason, PlacedBy: a.actor, PlacedAt: a.now()}
-			if err := st.Holds().Place(ctx, h); err != nil {
+			if err := holds.Place(ctx, h); err != nil {
 				return err
 			}
 			if a.json {
@@ -89,7 +106,10 @@ unless --yes.`,
 			if err != nil {
 				return err
 			}
-			holds := st.Holds()
+			holds, err := a.auditedHolds(st, "hold release")
+			if err != nil {
+				return err
+			}
 			name := args[0]
 			var hold retention.Hold
 			if strings.HasPrefix(name, audit.PseudonymPrefix) {
@@ -122,7 +142,8 @@ unless --yes.`,
 			if err := a.confirm(question, yes); err != nil {
 				return err
 			}
-			if err := holds.Release(ctx, hold.UserID); err != nil {
+			// The release is audited with the command's actor.
+			if err := holds.Release(rbac.WithPrincipal(ctx, rbac.Principal{UserID: a.actor}), hold.UserID); err != nil {
 				return err
 			}
 			if a.json {

@@ -60,7 +60,11 @@
 // queued exports). Every replica must use the same key. Back the key up
 // apart from the database; see package audit on rotating it. -replay,
 // run after restoring a backup, erases again every erased user the
-// backup brought back before serving.
+// backup brought back before serving. It finds them by the ledger of
+// erased users, which must not be restored with the backup: set
+// STEWARD_LEDGER_DSN to a PostgreSQL database of its own to keep it
+// there (without it the ledger lives in the main database, shared by
+// every replica, and a restore rolls it back too).
 //
 // The server bounds every connection: 10 s to read the headers, 30 s to
 // read a request, 2 minutes to write an answer (an export streams) and 2
@@ -217,7 +221,13 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 		}
 		requests = requests.OnCreate(riverjobs.EnqueueTx)
 	}
+	ledger, closeLedger, err := ledgerStore(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer closeLedger()
 	svc, err := privacy.NewService(idp,
+		privacy.WithLedger(ledger),
 		privacy.WithStores(appData, consent.NewDataStore(store.Consent())),
 		privacy.WithAudit(log),
 		privacy.WithPseudonymizer(pseudo),
@@ -295,6 +305,9 @@ func run(ctx context.Context, w io.Writer, addr, engine string) error {
 	}
 
 	if replay {
+		if os.Getenv(ledgerDSNEnv) == "" {
+			fmt.Fprintln(os.Stderr, "gdprserver: -replay: the ledger of erased users is in the database that was restored, so it lost the erasures made after the backup; set "+ledgerDSNEnv+" to keep it in a database of its own")
+		}
 		n, err := svc.Replay(ctx)
 		if err != nil {
 			return fmt.Errorf("replaying erasures: %w", err)
@@ -586,6 +599,35 @@ func database() (*sql.DB, sqlstore.Dialect, string, func(), error) {
 		return nil, "", "", nil, err
 	}
 	return db, sqlstore.SQLite, dir, func() { db.Close(); os.RemoveAll(dir) }, nil
+}
+
+// ledgerDSNEnv names a PostgreSQL database that keeps the ledger of
+// erased users apart from the application's database, so that a restore
+// of the latter does not roll the ledger back with it.
+const ledgerDSNEnv = "STEWARD_LEDGER_DSN"
+
+// ledgerStore returns where erased users are recorded: the database of
+// STEWARD_LEDGER_DSN (migrated here) when set, else the request store of
+// the main database, which every replica shares but a restore of that
+// database rolls back.
+func ledgerStore(ctx context.Context, main *sqlstore.Store) (privacy.Ledger, func(), error) {
+	dsn := os.Getenv(ledgerDSNEnv)
+	if dsn == "" {
+		return main.Requests(), func() {}, nil
+	}
+	db, err := postgres.Open(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", ledgerDSNEnv, err)
+	}
+	st, err := sqlstore.New(db, sqlstore.Postgres)
+	if err == nil {
+		err = st.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("%s: %w", ledgerDSNEnv, err)
+	}
+	return st.Ledger(), func() { db.Close() }, nil
 }
 
 // requestsView lists erasure and export requests needing attention and

@@ -84,11 +84,20 @@ func run(ctx context.Context, w io.Writer, apply bool, batch int) error {
 	if _, err := exampleschema.Seed(ctx, db, sqlstore.SQLite, active.ID, 200, now); err != nil {
 		return err
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	// The audit key makes the pseudonyms of audit events and of the
+	// ledger of erased users: a real job uses the application's key
+	// (STEWARD_AUDIT_KEY, "<id>:<base64 secret>"), never a new one per
+	// run, or the people it erases would be unknown to the application's
+	// fence. Without it the demo, whose database goes with it, makes one.
+	key := audit.Key{ID: "retentionjob-1", Secret: make([]byte, 32)}
+	if v := os.Getenv("STEWARD_AUDIT_KEY"); v != "" {
+		if key, err = audit.ParseKey(v); err != nil {
+			return fmt.Errorf("STEWARD_AUDIT_KEY: %w", err)
+		}
+	} else if _, err := rand.Read(key.Secret); err != nil {
 		return err
 	}
-	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey("retentionjob-1", key))
+	log, err := audit.NewLogger(store.AuditSink(), audit.WithKey(key.ID, key.Secret))
 	if err != nil {
 		return err
 	}
