@@ -155,10 +155,15 @@
 // that is refused by the timestamp check. The store fails closed: when it
 // cannot record the ID the handler answers 503 and processes nothing, so
 // Svix retries rather than the event being handled without protection.
-// When a handler fails, the ID is forgotten so that Svix's next attempt
-// is accepted; when the process dies mid-event, the ID stays until it
-// expires and a later attempt (Svix retries for days, each attempt
-// freshly timestamped) is accepted then.
+// When a handler finishes, the ID is marked handled, and a redelivery of
+// the message (Svix's retry after an answer it did not get) is answered
+// 200 {"ok": true, "duplicate": true} without being processed again, so
+// Svix stops; a delivery while the handling is still under way, here or
+// on another replica, is answered 409 and retried later, since that
+// handling may yet fail. When a handler fails, the ID is forgotten so
+// that Svix's next attempt is accepted; when the process dies mid-event,
+// the ID stays until it expires and a later attempt (Svix retries for
+// days, each attempt freshly timestamped) is accepted then.
 //
 // # Several instances
 //
@@ -172,7 +177,8 @@
 //     WebhookMessages keeps the IDs in a table, recorded by one atomic
 //     upsert with the expiry judged by the database's clock, so the same
 //     message given to two replicas at once is processed by one and
-//     refused (409) by the other.
+//     refused (409) by the other while it is handled, acknowledged as a
+//     duplicate after.
 //   - InvalidationLog, for LiveRoles (LiveRolesOptions.Invalidations).
 //     Without it an invalidation, from the webhook or from useradmin,
 //     clears only the cache of the process that received it; the others

@@ -51,7 +51,9 @@ var (
 	// ErrWebhookTimestamp reports a delivery whose timestamp is outside
 	// the tolerance.
 	ErrWebhookTimestamp = errors.New("clerkadapter: webhook timestamp outside tolerance")
-	// ErrWebhookReplay reports a message ID already accepted.
+	// ErrWebhookReplay reports a message ID accepted by a delivery whose
+	// handling has not finished (answered 409, so that Svix tries again
+	// later); a message already handled is acknowledged instead.
 	ErrWebhookReplay = errors.New("clerkadapter: webhook message replayed")
 	// ErrWebhookPayload reports a signed body that is not a Clerk event.
 	ErrWebhookPayload = errors.New("clerkadapter: malformed webhook payload")
@@ -94,11 +96,14 @@ func (e UserEvent) LogValue() slog.Value {
 	)
 }
 
-// ReplayStore remembers accepted webhook message IDs so that a captured
-// delivery cannot be replayed while its timestamp is still within the
-// tolerance. Its methods use only standard types, so a store in another
-// package (sqlstore's WebhookMessages) implements it without importing
-// this one. Implementations must be safe for concurrent use.
+// ReplayStore remembers accepted webhook message IDs so that a message
+// is handled once: a captured delivery replayed while its timestamp is
+// still within the tolerance is not processed again, and Svix's
+// redelivery of a message already handled (its answer was lost, say) is
+// acknowledged without being processed again. Its methods use only
+// standard types, so a store in another package (sqlstore's
+// WebhookMessages) implements it without importing this one.
+// Implementations must be safe for concurrent use.
 type ReplayStore interface {
 	// SeenMessage records msgID for ttl, judged by the store's own clock,
 	// and reports seen = false; or, when msgID is already recorded and
@@ -108,6 +113,13 @@ type ReplayStore interface {
 	// reports false. An empty msgID or a ttl that is not positive is an
 	// error.
 	SeenMessage(ctx context.Context, msgID string, ttl time.Duration) (seen bool, err error)
+	// HandleMessage marks msgID's unexpired record as handled, leaving its
+	// expiry as it was. Marking an ID that is not recorded (or whose
+	// record expired) is not an error and records nothing.
+	HandleMessage(ctx context.Context, msgID string) error
+	// MessageHandled reports whether msgID is recorded, unexpired and
+	// marked handled.
+	MessageHandled(ctx context.Context, msgID string) (bool, error)
 	// ForgetMessage removes msgID's record, so that Svix's redelivery of
 	// a message whose handling failed is accepted. Forgetting an ID that
 	// is not recorded is not an error.
@@ -166,12 +178,15 @@ type WebhookOptions struct {
 // is outside the tolerance and message IDs it has already accepted,
 // decodes user events and calls the handlers.
 //
-// Answers: 200 when handled or ignored (an event type without handler);
+// Answers: 200 when handled or ignored (an event type without handler),
+// and for a message ID already handled, which is not processed again
+// (body {"ok": true, "duplicate": true}), so Svix stops redelivering it;
 // 400 for a bad signature, a stale timestamp or a malformed payload; 405
-// for a method other than POST; 409 for a replayed message ID; 413 for an
-// oversized body; 500 when a handler fails and 503 when the replay store
-// cannot be reached (Svix retries both). Bodies are JSON: {"ok": true} or
-// {"error": "..."}.
+// for a method other than POST; 409 for a message ID whose handling, by
+// this or another replica, has not finished; 413 for an oversized body;
+// 500 when a handler fails and 503 when the replay store cannot be
+// reached (Svix retries 409, 500 and 503). Other bodies are JSON:
+// {"ok": true} or {"error": "..."}.
 type WebhookHandler struct {
 	wh        *svix.Webhook
 	o         WebhookOptions
@@ -234,7 +249,7 @@ func checkWebhookSecret(secret string) error {
 
 // ServeHTTP verifies, decodes and dispatches one delivery.
 func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	status, err := h.serve(r)
+	status, dup, err := h.serve(r)
 	if err != nil && h.o.OnReject != nil {
 		h.o.OnReject(r, err)
 	}
@@ -244,36 +259,42 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": http.StatusText(status)})
 		return
 	}
+	if dup {
+		_, _ = io.WriteString(w, `{"ok":true,"duplicate":true}`+"\n")
+		return
+	}
 	_, _ = io.WriteString(w, `{"ok":true}`+"\n")
 }
 
-func (h *WebhookHandler) serve(r *http.Request) (int, error) {
+// serve handles one delivery, reporting its status, whether it was a
+// message already handled, and the reason for a status other than 200.
+func (h *WebhookHandler) serve(r *http.Request) (status int, duplicate bool, err error) {
 	if r.Method != http.MethodPost {
-		return http.StatusMethodNotAllowed, fmt.Errorf("clerkadapter: webhook: method %s", r.Method)
+		return http.StatusMethodNotAllowed, false, fmt.Errorf("clerkadapter: webhook: method %s", r.Method)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
 	if err != nil {
-		return http.StatusBadRequest, fmt.Errorf("clerkadapter: webhook: reading the body: %w", err)
+		return http.StatusBadRequest, false, fmt.Errorf("clerkadapter: webhook: reading the body: %w", err)
 	}
 	if int64(len(body)) > h.maxBody {
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("clerkadapter: webhook: body larger than %d bytes", h.maxBody)
+		return http.StatusRequestEntityTooLarge, false, fmt.Errorf("clerkadapter: webhook: body larger than %d bytes", h.maxBody)
 	}
 	// Svix's Verify checks the timestamp against the system clock; the
 	// handler checks it against its own, so it can be tested.
 	if err := h.wh.VerifyIgnoringTimestamp(body, r.Header); err != nil {
-		return http.StatusBadRequest, ErrWebhookSignature
+		return http.StatusBadRequest, false, ErrWebhookSignature
 	}
 	msgID, ts, ok := svixIDAndTime(r.Header)
 	if !ok {
-		return http.StatusBadRequest, ErrWebhookSignature
+		return http.StatusBadRequest, false, ErrWebhookSignature
 	}
 	now := h.now()
 	if d := now.Sub(ts); d > h.tolerance || d < -h.tolerance {
-		return http.StatusBadRequest, fmt.Errorf("%w: %v from now", ErrWebhookTimestamp, d.Round(time.Second))
+		return http.StatusBadRequest, false, fmt.Errorf("%w: %v from now", ErrWebhookTimestamp, d.Round(time.Second))
 	}
 	e, err := decodeEvent(body)
 	if err != nil {
-		return http.StatusBadRequest, err
+		return http.StatusBadRequest, false, err
 	}
 	e.MessageID = msgID
 
@@ -282,18 +303,33 @@ func (h *WebhookHandler) serve(r *http.Request) (int, error) {
 	// retries the 503.
 	seen, err := h.replay.SeenMessage(r.Context(), msgID, h.replayTTL(ts, now))
 	if err != nil {
-		return http.StatusServiceUnavailable, fmt.Errorf("clerkadapter: webhook: recording the message ID: %w", err)
+		return http.StatusServiceUnavailable, false, fmt.Errorf("clerkadapter: webhook: recording the message ID: %w", err)
 	}
 	if seen {
-		return http.StatusConflict, ErrWebhookReplay
+		handled, err := h.replay.MessageHandled(r.Context(), msgID)
+		switch {
+		case err != nil:
+			return http.StatusServiceUnavailable, false, fmt.Errorf("clerkadapter: webhook: reading the message ID: %w", err)
+		case handled:
+			return http.StatusOK, true, nil
+		}
+		return http.StatusConflict, false, ErrWebhookReplay
 	}
 	if err := h.dispatch(r.Context(), e); err != nil {
 		if ferr := h.replay.ForgetMessage(context.WithoutCancel(r.Context()), msgID); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("forgetting the message ID (Svix's redeliveries are refused until it expires): %w", ferr))
 		}
-		return http.StatusInternalServerError, fmt.Errorf("clerkadapter: webhook: %s: %w", e.Type, err)
+		return http.StatusInternalServerError, false, fmt.Errorf("clerkadapter: webhook: %s: %w", e.Type, err)
 	}
-	return http.StatusOK, nil
+	if err := h.replay.HandleMessage(context.WithoutCancel(r.Context()), msgID); err != nil {
+		// Handled all the same; a redelivery is answered 409 until the
+		// record expires, then handled again (handlers are idempotent).
+		err = fmt.Errorf("clerkadapter: webhook: %s handled, but marking its message ID failed: %w", e.Type, err)
+		if h.o.OnReject != nil {
+			h.o.OnReject(r, err)
+		}
+	}
+	return http.StatusOK, false, nil
 }
 
 // replayTTL is how long a message ID signed at ts is remembered: until
@@ -407,7 +443,13 @@ type MemoryReplayStore struct {
 	now func() time.Time
 
 	mu  sync.Mutex
-	ids map[string]time.Time
+	ids map[string]replayEntry
+}
+
+// replayEntry is one recorded message ID.
+type replayEntry struct {
+	expires time.Time
+	handled bool
 }
 
 var _ ReplayStore = (*MemoryReplayStore)(nil)
@@ -418,7 +460,7 @@ func NewMemoryReplayStore(maxEntries int, now func() time.Time) *MemoryReplaySto
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryReplayStore{max: max(maxEntries, 1), now: now, ids: make(map[string]time.Time)}
+	return &MemoryReplayStore{max: max(maxEntries, 1), now: now, ids: make(map[string]replayEntry)}
 }
 
 // checkReplayArgs applies the argument rules of ReplayStore.SeenMessage.
@@ -440,28 +482,47 @@ func (c *MemoryReplayStore) SeenMessage(_ context.Context, msgID string, ttl tim
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if exp, ok := c.ids[msgID]; ok && now.Before(exp) {
+	if e, ok := c.ids[msgID]; ok && now.Before(e.expires) {
 		return true, nil
 	}
 	if len(c.ids) >= c.max {
-		for id, exp := range c.ids {
-			if !now.Before(exp) {
+		for id, e := range c.ids {
+			if !now.Before(e.expires) {
 				delete(c.ids, id)
 			}
 		}
 		for len(c.ids) >= c.max {
 			var soonest string
 			var at time.Time
-			for id, exp := range c.ids {
-				if soonest == "" || exp.Before(at) {
-					soonest, at = id, exp
+			for id, e := range c.ids {
+				if soonest == "" || e.expires.Before(at) {
+					soonest, at = id, e.expires
 				}
 			}
 			delete(c.ids, soonest)
 		}
 	}
-	c.ids[msgID] = now.Add(ttl)
+	c.ids[msgID] = replayEntry{expires: now.Add(ttl)}
 	return false, nil
+}
+
+// HandleMessage implements ReplayStore.
+func (c *MemoryReplayStore) HandleMessage(_ context.Context, msgID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.ids[msgID]; ok && c.now().Before(e.expires) {
+		e.handled = true
+		c.ids[msgID] = e
+	}
+	return nil
+}
+
+// MessageHandled implements ReplayStore.
+func (c *MemoryReplayStore) MessageHandled(_ context.Context, msgID string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.ids[msgID]
+	return ok && e.handled && c.now().Before(e.expires), nil
 }
 
 // ForgetMessage implements ReplayStore.

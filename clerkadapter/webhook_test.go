@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,19 +187,62 @@ func TestWebhookReplay(t *testing.T) {
 		t.Fatalf("first delivery: %d", code)
 	}
 	f.clock.Advance(time.Minute)
-	if code := f.deliver(f.request("msg_once", ts, p)); code != http.StatusConflict {
-		t.Errorf("replay: status %d, want 409", code)
+	// A replay of a handled message, or Svix's redelivery of it after its
+	// answer was lost, is acknowledged so that Svix stops, and not
+	// processed again.
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, f.request("msg_once", ts, p))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"duplicate":true`) {
+		t.Errorf("replay: %d %s, want 200 with duplicate true", rec.Code, rec.Body)
 	}
 	if len(f.events) != 1 {
 		t.Errorf("the handler ran %d times, want once", len(f.events))
 	}
-	if len(f.rejected) != 1 || !errors.Is(f.rejected[0], clerkadapter.ErrWebhookReplay) {
-		t.Errorf("OnReject got %v, want ErrWebhookReplay", f.rejected)
+	if len(f.rejected) != 0 {
+		t.Errorf("OnReject got %v for an acknowledged duplicate, want nothing", f.rejected)
 	}
 	// Past the tolerance the timestamp check alone stops the replay.
 	f.clock.Advance(clerkadapter.DefaultWebhookTolerance)
 	if code := f.deliver(f.request("msg_once", ts, p)); code != http.StatusBadRequest {
 		t.Errorf("replay after the tolerance: status %d, want 400", code)
+	}
+}
+
+// A delivery of a message whose handling is still under way (Svix's
+// retry after a timeout, reaching another replica) is refused with 409,
+// not acknowledged: were the first handling to fail, an acknowledged
+// retry would lose the event.
+func TestWebhookDeliveryDuringHandlingIsRefused(t *testing.T) {
+	f := newWebhookFixture(t)
+	p, _ := f.srv.UserEventPayload("user.deleted", f.user.ID)
+	ts := f.clock.Now()
+	var during int
+	var handled atomic.Int32
+	h, err := clerkadapter.NewWebhookHandler(f.srv.WebhookSecret(), &clerkadapter.WebhookOptions{
+		OnUserDeleted: func(context.Context, clerkadapter.UserEvent) error {
+			if handled.Add(1) == 1 {
+				during = f.deliver(f.request("msg_slow", ts, p))
+				return errors.New("erasure queue unavailable")
+			}
+			return nil
+		},
+		Now: f.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = h
+	if code := f.deliver(f.request("msg_slow", ts, p)); code != http.StatusInternalServerError {
+		t.Fatalf("failing first handling: status %d, want 500", code)
+	}
+	if during != http.StatusConflict {
+		t.Errorf("a delivery during the handling: status %d, want 409", during)
+	}
+	if code := f.deliver(f.request("msg_slow", ts, p)); code != http.StatusOK {
+		t.Errorf("redelivery after the failure: status %d, want 200", code)
+	}
+	if n := handled.Load(); n != 2 {
+		t.Errorf("the handler ran %d times, want 2: the failed handling and the redelivery", n)
 	}
 }
 
@@ -302,6 +346,26 @@ func TestMemoryReplayStore(t *testing.T) {
 	if err := c.ForgetMessage(ctx, "a"); err != nil || !fresh("a", time.Minute) {
 		t.Error("a forgotten ID must be recorded again")
 	}
+	handled := func(id string) bool {
+		ok, err := c.MessageHandled(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if handled("a") {
+		t.Error("an ID just recorded is reported handled")
+	}
+	if err := c.HandleMessage(ctx, "a"); err != nil || !handled("a") {
+		t.Errorf("HandleMessage = %v; the ID must then be reported handled", err)
+	}
+	clk.Advance(time.Minute)
+	if handled("a") || !fresh("a", time.Minute) || handled("a") {
+		t.Error("an expired handled ID must be recorded afresh, unhandled")
+	}
+	if err := c.HandleMessage(ctx, "never"); err != nil || handled("never") {
+		t.Errorf("HandleMessage of an unknown ID = %v, and it must not record it", err)
+	}
 	for i := range 10 {
 		fresh(fmt.Sprint("id", i), time.Duration(i+2)*time.Minute)
 	}
@@ -322,12 +386,16 @@ func TestMemoryReplayStore(t *testing.T) {
 }
 
 // replayFunc is a ReplayStore whose SeenMessage is a function; it
-// forgets nothing.
+// forgets nothing and never finds a message handled.
 type replayFunc func(ctx context.Context, id string, ttl time.Duration) (bool, error)
 
 func (f replayFunc) SeenMessage(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	return f(ctx, id, ttl)
 }
+
+func (f replayFunc) HandleMessage(context.Context, string) error { return nil }
+
+func (f replayFunc) MessageHandled(context.Context, string) (bool, error) { return false, nil }
 
 func (f replayFunc) ForgetMessage(context.Context, string) error { return nil }
 

@@ -67,8 +67,10 @@
 //     accepted Svix message ID is recorded by one atomic upsert (an
 //     expired row is taken over, an unexpired one makes it return
 //     nothing), expiring by the database's clock, so a message given to
-//     two processes at once is processed by one of them. Expired IDs are
-//     deleted in batches of at most 100 as new ones arrive.
+//     two processes at once is processed by one of them; an ID whose
+//     handler finished is marked handled (migration 0014), so that a
+//     redelivery is acknowledged unprocessed. Expired IDs are deleted in
+//     batches of at most 100 as new ones arrive.
 //   - [RoleInvalidations] is clerkadapter's InvalidationLog: a role
 //     change or ban recorded by one process is read, in order, by the
 //     LiveRoles of every other within its poll interval. Records become

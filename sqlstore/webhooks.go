@@ -17,7 +17,8 @@ import (
 // expiry is judged by the database's clock (PostgreSQL
 // clock_timestamp(), SQLite unixepoch('subsec'), to the millisecond), so
 // of two replicas given one message at once exactly one processes it,
-// whatever their clocks say. After recording a new ID it deletes up to
+// whatever their clocks say; a handled ID is marked so, and Svix's
+// redelivery of it is acknowledged unprocessed. After recording a new ID it deletes up to
 // webhookSweep expired rows, so the table holds about as many rows as
 // IDs within their expiry; a failure of that clean-up is ignored (the
 // next call tries again). Message IDs are Svix's, not personal data.
@@ -48,7 +49,7 @@ func (w *WebhookMessages) SeenMessage(ctx context.Context, msgID string, ttl tim
 	// An expired record is taken over; an unexpired one makes the upsert
 	// return no row.
 	q := w.d.Rebind(`INSERT INTO steward_webhook_messages (id, expires) VALUES (?, ` + expiresIn(w.d) + `)
-		ON CONFLICT (id) DO UPDATE SET expires = excluded.expires
+		ON CONFLICT (id) DO UPDATE SET expires = excluded.expires, handled = false
 		WHERE steward_webhook_messages.expires <= ` + dbNow(w.d) + `
 		RETURNING 1`)
 	var one int
@@ -61,6 +62,31 @@ func (w *WebhookMessages) SeenMessage(ctx context.Context, msgID string, ttl tim
 	}
 	_ = sweepExpired(ctx, w.db, w.d, "steward_webhook_messages", "id", webhookSweep)
 	return false, nil
+}
+
+// HandleMessage marks msgID's unexpired record handled (migration 0014);
+// an ID not recorded, or expired, is left alone.
+func (w *WebhookMessages) HandleMessage(ctx context.Context, msgID string) error {
+	q := w.d.Rebind(`UPDATE steward_webhook_messages SET handled = true WHERE id = ? AND expires > ` + dbNow(w.d))
+	if _, err := w.db.ExecContext(ctx, q, msgID); err != nil {
+		return fmt.Errorf("sqlstore: marking a webhook message handled: %w", err)
+	}
+	return nil
+}
+
+// MessageHandled reports whether msgID is recorded, unexpired by the
+// database's clock, and marked handled.
+func (w *WebhookMessages) MessageHandled(ctx context.Context, msgID string) (bool, error) {
+	q := w.d.Rebind(`SELECT 1 FROM steward_webhook_messages WHERE id = ? AND handled AND expires > ` + dbNow(w.d))
+	var one int
+	err := w.db.QueryRowContext(ctx, q, msgID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: reading a webhook message ID: %w", err)
+	}
+	return true, nil
 }
 
 // ForgetMessage deletes msgID's record, if any.

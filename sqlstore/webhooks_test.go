@@ -129,7 +129,9 @@ func deliver(h http.Handler, srv *clerktest.Server, msgID string, ts time.Time, 
 
 // TestWebhookReplayAcrossProcesses: two handlers, each on its own pool to
 // one SQLite file or one PostgreSQL schema, are given the same signed
-// message at once: it is processed once, and the other answers 409. Once
+// message at once: it is processed once, and the other answers 409 while
+// the handling is under way; a redelivery after it is acknowledged (200,
+// a duplicate) without processing it again. Once
 // its record has expired by the database's clock, the replay is still
 // refused, by the timestamp tolerance. With one process's database
 // unreachable, it answers 503 and processes nothing; the other then
@@ -141,13 +143,25 @@ func TestWebhookReplayAcrossProcesses(t *testing.T) {
 		u := srv.AddUser(steward.User{PublicMetadata: map[string]any{"role": "user"}})
 		const tolerance = 2 * time.Second
 		var processed atomic.Int32
+		// gate holds a handling until the other delivery has answered.
+		var gate atomic.Pointer[chan struct{}]
+		open := make(chan struct{})
+		close(open)
+		gate.Store(&open)
 		a, b := twoProcesses(t, d)
 		var procs []webhookProcess
 		for _, s := range []*sqlstore.Store{a, b} {
 			h, err := clerkadapter.NewWebhookHandler(srv.WebhookSecret(), &clerkadapter.WebhookOptions{
-				OnUserDeleted: func(context.Context, clerkadapter.UserEvent) error { processed.Add(1); return nil },
-				Replay:        s.WebhookMessages(),
-				Tolerance:     tolerance,
+				OnUserDeleted: func(context.Context, clerkadapter.UserEvent) error {
+					processed.Add(1)
+					select {
+					case <-*gate.Load():
+					case <-time.After(5 * time.Second):
+					}
+					return nil
+				},
+				Replay:    s.WebhookMessages(),
+				Tolerance: tolerance,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -164,11 +178,20 @@ func TestWebhookReplayAcrossProcesses(t *testing.T) {
 			ts := time.Now()
 			msgID := "msg_both_" + string(rune('a'+round))
 			codes := make([]int, len(procs))
-			var wg sync.WaitGroup
+			held := make(chan struct{})
+			gate.Store(&held)
+			var (
+				wg      sync.WaitGroup
+				release sync.Once
+			)
 			for i, p := range procs {
-				wg.Go(func() { codes[i] = deliver(p.h, srv, msgID, ts, payload) })
+				wg.Go(func() {
+					codes[i] = deliver(p.h, srv, msgID, ts, payload)
+					release.Do(func() { close(held) })
+				})
 			}
 			wg.Wait()
+			gate.Store(&open)
 			ok, conflict := 0, 0
 			for _, c := range codes {
 				switch c {
@@ -180,6 +203,14 @@ func TestWebhookReplayAcrossProcesses(t *testing.T) {
 			}
 			if ok != 1 || conflict != 1 || processed.Load() != 1 {
 				t.Errorf("round %d: answers %v, processed %d times; want one 200, one 409, processed once", round, codes, processed.Load())
+			}
+			for _, p := range procs {
+				if code := deliver(p.h, srv, msgID, ts, payload); code != http.StatusOK {
+					t.Errorf("round %d: redelivery of the handled message: %d, want 200", round, code)
+				}
+			}
+			if n := processed.Load(); n != 1 {
+				t.Errorf("round %d: processed %d times after the redeliveries, want once", round, n)
 			}
 		}
 

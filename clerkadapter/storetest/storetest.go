@@ -62,6 +62,22 @@ func seen(t tb, s clerkadapter.ReplayStore, id string, ttl time.Duration) bool {
 	return ok
 }
 
+func handled(t tb, s clerkadapter.ReplayStore, id string) bool {
+	t.Helper()
+	ok, err := s.MessageHandled(t.Context(), id)
+	if err != nil {
+		t.Fatalf("MessageHandled(%q): %v", id, err)
+	}
+	return ok
+}
+
+func handle(t tb, s clerkadapter.ReplayStore, id string) {
+	t.Helper()
+	if err := s.HandleMessage(t.Context(), id); err != nil {
+		t.Fatalf("HandleMessage(%q): %v", id, err)
+	}
+}
+
 var replayCases = []struct {
 	rule string
 	run  func(t tb, h ReplayHarness)
@@ -148,6 +164,53 @@ var replayCases = []struct {
 			if unseen != 1 {
 				t.Errorf("round %d: %d of 8 concurrent calls found the ID unseen, want 1", round, unseen)
 			}
+		}
+	}},
+	{"a recorded ID is not handled until HandleMessage, then handled through both handles, and still seen", func(t tb, h ReplayHarness) {
+		seen(t, h.Store, "msg_1", long)
+		if handled(t, h.Peer, "msg_1") {
+			t.Errorf("MessageHandled of an ID just recorded = true, want false")
+		}
+		handle(t, h.Peer, "msg_1")
+		if !handled(t, h.Store, "msg_1") || !handled(t, h.Peer, "msg_1") {
+			t.Errorf("MessageHandled after HandleMessage = false, want true through both handles")
+		}
+		if !seen(t, h.Store, "msg_1", long) {
+			t.Errorf("SeenMessage of a handled ID = false, want true")
+		}
+		if handled(t, h.Store, "msg_2") {
+			t.Errorf("MessageHandled of another ID = true, want false")
+		}
+	}},
+	{"HandleMessage of an ID never recorded records nothing and is not an error", func(t tb, h ReplayHarness) {
+		handle(t, h.Store, "msg_unknown")
+		if handled(t, h.Peer, "msg_unknown") {
+			t.Errorf("MessageHandled of an ID never recorded = true, want false")
+		}
+		if seen(t, h.Peer, "msg_unknown", long) {
+			t.Errorf("HandleMessage recorded an ID it was not given by SeenMessage")
+		}
+	}},
+	{"a handled ID is unhandled once forgotten or expired, and recorded afresh unhandled", func(t tb, h ReplayHarness) {
+		seen(t, h.Store, "msg_1", long)
+		handle(t, h.Store, "msg_1")
+		if err := h.Store.ForgetMessage(t.Context(), "msg_1"); err != nil {
+			t.Fatalf("ForgetMessage: %v", err)
+		}
+		if handled(t, h.Peer, "msg_1") {
+			t.Errorf("MessageHandled of a forgotten ID = true, want false")
+		}
+		seen(t, h.Store, "msg_2", h.TTL)
+		handle(t, h.Store, "msg_2")
+		h.Wait(2 * h.TTL)
+		if handled(t, h.Peer, "msg_2") {
+			t.Errorf("MessageHandled after the ttl = true, want false")
+		}
+		if seen(t, h.Peer, "msg_2", long) {
+			t.Fatalf("SeenMessage after the ttl = true, want false")
+		}
+		if handled(t, h.Store, "msg_2") {
+			t.Errorf("an ID recorded afresh after its handled record expired is handled, want not")
 		}
 	}},
 	{"SeenMessage refuses an empty ID and a ttl that is not positive", func(t tb, h ReplayHarness) {

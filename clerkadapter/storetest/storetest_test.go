@@ -49,11 +49,51 @@ func TestRunInvalidationConformance(t *testing.T) {
 	})
 }
 
+// handledSet is the handled marks of the broken stores below, kept
+// apart from their records and never expired: right for the rules those
+// stores are made to break, wrong for the expiry of a handled mark (see
+// stickyHandled).
+type handledSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (h *handledSet) HandleMessage(_ context.Context, id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]bool{}
+	}
+	h.m[id] = true
+	return nil
+}
+
+func (h *handledSet) MessageHandled(_ context.Context, id string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[id], nil
+}
+
+// stickyHandled keeps handled marks past the expiry of their records.
+type stickyHandled struct {
+	*clerkadapter.MemoryReplayStore
+	handledSet
+}
+
+func (s *stickyHandled) HandleMessage(ctx context.Context, id string) error {
+	return s.handledSet.HandleMessage(ctx, id)
+}
+
+func (s *stickyHandled) MessageHandled(ctx context.Context, id string) (bool, error) {
+	return s.handledSet.MessageHandled(ctx, id)
+}
+
 // racyReplay checks and records in two steps, with a pause between them:
 // the store the concurrency rule exists to catch.
 type racyReplay struct {
 	mu  sync.Mutex
 	ids map[string]bool
+	handledSet
 }
 
 func (r *racyReplay) SeenMessage(_ context.Context, id string, ttl time.Duration) (bool, error) {
@@ -82,6 +122,7 @@ type extendingReplay struct {
 	now func() time.Time
 	mu  sync.Mutex
 	exp map[string]time.Time
+	handledSet
 }
 
 func (e *extendingReplay) SeenMessage(_ context.Context, id string, ttl time.Duration) (bool, error) {
@@ -114,6 +155,9 @@ func TestReplaySuiteCatchesBrokenStores(t *testing.T) {
 		{"a replay renews the record", func(clk *fakeClock) clerkadapter.ReplayStore {
 			return &extendingReplay{now: clk.Now, exp: map[string]time.Time{}}
 		}, "finding an ID seen leaves its expiry as it was"},
+		{"handled marks outlive their records", func(clk *fakeClock) clerkadapter.ReplayStore {
+			return &stickyHandled{MemoryReplayStore: clerkadapter.NewMemoryReplayStore(100, clk.Now)}
+		}, "a handled ID is unhandled once forgotten or expired, and recorded afresh unhandled"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := conformance.NewRecorder("suite")
