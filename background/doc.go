@@ -61,9 +61,10 @@
 // # Errors
 //
 // New fails with an error wrapping ErrInvalidConfig that names the bad
-// option. Run returns only its context's error. Failed passes go to the
-// handler of WithErrorHandler, or are logged (WithLogger); outcomes that
-// are ordinary with several instances are not reported: another instance
+// option. Run returns only its context's error. A pass that panics is a
+// failed pass (the error names the task) and the Runner goes on.
+// Failed passes go to the handler of WithErrorHandler, or are logged
+// (WithLogger); outcomes that are ordinary with several instances are not reported: another instance
 // holds the retention lease (retention.ErrLeaseHeld) or a forwarder's
 // cursor (audit.ErrCursorHeld), a request is claimed elsewhere or its
 // claim moved on (privacy.ErrRequestClaimed, privacy.ErrClaimLost), a

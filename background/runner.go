@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -368,17 +369,40 @@ func (r *Runner) loop(ctx context.Context, t Task) {
 }
 
 // Pass makes one pass of t within its Timeout and reports its error, and
-// returns how much it did.
+// returns how much it did. A pass that panics (a bug in an application's
+// store or notifier, say) is reported as a failed pass naming the task,
+// and the Runner goes on: with the embedded engine a panic would
+// otherwise end the process, and every replica in turn as each picks the
+// same work up.
 func (r *Runner) Pass(ctx context.Context, t Task) int {
 	pctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
 	start := time.Now()
-	n, err := t.Do(pctx)
+	n, err := do(pctx, t)
 	if ctx.Err() == nil {
 		r.Report(t.Duty, err)
 	}
 	r.logPass(ctx, t, n, time.Since(start))
 	return n
+}
+
+// do runs one pass of t, turning a panic into an error. The error names
+// the task and, for a runtime error, what went wrong; other panic values
+// only by type, since they may hold what the application put there (a
+// user ID) and the error is logged.
+func do(ctx context.Context, t Task) (n int, err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if re, ok := v.(runtime.Error); ok {
+			err = fmt.Errorf("background: a pass of %s panicked: %w", t.Name, re)
+		} else {
+			err = fmt.Errorf("background: a pass of %s panicked with a %T", t.Name, v)
+		}
+	}()
+	return t.Do(ctx)
 }
 
 // normal removes from err the errors that are ordinary outcomes with

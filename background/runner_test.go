@@ -329,3 +329,41 @@ func TestOrdinaryOutcomesAreNotErrors(t *testing.T) {
 type failingSink struct{}
 
 func (failingSink) Write(context.Context, []audit.Event) error { return errors.New("collector down") }
+
+// panicExpirer is an ExportExpirer with a bug.
+type panicExpirer struct{ value any }
+
+func (p panicExpirer) ExpireExports(context.Context) (int, error) { panic(p.value) }
+
+// TestAPanickingPassIsAFailedPass: a pass that panics is reported as a
+// failed pass naming its task, and the Runner (the process) goes on. A
+// panic value that is not a runtime error is named by its type only, as
+// it may hold a user ID.
+func TestAPanickingPassIsAFailedPass(t *testing.T) {
+	var nilMap map[string]int
+	for _, c := range []struct {
+		name  string
+		value any
+		want  string
+	}{
+		{"a runtime error is named", func() (v any) {
+			defer func() { v = recover() }()
+			nilMap["x"] = 1
+			return nil
+		}(), "background: a pass of export_expiry panicked: assignment to entry in nil map"},
+		{"another value only by its type", "no row for user_123", "background: a pass of export_expiry panicked with a string"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			r, err := background.New(background.WithExportExpiry(panicExpirer{c.value}),
+				background.WithErrorHandler(func(d background.Duty, err error) { got = append(got, string(d)+": "+err.Error()) }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Pass(t.Context(), r.Tasks()[0])
+			if diff := cmp.Diff([]string{"export_expiry: " + c.want}, got); diff != "" {
+				t.Errorf("reported (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

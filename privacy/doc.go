@@ -200,10 +200,14 @@
 // ErrInvalidRequest and ErrInvalidConfig for bad input, naming the field;
 // ErrAlreadyExtended, ErrAsyncUnavailable and ErrClosed. Errors from the
 // identity provider (steward.ErrUserNotFound, steward.ErrInvalidUserID)
-// and from stores are wrapped. No error, at any level of its Unwrap
-// chain, no stored step error, audit event or slog line (Request and
-// the other types that hold a user ID have a LogValue) contains the
-// user ID.
+// and from stores are wrapped. A DataStore, ExternalService, identity
+// provider or BlobWriter that panics during an erasure step or a queued
+// export fails that step at once, its error saying it panicked: the
+// request is left partial for NeedsAttention (for an erasure Drive
+// reports OutcomeNeedsAttention), and the process goes on. No error, at
+// any level of its Unwrap chain, no stored step error, audit event or
+// slog line (Request and the other types that hold a user ID have a
+// LogValue) contains the user ID.
 package privacy
 
 //go:generate mockgen -destination=mocks/mocks.go -package=mocks -typed . DataStore,RequestStore,ExternalService,HoldChecker,Notifier,BlobWriter

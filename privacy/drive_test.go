@@ -3,6 +3,8 @@ package privacy_test
 import (
 	"context"
 	"errors"
+	"iter"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +62,9 @@ func TestDrive(t *testing.T) {
 			w.idp.failN, w.idp.err = -1, refusedErr{}
 			return queue(t, svc)
 		}, got{privacy.OutcomeNeedsAttention, privacy.StatusPartial, 0, true}},
+		{"a store that panics: needs attention, and the process goes on", func(w *world, svc *privacy.Service) string {
+			return queue(t, svc)
+		}, got{privacy.OutcomeNeedsAttention, privacy.StatusPartial, 0, true}},
 		{"a user under legal hold: held", func(w *world, svc *privacy.Service) string {
 			return queue(t, svc)
 		}, got{privacy.OutcomeHeld, privacy.StatusHeld, 0, true}},
@@ -75,6 +80,9 @@ func TestDrive(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWorld(t)
 			var opts []privacy.Option
+			if strings.Contains(c.name, "panics") {
+				opts = append(opts, privacy.WithStores(panicStore{}))
+			}
 			if c.want.Outcome == privacy.OutcomeHeld {
 				opts = append(opts, privacy.WithHoldChecker(&holds{held: map[string]string{testUser: "litigation 2025-17"}}))
 			}
@@ -96,6 +104,18 @@ func TestDrive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// panicStore is a DataStore with a bug: its Export and Erase panic, with
+// the user ID in the panic's value.
+type panicStore struct{}
+
+func (panicStore) Name() string { return "buggy" }
+func (panicStore) Export(_ context.Context, userID string) iter.Seq2[privacy.Record, error] {
+	panic("no row for " + userID)
+}
+func (panicStore) Erase(_ context.Context, userID string) (privacy.Erased, error) {
+	panic("no row for " + userID)
 }
 
 func queue(t *testing.T, svc *privacy.Service) string {
@@ -160,4 +180,27 @@ func TestMarkForReview(t *testing.T) {
 	if req, _ := svc.Request(t.Context(), id); req.Status != privacy.StatusCompleted {
 		t.Errorf("MarkForReview changed a completed request to %s", req.Status)
 	}
+}
+
+// TestAQueuedExportWhoseStorePanics: the export fails without retries and
+// its request is left partial, the panic named in the step's error
+// without the user ID; the process goes on.
+func TestAQueuedExportWhoseStorePanics(t *testing.T) {
+	w := newWorld(t)
+	svc := w.service(privacy.WithBlobWriter(&memBlobs{}), privacy.WithStores(panicStore{}))
+	id, err := svc.StartExport(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Request(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != privacy.StatusPartial || len(r.Steps) != 1 || r.Steps[0].Attempts != 1 || !strings.Contains(r.Steps[0].Error, "panicked") {
+		t.Errorf("request %+v, want partial after one attempt, its step's error naming the panic", r)
+	}
+	noUserID(t, "the step's error", r.Steps[0].Error)
 }

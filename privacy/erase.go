@@ -8,6 +8,7 @@ import (
 	"iter"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -889,7 +890,7 @@ const outcomeFound = "found"
 func (s *Service) probeIdentity(ctx context.Context, userID string) (found bool, attempts int, err error) {
 	found, err = backoff.Retry(ctx, func() (bool, error) {
 		attempts++
-		_, err := s.idp.GetUser(ctx, userID)
+		err := guard("the identity provider's GetUser", func() error { _, err := s.idp.GetUser(ctx, userID); return err })
 		switch {
 		case err == nil:
 			return true, nil
@@ -921,7 +922,7 @@ func (s *Service) runStep(ctx context.Context, req Request, st Step) (stepOutput
 	var out stepOutput
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
-		err := s.doStep(ctx, req, st, &out)
+		err := guard("step "+strconv.Quote(st.Name), func() error { return s.doStep(ctx, req, st, &out) })
 		if err != nil && isPermanent(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}

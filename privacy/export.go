@@ -399,9 +399,10 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 			}
 			return struct{}{}, err
 		}
-		u, err := s.exportUser(ctx, userID)
+		var u steward.User
+		err := guard("export", func() (err error) { u, err = s.exportUser(ctx, userID); return err })
 		if err != nil {
-			if errors.Is(err, steward.ErrUserNotFound) {
+			if errors.Is(err, steward.ErrUserNotFound) || errors.Is(err, errPanicked) {
 				return struct{}{}, backoff.Permanent(err)
 			}
 			return struct{}{}, err
@@ -416,10 +417,13 @@ func (s *Service) runExport(ctx context.Context, req Request, wait bool) error {
 		if err != nil {
 			return struct{}{}, fmt.Errorf("privacy: export: blob: %w", err)
 		}
-		if _, err := s.writeExport(ctx, "queued", req.ID, u, wc); err != nil {
+		if err := guard("export", func() error { _, err := s.writeExport(ctx, "queued", req.ID, u, wc); return err }); err != nil {
 			_ = wc.Close()
 			if errors.Is(err, ErrFenced) {
 				fenced = err
+				return struct{}{}, backoff.Permanent(s.dropBlob(ctx, name, err))
+			}
+			if errors.Is(err, errPanicked) {
 				return struct{}{}, backoff.Permanent(s.dropBlob(ctx, name, err))
 			}
 			return struct{}{}, s.dropBlob(ctx, name, err)

@@ -564,5 +564,23 @@ func (s *Service) logEventID(ctx context.Context, id string, t audit.Type, userI
 // isPermanent reports errors that retrying cannot fix.
 func isPermanent(err error) bool {
 	return errors.Is(err, steward.ErrInvalidUserID) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errPanicked)
+}
+
+// errPanicked marks a call into a DataStore, ExternalService, identity
+// provider or BlobStore that panicked. Retrying a bug does not fix it:
+// the step fails without retries and the request is left partial, for
+// NeedsAttention, instead of the panic ending the process (with the
+// embedded engine, every replica in turn, as each takes the request over).
+var errPanicked = errors.New("panicked")
+
+// guard runs f and turns a panic in it into an error wrapping
+// errPanicked that names what panicked and with what value.
+func guard(what string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%s %w: %v", what, errPanicked, v)
+		}
+	}()
+	return f()
 }

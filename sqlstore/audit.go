@@ -194,7 +194,7 @@ func jsonStrings(ss []string) string {
 // inTx runs f in a transaction and commits it, or rolls it back when f
 // fails.
 func (a *AuditSink) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := a.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, a.db, a.d)
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ func (c *Consent) Append(ctx context.Context, records ...consent.Record) error {
 			return err
 		}
 	}
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, c.db, c.d)
 	if err != nil {
 		return fmt.Errorf("sqlstore: consent append: %w", err)
 	}
@@ -189,7 +189,7 @@ func (c *Consent) Current(ctx context.Context, userID string) (consent.State, er
 // appended concurrently is either erased with its proof kept or not
 // touched at all.
 func (c *Consent) Erase(ctx context.Context, userID string, keep func(consent.Record) (consent.Record, bool)) (int, error) {
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, c.db, c.d)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent erase: %w", err)
 	}
@@ -324,7 +324,7 @@ func (c *Consent) Depth(ctx context.Context) (int, error) {
 
 // Enqueue implements consent.Outbox. A claim on the entry stays.
 func (c *Consent) Enqueue(ctx context.Context, userID string, due time.Time) (int64, error) {
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, c.db, c.d)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: consent enqueue: %w", err)
 	}
@@ -380,7 +380,7 @@ func (c *Consent) Claim(ctx context.Context, q consent.ClaimQuery) ([]consent.Cl
 		}
 		return out, nil
 	}
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, c.db, c.d)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: consent outbox claim: %w", err)
 	}
@@ -497,7 +497,7 @@ func (c *Consent) Retry(ctx context.Context, cl consent.Claim, next time.Time, l
 // cl's, marked rewrite, with a new version (the claim, someone else's,
 // stays), in the same transaction.
 func (c *Consent) finish(ctx context.Context, op string, cl consent.Claim, apply func(*sql.Tx) (bool, error)) error {
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, c.db, c.d)
 	if err != nil {
 		return fmt.Errorf("sqlstore: consent outbox %s: %w", op, err)
 	}

@@ -19,9 +19,11 @@
 // [OpenSQLite] is sqlite.Open; [OpenPostgres] opens by the driver name
 // "pgx" and needs the program to import sqldialect/postgres (use its
 // Open) or pgx's stdlib. Any *sql.DB opened with the matching driver
-// works with [New]. For SQLite use WAL, a busy timeout and BEGIN
-// IMMEDIATE for read-write transactions, as sqlite.Open documents, or
-// concurrent writers fail with "database is locked".
+// works with [New]. For SQLite use WAL and a busy timeout, as sqlite.Open
+// documents, or concurrent writers fail with "database is locked". Every
+// read-write transaction here takes SQLite's write lock with its first
+// statement, so a DSN without _txlock=immediate works too: writers wait
+// for each other under the busy timeout.
 //
 // # Migrations
 //

@@ -70,7 +70,7 @@ func (r *RoleInvalidations) Invalidate(ctx context.Context, userID string, keep 
 // insertLocked runs insert in a transaction that holds the log's
 // advisory lock until it commits, so that seq order is commit order.
 func (r *RoleInvalidations) insertLocked(ctx context.Context, insert string, args ...any) error {
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, r.db, r.d)
 	if err != nil {
 		return err
 	}

@@ -180,7 +180,7 @@ func (r *Requests) Create(ctx context.Context, req privacy.Request) error {
 		res, err := r.db.ExecContext(ctx, q, args...)
 		return r.created(ctx, req, res, err)
 	}
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, r.db, r.d)
 	if err != nil {
 		return fmt.Errorf("sqlstore: creating request %q: %w", req.ID, err)
 	}
