@@ -536,7 +536,7 @@ func overlaps(calls []call, bySubject map[string]int, at func(time.Time) string)
 
 // errKind names an expected error by the sentinel its message holds.
 func errKind(msg string) string {
-	for _, k := range []string{"would remove the last active admin", "another administrator change holds the lock", "user not found", "partial deletion", "lease lost"} {
+	for _, k := range []string{"would remove the last active admin", "another administrator change holds the lock", "user not found", "partial deletion", "lease lost", "the user is being erased", "the user was erased"} {
 		if strings.Contains(msg, k) {
 			return k
 		}

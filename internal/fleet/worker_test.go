@@ -271,7 +271,9 @@ func (w *worker) export(u int) {
 		var buf bytes.Buffer
 		err := w.svc.Export(rbac.WithPrincipal(ctx, operator(op)), w.cfg.Users[u], &buf)
 		if err != nil {
-			return outcome{expected: errors.Is(err, steward.ErrUserNotFound)}, err
+			// A victim's erasure fences exports of them from when it
+			// opens, as it fences their consent.
+			return outcome{expected: errors.Is(err, steward.ErrUserNotFound) || errors.Is(err, privacy.ErrFenced)}, err
 		}
 		var doc privacy.ExportDocument
 		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
