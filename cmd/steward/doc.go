@@ -101,6 +101,9 @@
 // A flag wins over its variable; the variable over the default.
 //
 //	--db DSN            STEWARD_DB       SQLite file (default steward.db) or postgres:// URL
+//	--ledger-db DSN     STEWARD_LEDGER_DB  the ledger of erased users, when the application keeps
+//	                                     it apart (privacy.WithLedger): SQLite file or postgres://
+//	                                     URL; default the request store's, in --db
 //	--config FILE       STEWARD_CONFIG   the application's declarations (below)
 //	--actor WHO         STEWARD_ACTOR    a user ID or system:NAME (default system:cli), recorded
 //	                                     as the actor of audit events, requests and holds

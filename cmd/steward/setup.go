@@ -33,6 +33,7 @@ import (
 // Environment variables; doc.go describes each.
 const (
 	envDB           = "STEWARD_DB"
+	envLedgerDB     = "STEWARD_LEDGER_DB"
 	envConfig       = "STEWARD_CONFIG"
 	envActor        = "STEWARD_ACTOR"
 	envAuditKey     = "STEWARD_AUDIT_KEY"
@@ -97,7 +98,24 @@ func (a *app) asActor(ctx context.Context) context.Context {
 // openStore opens the database --db names. Unless migrating, it must
 // exist and hold Steward's tables.
 func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, error) {
-	dsn := a.setting(a.dsn, envDB, defaultDB)
+	return a.openDSN(ctx, "--db", a.setting(a.dsn, envDB, defaultDB), migrating)
+}
+
+// ledgerStore opens the database --ledger-db names, where the application
+// keeps its ledger of erased users apart from the database a restore
+// brings back; nil when it is not set (the ledger is then the request
+// store's, in --db). Unless migrating, it must hold Steward's tables.
+func (a *app) ledgerStore(ctx context.Context, migrating bool) (*sqlstore.Store, error) {
+	dsn := a.setting(a.ledgerDSN, envLedgerDB, "")
+	if dsn == "" {
+		return nil, nil
+	}
+	return a.openDSN(ctx, "--ledger-db", dsn, migrating)
+}
+
+// openDSN opens the database dsn names (flag says which setting gave
+// it): an SQLite file or a postgres:// URL.
+func (a *app) openDSN(ctx context.Context, flag, dsn string, migrating bool) (*sqlstore.Store, error) {
 	var (
 		st  *sqlstore.Store
 		err error
@@ -106,16 +124,16 @@ func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, e
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, oerr := postgres.Open(dsn)
 		if oerr != nil {
-			return nil, usageErrorf("--db: %w", oerr)
+			return nil, usageErrorf("%s: %w", flag, oerr)
 		}
 		a.onClose(func() { db.Close() })
 		st, err = sqlstore.New(db, sqlstore.Postgres)
 	case strings.Contains(dsn, "://"):
-		return nil, usageErrorf("--db: want an SQLite file or a postgres:// URL, got a %s:// URL", dsn[:strings.Index(dsn, "://")])
+		return nil, usageErrorf("%s: want an SQLite file or a postgres:// URL, got a %s:// URL", flag, dsn[:strings.Index(dsn, "://")])
 	default:
 		if !migrating {
 			if _, serr := os.Stat(dsn); errors.Is(serr, fs.ErrNotExist) {
-				return nil, fmt.Errorf("database file %s does not exist: create it with 'steward migrate --db %s'", dsn, dsn)
+				return nil, fmt.Errorf("database file %s does not exist: create it with 'steward migrate %s %s'", dsn, flag, dsn)
 			}
 		}
 		db, oerr := sqlstore.OpenSQLite(dsn)
@@ -131,10 +149,10 @@ func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, e
 	if !migrating {
 		v, err := st.Version(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("reading the database: %w", err)
+			return nil, fmt.Errorf("reading the database %s names: %w", flag, err)
 		}
 		if v == 0 {
-			return nil, errors.New("the database holds no Steward tables: run 'steward migrate' first")
+			return nil, fmt.Errorf("the database %s names holds no Steward tables: run 'steward migrate' first", flag)
 		}
 	}
 	return st, nil
@@ -407,6 +425,11 @@ func (a *app) privacyService(ctx context.Context, st *sqlstore.Store, idp stewar
 		privacy.WithRequestStore(st.Requests()),
 		privacy.WithHoldChecker(retention.Checker{Holds: st.Holds()}),
 		privacy.WithNow(a.now),
+	}
+	if ls, err := a.ledgerStore(ctx, false); err != nil {
+		return nil, err
+	} else if ls != nil {
+		opts = append(opts, privacy.WithLedger(ls.Ledger()))
 	}
 	if log != nil {
 		opts = append(opts, privacy.WithAudit(log))
