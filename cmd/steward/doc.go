@@ -101,13 +101,19 @@
 // A flag wins over its variable; the variable over the default.
 //
 //	--db DSN            STEWARD_DB       SQLite file (default steward.db) or postgres:// URL
+//	--ledger-db DSN     STEWARD_LEDGER_DB  the ledger of erased users, when the application keeps
+//	                                     it apart (privacy.WithLedger): SQLite file or postgres://
+//	                                     URL; default the request store's, in --db
 //	--config FILE       STEWARD_CONFIG   the application's declarations (below)
 //	--actor WHO         STEWARD_ACTOR    a user ID or system:NAME (default system:cli), recorded
 //	                                     as the actor of audit events, requests and holds
-//	--audit-key-file F  STEWARD_AUDIT_KEY_FILE  file holding the audit key, hex or base64;
+//	--audit-key-file F  STEWARD_AUDIT_KEY_FILE  the application's key file (audit.LoadKeyFile's),
+//	                                     or a file holding a hex or base64 secret;
 //	                                     refused when group or others can read it
-//	                    STEWARD_AUDIT_KEY        the audit key itself, hex or base64 (never a flag)
-//	--audit-key-id ID   STEWARD_AUDIT_KEY_ID     the key's ID, as the application's audit.WithKey
+//	                    STEWARD_AUDIT_KEY        the audit key itself, "<id>:<base64 secret>"
+//	                                     (audit.ParseKey) or hex or base64 (never a flag)
+//	--audit-key-id ID   STEWARD_AUDIT_KEY_ID     the key's ID, as the application's audit.WithKey;
+//	                                     needed for a bare secret only
 //	                    CLERK_SECRET_KEY         Clerk's secret key (never a flag)
 //	--clerk-api-url URL STEWARD_CLERK_API_URL    Clerk Backend API base (default Clerk's), such as a
 //	                                     clerktest server's URL; https, or http to localhost
@@ -118,7 +124,11 @@
 //	--json                               results as JSON
 //
 // The audit key pseudonymises user IDs exactly as the application's
-// Logger does; it must be the application's active key and ID. It is
+// Logger does; it must be the application's active key and ID. A key
+// file as audit.LoadKeyFile writes it (a key a line, the active one first,
+// then those a rotation retired) names its keys itself: the command
+// pseudonymises with the first and still finds holds, finished requests
+// and ledger entries made under the others. It is
 // needed by the commands that write audit events (export, erase, resume,
 // cancel, replay, worker, retention apply, hold place and hold release,
 // whose changes are audited before they are made) and by those that name users

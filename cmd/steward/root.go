@@ -54,6 +54,7 @@ type app struct {
 	// Global flags; empty means the environment variable, then the
 	// default (see setting).
 	dsn          string
+	ledgerDSN    string
 	configFile   string
 	actor        string
 	auditKeyFile string
@@ -105,10 +106,11 @@ for every command, flag, environment variable and exit code.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.dsn, "db", "", "database: an SQLite file or a postgres:// URL (env STEWARD_DB, default steward.db)")
+	pf.StringVar(&a.ledgerDSN, "ledger-db", "", "the database holding the ledger of erased users when the application keeps it apart, as privacy.WithLedger (env STEWARD_LEDGER_DB, default --db)")
 	pf.StringVar(&a.configFile, "config", "", "JSON file declaring the application's tables and retention policies (env STEWARD_CONFIG)")
 	pf.StringVar(&a.actor, "actor", "", "who acts, as audit events and holds record it: a user ID or system:NAME (env STEWARD_ACTOR, default system:cli)")
-	pf.StringVar(&a.auditKeyFile, "audit-key-file", "", "file holding the audit pseudonymisation key, hex or base64, mode 0600 (env STEWARD_AUDIT_KEY_FILE)")
-	pf.StringVar(&a.auditKeyID, "audit-key-id", "", "the audit key's ID, as the application's audit.WithKey names it (env STEWARD_AUDIT_KEY_ID)")
+	pf.StringVar(&a.auditKeyFile, "audit-key-file", "", "the application's audit key file (audit.LoadKeyFile's form, or a hex or base64 secret), mode 0600 (env STEWARD_AUDIT_KEY_FILE)")
+	pf.StringVar(&a.auditKeyID, "audit-key-id", "", "the audit key's ID, as the application's audit.WithKey names it, for a bare secret (env STEWARD_AUDIT_KEY_ID)")
 	pf.StringVar(&a.clerkURL, "clerk-api-url", "", "Clerk Backend API URL, such as a clerktest server's (env STEWARD_CLERK_API_URL, default Clerk's)")
 	pf.BoolVar(&a.json, "json", false, "write results as JSON on standard output, for scripts")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -33,6 +33,7 @@ import (
 // Environment variables; doc.go describes each.
 const (
 	envDB           = "STEWARD_DB"
+	envLedgerDB     = "STEWARD_LEDGER_DB"
 	envConfig       = "STEWARD_CONFIG"
 	envActor        = "STEWARD_ACTOR"
 	envAuditKey     = "STEWARD_AUDIT_KEY"
@@ -97,7 +98,24 @@ func (a *app) asActor(ctx context.Context) context.Context {
 // openStore opens the database --db names. Unless migrating, it must
 // exist and hold Steward's tables.
 func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, error) {
-	dsn := a.setting(a.dsn, envDB, defaultDB)
+	return a.openDSN(ctx, "--db", a.setting(a.dsn, envDB, defaultDB), migrating)
+}
+
+// ledgerStore opens the database --ledger-db names, where the application
+// keeps its ledger of erased users apart from the database a restore
+// brings back; nil when it is not set (the ledger is then the request
+// store's, in --db). Unless migrating, it must hold Steward's tables.
+func (a *app) ledgerStore(ctx context.Context, migrating bool) (*sqlstore.Store, error) {
+	dsn := a.setting(a.ledgerDSN, envLedgerDB, "")
+	if dsn == "" {
+		return nil, nil
+	}
+	return a.openDSN(ctx, "--ledger-db", dsn, migrating)
+}
+
+// openDSN opens the database dsn names (flag says which setting gave
+// it): an SQLite file or a postgres:// URL.
+func (a *app) openDSN(ctx context.Context, flag, dsn string, migrating bool) (*sqlstore.Store, error) {
 	var (
 		st  *sqlstore.Store
 		err error
@@ -106,16 +124,16 @@ func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, e
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, oerr := postgres.Open(dsn)
 		if oerr != nil {
-			return nil, usageErrorf("--db: %w", oerr)
+			return nil, usageErrorf("%s: %w", flag, oerr)
 		}
 		a.onClose(func() { db.Close() })
 		st, err = sqlstore.New(db, sqlstore.Postgres)
 	case strings.Contains(dsn, "://"):
-		return nil, usageErrorf("--db: want an SQLite file or a postgres:// URL, got a %s:// URL", dsn[:strings.Index(dsn, "://")])
+		return nil, usageErrorf("%s: want an SQLite file or a postgres:// URL, got a %s:// URL", flag, dsn[:strings.Index(dsn, "://")])
 	default:
 		if !migrating {
 			if _, serr := os.Stat(dsn); errors.Is(serr, fs.ErrNotExist) {
-				return nil, fmt.Errorf("database file %s does not exist: create it with 'steward migrate --db %s'", dsn, dsn)
+				return nil, fmt.Errorf("database file %s does not exist: create it with 'steward migrate %s %s'", dsn, flag, dsn)
 			}
 		}
 		db, oerr := sqlstore.OpenSQLite(dsn)
@@ -131,55 +149,117 @@ func (a *app) openStore(ctx context.Context, migrating bool) (*sqlstore.Store, e
 	if !migrating {
 		v, err := st.Version(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("reading the database: %w", err)
+			return nil, fmt.Errorf("reading the database %s names: %w", flag, err)
 		}
 		if v == 0 {
-			return nil, errors.New("the database holds no Steward tables: run 'steward migrate' first")
+			return nil, fmt.Errorf("the database %s names holds no Steward tables: run 'steward migrate' first", flag)
 		}
 	}
 	return st, nil
 }
 
-// auditKey reads the audit pseudonymisation key from STEWARD_AUDIT_KEY or
-// the key file, and its ID. ok is false when neither is set.
-func (a *app) auditKey() (key audit.Key, ok bool, err error) {
+// auditKeys are the audit pseudonymisation keys: the active one, which
+// makes every new pseudonym, and those a rotation retired, still needed to
+// find holds, finished requests and ledger entries made under them.
+type auditKeys struct {
+	active  audit.Key
+	retired []audit.Key
+}
+
+// auditKey reads the audit pseudonymisation keys from STEWARD_AUDIT_KEY or
+// the key file, and the active key's ID. ok is false when neither is set.
+//
+// Both take what the application uses: the file audit.LoadKeyFile writes
+// (a key a line as "<id>:<base64 secret>", the active one first, then
+// retired ones; blank lines and # comments ignored) and the
+// "<id>:<base64 secret>" form of audit.ParseKey in the variable, or a bare
+// secret in hex or base64 with its ID in STEWARD_AUDIT_KEY_ID.
+func (a *app) auditKey() (keys auditKeys, ok bool, err error) {
 	file := a.setting(a.auditKeyFile, envAuditKeyFile, "")
 	inline := a.getenv(envAuditKey)
 	var text, source string
 	switch {
 	case file != "" && inline != "":
-		return key, false, usageErrorf("both %s and a key file are set: give the audit key one way", envAuditKey)
+		return keys, false, usageErrorf("both %s and a key file are set: give the audit key one way", envAuditKey)
 	case file != "":
 		info, err := os.Stat(file)
 		if err != nil {
-			return key, false, usageErrorf("audit key file: %w", err)
+			return keys, false, usageErrorf("audit key file: %w", err)
 		}
 		if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-			return key, false, usageErrorf("audit key file %s can be read by others (mode %04o): run chmod 600 on it", file, info.Mode().Perm())
+			return keys, false, usageErrorf("audit key file %s can be read by others (mode %04o): run chmod 600 on it", file, info.Mode().Perm())
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return key, false, usageErrorf("audit key file: %w", err)
+			return keys, false, usageErrorf("audit key file: %w", err)
 		}
 		text, source = string(b), "audit key file "+file
 	case inline != "":
 		text, source = inline, envAuditKey
 	default:
-		return key, false, nil
+		return keys, false, nil
+	}
+	id := a.setting(a.auditKeyID, envAuditKeyID, "")
+	if parsed, found, err := parseKeyLines(text); err != nil {
+		return keys, false, usageErrorf("%s: %w", source, err)
+	} else if found {
+		if id != "" && id != parsed[0].ID {
+			return keys, false, usageErrorf("%s: the active key is called %q, but %s says %q: they must match the application's audit.WithKey", source, parsed[0].ID, envAuditKeyID, id)
+		}
+		return auditKeys{active: parsed[0], retired: parsed[1:]}, true, nil
 	}
 	secret, err := decodeKey(strings.TrimSpace(text))
 	if err != nil {
-		return key, false, usageErrorf("%s: %w", source, err)
+		return keys, false, usageErrorf("%s: %w", source, err)
 	}
-	id := a.setting(a.auditKeyID, envAuditKeyID, "")
 	if id == "" {
-		return key, false, usageErrorf("%s is not set: give the key ID the application passes to audit.WithKey, or its pseudonyms will not match", envAuditKeyID)
+		return keys, false, usageErrorf("%s is not set: give the key ID the application passes to audit.WithKey, or its pseudonyms will not match", envAuditKeyID)
 	}
-	key = audit.Key{ID: id, Secret: secret}
+	key := audit.Key{ID: id, Secret: secret}
 	if _, err := audit.NewPseudonymizer(key); err != nil {
-		return key, false, usageErrorf("%w", err)
+		return keys, false, usageErrorf("%w", err)
 	}
-	return key, true, nil
+	return auditKeys{active: key}, true, nil
+}
+
+// parseKeyLines reads text as audit.LoadKeyFile's form: a key a line in
+// audit.ParseKey's "<id>:<base64 secret>", blank lines and lines starting
+// with '#' ignored. found is false when no line has that form (a bare hex or
+// base64 secret); a text mixing forms is an error. Errors never hold a key.
+func parseKeyLines(text string) (keys []audit.Key, found bool, err error) {
+	var lines []string
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		lines = append(lines, line)
+	}
+	for _, line := range lines {
+		if strings.Contains(line, ":") {
+			found = true
+		}
+	}
+	if !found {
+		return nil, false, nil
+	}
+	for i, line := range lines {
+		k, err := audit.ParseKey(line)
+		if err != nil {
+			return nil, true, fmt.Errorf("key %d of %d: %w", i+1, len(lines), err)
+		}
+		keys = append(keys, k)
+	}
+	if _, err := audit.NewPseudonymizer(keys[0], keys[1:]...); err != nil {
+		return nil, true, err
+	}
+	return keys, true, nil
+}
+
+// pseudonymizerOf returns the Pseudonymizer of keys: the active key, then
+// the retired ones.
+func pseudonymizerOf(keys auditKeys) (*audit.Pseudonymizer, error) {
+	return audit.NewPseudonymizer(keys.active, keys.retired...)
 }
 
 // decodeKey decodes a key written in hex or in base64. The error never
@@ -193,34 +273,34 @@ func decodeKey(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, errors.New("the key is neither hex nor base64")
+	return nil, errors.New("the key is neither hex nor base64, nor \"<id>:<base64 secret>\" lines as audit.LoadKeyFile writes")
 }
 
 // logger returns an audit Logger over the database's chain, or fails
 // naming what (the command) writes audit events.
 func (a *app) logger(st *sqlstore.Store, what string) (*audit.Logger, error) {
-	key, ok, err := a.auditKey()
+	keys, ok, err := a.auditKey()
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, usageErrorf("%s writes audit events: set %s or %s, and %s", what, envAuditKey, envAuditKeyFile, envAuditKeyID)
 	}
-	return a.loggerWith(st, key)
+	return a.loggerWith(st, keys)
 }
 
 // optionalLogger is logger for commands that work without one: nil when
 // no key is set.
 func (a *app) optionalLogger(st *sqlstore.Store) (*audit.Logger, error) {
-	key, ok, err := a.auditKey()
+	keys, ok, err := a.auditKey()
 	if err != nil || !ok {
 		return nil, err
 	}
-	return a.loggerWith(st, key)
+	return a.loggerWith(st, keys)
 }
 
-func (a *app) loggerWith(st *sqlstore.Store, key audit.Key) (*audit.Logger, error) {
-	log, err := audit.NewLogger(st.AuditSink(), audit.WithKey(key.ID, key.Secret), audit.WithNow(a.now))
+func (a *app) loggerWith(st *sqlstore.Store, keys auditKeys) (*audit.Logger, error) {
+	log, err := audit.NewLogger(st.AuditSink(), audit.WithKey(keys.active.ID, keys.active.Secret), audit.WithNow(a.now))
 	if err != nil {
 		return nil, err
 	}
@@ -346,8 +426,24 @@ func (a *app) privacyService(ctx context.Context, st *sqlstore.Store, idp stewar
 		privacy.WithHoldChecker(retention.Checker{Holds: st.Holds()}),
 		privacy.WithNow(a.now),
 	}
+	if ls, err := a.ledgerStore(ctx, false); err != nil {
+		return nil, err
+	} else if ls != nil {
+		opts = append(opts, privacy.WithLedger(ls.Ledger()))
+	}
 	if log != nil {
 		opts = append(opts, privacy.WithAudit(log))
+		// The logger knows the active key only; finished requests and
+		// the ledger are found under every key a rotation retired too.
+		if keys, ok, err := a.auditKey(); err != nil {
+			return nil, err
+		} else if ok && len(keys.retired) > 0 {
+			p, err := pseudonymizerOf(keys)
+			if err != nil {
+				return nil, usageErrorf("%w", err)
+			}
+			opts = append(opts, privacy.WithPseudonymizer(p))
+		}
 	}
 	if decl.IdentityName != "" {
 		opts = append(opts, privacy.WithIdentityName(decl.IdentityName))
@@ -411,9 +507,9 @@ func (a *app) retentionEngine(ctx context.Context, st *sqlstore.Store, log *audi
 // pseudonymizer returns the audit key's Pseudonymizer, or nil when no key
 // is set.
 func (a *app) pseudonymizer() (*audit.Pseudonymizer, error) {
-	key, ok, err := a.auditKey()
+	keys, ok, err := a.auditKey()
 	if err != nil || !ok {
 		return nil, err
 	}
-	return audit.NewPseudonymizer(key)
+	return pseudonymizerOf(keys)
 }
