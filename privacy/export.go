@@ -142,18 +142,32 @@ func (s *Service) exportedIdentity(u steward.User) ExportedIdentity {
 // ErrFenced, the audit logger's error, a store's error, or w's error;
 // none contains the user ID.
 func (s *Service) Export(ctx context.Context, userID string, w io.Writer) error {
+	if err := s.checkExportFence(ctx, userID); err != nil {
+		return err
+	}
 	u, err := s.exportUser(ctx, userID)
 	if err != nil {
 		return err
-	}
-	if err := s.CheckFence(ctx, userID); err != nil {
-		return fmt.Errorf("privacy: export: %w", err)
 	}
 	if err := s.logExport(ctx, userID, actorFrom(ctx), map[string]any{"mode": "inline"}); err != nil {
 		return err
 	}
 	_, err = s.writeExport(ctx, "inline", "", u, w)
 	return err
+}
+
+// checkExportFence validates userID and refuses a fenced or erased user.
+// It comes before the identity is read: once erased, the user is gone
+// from the provider, and the caller must learn ErrErased, not
+// steward.ErrUserNotFound.
+func (s *Service) checkExportFence(ctx context.Context, userID string) error {
+	if err := steward.ValidateFor(s.idp, userID); err != nil {
+		return fmt.Errorf("privacy: export: %w", err)
+	}
+	if err := s.CheckFence(ctx, userID); err != nil {
+		return fmt.Errorf("privacy: export: %w", err)
+	}
+	return nil
 }
 
 // exportUser validates userID and reads the user.
@@ -310,11 +324,11 @@ func (s *Service) StartExport(ctx context.Context, userID string) (string, error
 	if s.blobs == nil {
 		return "", ErrAsyncUnavailable
 	}
-	if _, err := s.exportUser(ctx, userID); err != nil {
+	if err := s.checkExportFence(ctx, userID); err != nil {
 		return "", err
 	}
-	if err := s.CheckFence(ctx, userID); err != nil {
-		return "", fmt.Errorf("privacy: export: %w", err)
+	if _, err := s.exportUser(ctx, userID); err != nil {
+		return "", err
 	}
 	for range 3 {
 		if id, err := s.pendingExport(ctx, userID); err != nil || id != "" {

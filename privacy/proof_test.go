@@ -604,6 +604,23 @@ func TestInlineExportOfAFencedUserIsRefused(t *testing.T) {
 			t.Errorf("Export during an open erasure = %v with %d bytes written; want ErrFenced and nothing", err, buf.Len())
 		}
 	})
+	t.Run("after the erasure", func(t *testing.T) {
+		// The identity is gone by then: the caller must still learn
+		// that the user was erased, not that nobody of the ID exists.
+		w := newWorld(t)
+		svc := w.service(privacy.WithBlobWriter(privacy.NewMemoryBlobs()))
+		ctx := context.Background()
+		if _, err := svc.Erase(ctx, testUser); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := svc.Export(ctx, testUser, &buf); !errors.Is(err, privacy.ErrErased) || buf.Len() != 0 {
+			t.Errorf("Export after the erasure = %v with %d bytes written; want ErrErased and nothing", err, buf.Len())
+		}
+		if _, err := svc.StartExport(ctx, testUser); !errors.Is(err, privacy.ErrErased) {
+			t.Errorf("StartExport after the erasure = %v, want ErrErased", err)
+		}
+	})
 	t.Run("overlapping erasure", func(t *testing.T) {
 		w := newWorld(t)
 		g := &gatedExport{MemoryStore: privacy.NewMemoryStore("files"), entered: make(chan struct{}), gate: make(chan struct{})}
