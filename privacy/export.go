@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -64,6 +66,41 @@ type ExportedIdentity struct {
 	CreatedAt      time.Time            `json:"createdAt"`
 	LastSignIn     *time.Time           `json:"lastSignIn"`
 	Metadata       ExportedUserMetadata `json:"metadata"`
+}
+
+// LogValue implements slog.LogValuer: an identity record logs its email
+// and metadata counts, never the user ID, an address, a name or metadata.
+func (i ExportedIdentity) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("hasUser", i.ID != ""),
+		slog.Int("emailAddresses", len(i.EmailAddresses)),
+		slog.Time("createdAt", i.CreatedAt),
+	)
+}
+
+// LogValue implements slog.LogValuer: a document logs its shape (format
+// version, time, record counts per store, completeness), never the
+// identity or a record.
+func (d ExportDocument) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Int("formatVersion", d.FormatVersion),
+		slog.Time("exportedAt", d.ExportedAt),
+		slog.Any("identity", d.Identity),
+	}
+	stores := make([]string, 0, len(d.Data))
+	for name := range d.Data {
+		stores = append(stores, name)
+	}
+	slices.Sort(stores)
+	for _, name := range stores {
+		n := 0
+		for _, g := range d.Data[name] {
+			n += len(g.Records)
+		}
+		attrs = append(attrs, slog.Int("records."+name, n))
+	}
+	attrs = append(attrs, slog.Bool("complete", d.Complete))
+	return slog.GroupValue(attrs...)
 }
 
 // ExportedEmail is one email address in an export.

@@ -282,6 +282,10 @@ func TestNoPIIInBodiesLogsOrErrors(t *testing.T) {
 		"state", consent.State{consent.Marketing: {UserID: testUser, Purpose: consent.Marketing, Granted: true}},
 		"meta", consent.Meta{Actor: testUser, Source: "banner"},
 		"event", audit.Event{Type: audit.DataAccess, Subject: testUser, Actor: testUser},
+		"identity", privacy.ExportedIdentity{ID: testUser, Email: leakyEmail, EmailAddresses: []privacy.ExportedEmail{{Address: leakyEmail}}},
+		"document", privacy.ExportDocument{FormatVersion: 1, Identity: privacy.ExportedIdentity{ID: testUser, Email: leakyEmail},
+			Data: map[string][]privacy.ExportGroup{"orders": {{Category: "orders", Records: []map[string]any{{"email": leakyEmail}}}}}},
+		"row", retention.Row{Subject: testUser, Data: map[string]any{"email": leakyEmail}},
 	)
 
 	h.set(testUser, "litigation about Ada")

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +13,12 @@ type Row struct {
 	Subject string // user ID; "" for rows that belong to nobody
 	Time    time.Time
 	Data    map[string]any
+}
+
+// LogValue implements slog.LogValuer: a row logs its time and whether it
+// belongs to someone, never the user ID or its data.
+func (r Row) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("hasUser", r.Subject != ""), slog.Time("time", r.Time), slog.Int("fields", len(r.Data)))
 }
 
 // MemoryTarget is an in-process Target (and Anonymiser) for tests and
