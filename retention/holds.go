@@ -91,6 +91,10 @@ type MemoryHolds struct {
 	notices map[string]Notice
 }
 
+// NewMemoryHolds returns an empty MemoryHolds, like the zero value; it
+// is there for symmetry with the other in-memory stores.
+func NewMemoryHolds() *MemoryHolds { return &MemoryHolds{} }
+
 var (
 	_ HoldStore   = (*MemoryHolds)(nil)
 	_ NoticeStore = (*MemoryHolds)(nil)

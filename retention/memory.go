@@ -30,6 +30,14 @@ type MemoryTarget struct {
 
 var _ Anonymiser = (*MemoryTarget)(nil)
 
+// NewMemoryTarget returns a MemoryTarget holding rows, like the zero
+// value given them with Add.
+func NewMemoryTarget(rows ...Row) *MemoryTarget {
+	m := &MemoryTarget{}
+	m.Add(rows...)
+	return m
+}
+
 // Add appends rows.
 func (m *MemoryTarget) Add(rows ...Row) {
 	m.mu.Lock()

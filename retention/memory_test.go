@@ -26,7 +26,7 @@ func TestMemoryTargetConformance(t *testing.T) {
 }
 
 func TestMemoryHoldsConformance(t *testing.T) {
-	retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return &retention.MemoryHolds{} })
+	retentiontest.RunHoldStoreConformance(t, func(t *testing.T) retention.HoldStore { return retention.NewMemoryHolds() })
 }
 
 func TestCheckerReportsHoldsToPrivacy(t *testing.T) {
@@ -60,3 +60,11 @@ func TestCheckerReportsHoldsToPrivacy(t *testing.T) {
 }
 
 func t0() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+
+func TestNewMemoryTargetHoldsItsRows(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rows := []retention.Row{{Subject: "user_a", Time: at}, {Time: at.Add(time.Hour)}}
+	if diff := cmp.Diff(rows, retention.NewMemoryTarget(rows...).Rows()); diff != "" {
+		t.Errorf("NewMemoryTarget(rows...).Rows() (-want +got):\n%s", diff)
+	}
+}
