@@ -55,8 +55,11 @@
 // compared here, in the batch's transaction; only the rows found expired
 // are deleted, by key, before it commits. A row whose text is in none of
 // the forms fails the batch with ErrUnreadableTime and nothing of that
-// batch is changed; Count reads only the rows within two days of the
-// cutoff, and counts older ones without reading them.
+// batch is changed. Count reads the rows within two days of the cutoff,
+// counts older dates without reading them, and fails with ErrUnreadableTime
+// as Purge does for any value below them that is not text beginning with a
+// date (SQLite sorts integers and reals before all text), so a dry run never
+// reports rows the real run would refuse.
 //
 // # Legal holds
 //

@@ -274,12 +274,17 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		}
 		return n, nil
 	}
-	// Text times: rows below low are past the cutoff whatever their
+	// Text times: dates below low are past the cutoff whatever their
 	// offset and are counted by the database; the few days between low
-	// and high are read and compared as instants here.
+	// and high are read and compared as instants here, and so is every
+	// value below low that is not text beginning with a date (SQLite
+	// sorts integers and reals before any text, and text such as
+	// "1700000000" before every date): Purge fails on such a row, so
+	// Count fails too rather than count it as expired.
 	low, high := textBounds(cutoff)
+	dated := "typeof(" + t.q.time + ") = 'text' AND " + t.q.time + " GLOB '" + dateGlob + "'"
 	var n int
-	q := "SELECT COUNT(*) FROM " + t.q.table + " WHERE " + t.q.time + " < ?" + cond.String()
+	q := "SELECT COUNT(*) FROM " + t.q.table + " WHERE " + t.q.time + " < ? AND " + dated + cond.String()
 	if err := t.db.QueryRowContext(ctx, q, append([]any{low}, args...)...).Scan(&n); err != nil {
 		return fail(err)
 	}
@@ -288,11 +293,11 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		subject = "CAST(" + t.q.subject + " AS TEXT)"
 	}
 	q = "SELECT typeof(" + t.q.time + "), CAST(" + t.q.time + " AS TEXT), " + subject + " FROM " + t.q.table +
-		" WHERE " + t.q.time + " >= ? AND " + t.q.time + " < ?"
+		" WHERE " + t.q.time + " < ? AND (" + t.q.time + " >= ? OR NOT (" + dated + "))"
 	if identified && t.q.subject != "" {
 		q += " AND " + t.q.subject + " IS NOT NULL"
 	}
-	rows, err := t.db.QueryContext(ctx, q, low, high)
+	rows, err := t.db.QueryContext(ctx, q, high, low)
 	if err != nil {
 		return fail(err)
 	}
