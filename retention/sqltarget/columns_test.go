@@ -434,3 +434,57 @@ func TestCountReadsWhatSortsBelowEveryDate(t *testing.T) {
 		}
 	})
 }
+
+// TestTextInAColumnOfIntegers: SQLite stores what it cannot read as a
+// number as text, even in an INTEGER column (a time.Time passed to one
+// becomes its String()), and sorts it after every number, so no cutoff
+// reaches it. Count, Purge and Anonymise fail on such a row instead of
+// keeping it for ever unseen.
+func TestTextInAColumnOfIntegers(t *testing.T) {
+	old := cutoff.Add(-200 * 24 * time.Hour)
+	for _, c := range []struct {
+		name, colType string
+		value         any
+		want          string
+	}{
+		{"a time.Time in an INTEGER column", "INTEGER", old, "text"},
+		{"RFC 3339 text in a BIGINT column", "BIGINT", old.Format(time.RFC3339), "text"},
+		{"a blob in a TIMESTAMP column of numbers", "TIMESTAMP", []byte{1, 2, 3}, "blob"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := sqltest.Open(t, sqldialect.SQLite)
+			ctx := context.Background()
+			for _, s := range []string{
+				`CREATE TABLE log (id INTEGER PRIMARY KEY, user_id TEXT, at ` + c.colType + `)`,
+				`CREATE INDEX log_at ON log (at)`,
+			} {
+				if _, err := db.Exec(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Exec(`INSERT INTO log (user_id, at) VALUES ('user_a', ?), ('user_b', ?)`, old.Unix(), c.value); err != nil {
+				t.Fatal(err)
+			}
+			tg, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{Name: "log", TimeColumn: "at", SubjectColumn: "user_id", Epoch: sqltarget.UnixSeconds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, n int, err error) {
+				t.Helper()
+				if !errors.Is(err, sqltarget.ErrUnreadableTime) || !strings.Contains(err.Error(), c.want) || n != 0 {
+					t.Errorf("%s = %d, %v; want 0 and ErrUnreadableTime saying the row holds %s", what, n, err, c.want)
+				}
+			}
+			n, err := tg.Count(ctx, cutoff, nil)
+			check("Count", n, err)
+			n, err = tg.Purge(ctx, cutoff, 10, nil)
+			check("Purge", n, err)
+			n, err = tg.Anonymise(ctx, cutoff, 10, nil)
+			check("Anonymise", n, err)
+			var left int
+			if err := db.QueryRow(`SELECT count(*) FROM log WHERE user_id IS NOT NULL`).Scan(&left); err != nil || left != 2 {
+				t.Errorf("%d rows left as they were, %v; want both", left, err)
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@
 //     DATETIME or TIMESTAMP columns that hold numbers): as a count of
 //     Table.Epoch units since 1970 UTC, UnixSeconds or UnixMilliseconds
 //     (or micro- and nanoseconds). Epoch must be given for such columns.
+//     On SQLite a row holding text or a blob there (a time.Time passed to
+//     an INTEGER column is stored as its text) fails Count, Purge and
+//     Anonymise with ErrUnreadableTime: SQLite sorts it after every
+//     number, so no cutoff would ever reach it.
 //   - SQLite TEXT, VARCHAR and other text types, and DATE, DATETIME and
 //     TIMESTAMP columns: as text in any of the forms the drivers and
 //     SQLite write, read as instants with their offsets, so rows written
