@@ -4,7 +4,7 @@
 // or anonymised in bounded batches, each in a short transaction of its
 // own.
 //
-//	activity, err := sqltarget.New(ctx, db, sqlstore.SQLite, sqltarget.Table{
+//	activity, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{
 //		Name: "activity_log", TimeColumn: "created_at", SubjectColumn: "user_id"})
 //	policies := retention.DefaultPolicies(activity, nil) // no sessions table
 //
