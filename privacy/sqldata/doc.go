@@ -131,6 +131,11 @@
 //     cascade, CASCADE or SET NULL too);
 //   - a declared table that keeps its rows (Anonymise) with a foreign key
 //     still pointing at rows that erasure deletes;
+//   - a declared table whose foreign key points at its own rows (replies
+//     to comments) and stops their deletion (ON DELETE NO ACTION or
+//     RESTRICT): another user's reply, or the user's own left to a later
+//     batch, would fail the erasure; make the key ON DELETE CASCADE or SET
+//     NULL, or Anonymise the rows;
 //   - a Fixed value on a column of a unique index or primary key, which
 //     the second erased user would repeat, and overwrites that cover a
 //     whole unique index with one value per user (Derived, ErasedAt),
@@ -138,6 +143,20 @@
 //     in a one-to-one table, is fine);
 //   - Null on a NOT NULL column or on the key, ErasedAt on a column that
 //     cannot hold times.
+//
+// What the catalog cannot tell is whose rows a declared table's key points
+// at. A table that finds its rows by UserColumn and has a key to another
+// declared table is erased before it, which is enough when its rows point
+// at their own user's rows (order_items.user_id beside order_items.order_id).
+// When they can point at other users' rows (likes of someone's note), those
+// would stop the note's deletion; declare the table once more, Via the
+// parent along that key, so that erasing the note's author erases the
+// likes of their notes too:
+//
+//	{Name: "likes", Role: "liker", UserColumn: "user_id"},
+//	{Name: "likes", Role: "onMyNotes", Via: &sqldata.Via{Parent: "notes", Column: "note_id"}},
+//
+// or make the key ON DELETE CASCADE or SET NULL.
 //
 // New takes a context, unlike most constructors, because it reads the
 // catalog; a declaration that names a missing table or column fails there,

@@ -15,7 +15,8 @@ var (
 	// undeclared table, a cycle between tables, an anonymisation that
 	// keeps the user ID; or one the database's schema would make fail at
 	// erasure time: a Null on a NOT NULL column, a Fixed value in a
-	// unique index, an undeclared table referring to a declared one
+	// unique index, a key of a table to its own rows that stops their
+	// deletion, an undeclared table referring to a declared one
 	// (ErrUndeclaredTable).
 	ErrInvalidDeclaration = errors.New("sqldata: invalid declaration")
 	// ErrUnknownTable reports a declared table the database's catalog does

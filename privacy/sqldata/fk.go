@@ -41,10 +41,17 @@ func (b *builder) foreignKeys(fks []foreignKey, undeclared []string) (map[string
 		if !k.local {
 			cs = nil
 		}
-		if child == parent && len(cs) > 0 {
-			continue // a table's own tree of rows: erased in one table
-		}
 		blocks := b.blocks(k, ps)
+		if child == parent && len(cs) > 0 {
+			// A table's own tree of rows (replies to comments): a row
+			// pointing at one that erasure deletes stops it, whether it
+			// is another user's reply or the same user's, left to a
+			// later batch.
+			if blocks != "" {
+				errs = append(errs, b.selfReference(cs[0], k, blocks))
+			}
+			continue
+		}
 		switch {
 		case len(cs) == 0:
 			listed := slices.ContainsFunc(undeclared, func(u string) bool { return nameKey(b.d, u) == child })
@@ -211,4 +218,13 @@ func (b *builder) keepsReference(c int, k foreignKey, blocks string) error {
 		}
 	}
 	return nil
+}
+
+// selfReference refuses a key of a declared table to its own rows that
+// erasure deletes or overwrites: rows of other users (a reply to the
+// user's comment), or the user's own rows in a later batch, still point
+// at them, so the erasure would fail half-way.
+func (b *builder) selfReference(c int, k foreignKey, blocks string) error {
+	return declError(b.decls[c], "", fmt.Errorf("%w: its foreign key (%s) points at rows of the same table, and %s, so a row still pointing at one of them (another user's reply, or the user's own in a later batch) would fail the erasure; make the key ON DELETE CASCADE or SET NULL (and ON UPDATE CASCADE or SET NULL for a column Anonymise overwrites), or Anonymise the rows instead of deleting them",
+		ErrInvalidDeclaration, strings.Join(k.from, ", "), blocks))
 }

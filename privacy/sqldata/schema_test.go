@@ -125,6 +125,32 @@ func TestNewRefusesWhatWouldFailLater(t *testing.T) {
 			after: []string{`INSERT INTO reviews (user_id, profile_id, body) SELECT clerk_id, id, 'great' FROM user_profiles`},
 		},
 		{
+			name:   "a deleted table whose key points at its own rows is refused",
+			ddl:    []string{`CREATE TABLE comments (id INTEGER PRIMARY KEY, user_id TEXT, parent_id BIGINT REFERENCES comments (id), body TEXT)`},
+			tables: plus(sqldata.Table{Name: "comments", UserColumn: "user_id"}),
+			want:   sqldata.ErrInvalidDeclaration, says: []string{`"comments"`, "(parent_id)", "same table", "ON DELETE NO ACTION", "SET NULL", "Anonymise"},
+		},
+		{
+			name:   "a table whose key to its own rows lets deletes through is accepted, replies of other users and all",
+			ddl:    []string{`CREATE TABLE comments (id INTEGER PRIMARY KEY, user_id TEXT, parent_id BIGINT REFERENCES comments (id) ON DELETE SET NULL, body TEXT)`},
+			tables: plus(sqldata.Table{Name: "comments", UserColumn: "user_id", BatchSize: 1}),
+			after:  []string{`INSERT INTO comments (id, user_id, parent_id, body) VALUES (1, 'user_a', NULL, 'q'), (2, 'user_b', 1, 're'), (3, 'user_a', 2, 're re'), (4, 'user_a', 3, 're re re')`},
+		},
+		{
+			name: "a table keeping its rows with a key to its own rows is accepted",
+			ddl:  []string{`CREATE TABLE comments (id INTEGER PRIMARY KEY, user_id TEXT, parent_id BIGINT REFERENCES comments (id), body TEXT)`},
+			tables: plus(sqldata.Table{Name: "comments", UserColumn: "user_id", BatchSize: 1,
+				Anonymise: []sqldata.Set{sqldata.Null("user_id"), sqldata.Null("body")}}),
+			after: []string{`INSERT INTO comments (id, user_id, parent_id, body) VALUES (1, 'user_a', NULL, 'q'), (2, 'user_b', 1, 're'), (3, 'user_a', 2, 're re')`},
+		},
+		{
+			name: "a table whose rows point at other users' rows is declared once more Via them",
+			ddl:  []string{`CREATE TABLE kudos (id INTEGER PRIMARY KEY, user_id TEXT, order_id BIGINT REFERENCES orders (id))`},
+			tables: plus(sqldata.Table{Name: "kudos", Role: "giver", UserColumn: "user_id"},
+				sqldata.Table{Name: "kudos", Role: "onMyOrders", Via: &sqldata.Via{Parent: "orders", Column: "order_id"}}),
+			after: []string{`INSERT INTO kudos (user_id, order_id) SELECT CASE WHEN user_id = 'user_a' THEN 'user_b' ELSE 'user_a' END, id FROM orders`},
+		},
+		{
 			name:   "a Fixed value in a unique index is refused",
 			tables: withTable("user_profiles", func(t *sqldata.Table) { t.Anonymise = []sqldata.Set{sqldata.Fixed("clerk_id", "erased")} }),
 			want:   sqldata.ErrInvalidDeclaration, says: []string{`"user_profiles"`, "Anonymise[0]", `"clerk_id"`, "unique", "Derived"},

@@ -203,6 +203,10 @@ func textBounds(cutoff time.Time) (low, high string) {
 	return c.Add(-2 * maxOffset).Format(time.DateOnly), c.Add(2 * maxOffset).Format(time.DateOnly)
 }
 
+// dateGlob matches the text every format parseTime reads begins with:
+// the local date, YYYY-MM-DD.
+const dateGlob = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+
 // bound returns the value that "column < bound" compares with: the
 // cutoff in the column's own storage.
 func (t *Target) bound(cutoff time.Time) any {

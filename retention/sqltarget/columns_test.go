@@ -368,3 +368,123 @@ func TestUnreadableTimesAreNotDeleted(t *testing.T) {
 		t.Errorf("Purge = %v; want ErrUnreadableTime saying the row holds an integer", err)
 	}
 }
+
+// TestCountReadsWhatSortsBelowEveryDate: SQLite sorts integers and reals
+// before any text, and text such as "1700000000" or "03/01/2026" before
+// every date, so such a value lies below the range Count leaves to the
+// database. Count must not count it as expired: Purge fails on it, and a
+// dry run must not report rows that the real run would refuse (an hour-old
+// unix time would otherwise be "expired" by a 90-day policy).
+func TestCountReadsWhatSortsBelowEveryDate(t *testing.T) {
+	hourAgo := cutoff.Add(90*24*time.Hour - time.Hour)
+	for _, c := range []struct {
+		name, colType string
+		value         any
+		want          string // in Count's error
+	}{
+		{"unix seconds in a TIMESTAMP column", "TIMESTAMP", hourAgo.Unix(), "an integer"},
+		{"unix seconds in a TEXT column", "TEXT", hourAgo.Unix(), "none of the time formats"},
+		{"a real in a DATETIME column", "DATETIME", 2461000.5, "a real"},
+		{"a US date in a TEXT column", "TEXT", "03/01/2026", "none of the time formats"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := sqltest.Open(t, sqldialect.SQLite)
+			ctx := context.Background()
+			if _, err := db.Exec(`CREATE TABLE log (id INTEGER PRIMARY KEY, user_id TEXT, at ` + c.colType + `)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`INSERT INTO log (user_id, at) VALUES ('user_a', '2026-01-01 10:00:00'), ('user_b', ?)`, c.value); err != nil {
+				t.Fatal(err)
+			}
+			tg, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{Name: "log", TimeColumn: "at", SubjectColumn: "user_id"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, exclude := range [][]string{nil, {"user_b"}} {
+				if _, err := tg.Purge(ctx, cutoff, 10, exclude); !errors.Is(err, sqltarget.ErrUnreadableTime) {
+					t.Errorf("Purge(exclude %v) = %v; want ErrUnreadableTime", exclude, err)
+				}
+				if n, err := tg.Count(ctx, cutoff, exclude); !errors.Is(err, sqltarget.ErrUnreadableTime) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("Count(exclude %v) = %d, %v; want ErrUnreadableTime saying %q, as Purge fails", exclude, n, err, c.want)
+				}
+			}
+		})
+	}
+	t.Run("dates well past the cutoff are still counted", func(t *testing.T) {
+		db := sqltest.Open(t, sqldialect.SQLite)
+		ctx := context.Background()
+		if _, err := db.Exec(`CREATE TABLE log (id INTEGER PRIMARY KEY, user_id TEXT, at TEXT)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO log (user_id, at) VALUES ('user_a', '2025-01-01'), ('user_b', '2025-06-01T10:00:00+09:00'), ('user_b', ?), ('user_c', ?)`,
+			cutoff.Add(-time.Hour).In(tokyo), cutoff.Add(time.Hour).In(est)); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{Name: "log", TimeColumn: "at", SubjectColumn: "user_id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			exclude []string
+			want    int
+		}{{nil, 3}, {[]string{"user_b"}, 1}, {[]string{"user_a", "user_b"}, 0}} {
+			if n, err := tg.Count(ctx, cutoff, c.exclude); err != nil || n != c.want {
+				t.Errorf("Count(exclude %v) = %d, %v; want %d", c.exclude, n, err, c.want)
+			}
+		}
+	})
+}
+
+// TestTextInAColumnOfIntegers: SQLite stores what it cannot read as a
+// number as text, even in an INTEGER column (a time.Time passed to one
+// becomes its String()), and sorts it after every number, so no cutoff
+// reaches it. Count, Purge and Anonymise fail on such a row instead of
+// keeping it for ever unseen.
+func TestTextInAColumnOfIntegers(t *testing.T) {
+	old := cutoff.Add(-200 * 24 * time.Hour)
+	for _, c := range []struct {
+		name, colType string
+		value         any
+		want          string
+	}{
+		{"a time.Time in an INTEGER column", "INTEGER", old, "text"},
+		{"RFC 3339 text in a BIGINT column", "BIGINT", old.Format(time.RFC3339), "text"},
+		{"a blob in a TIMESTAMP column of numbers", "TIMESTAMP", []byte{1, 2, 3}, "blob"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := sqltest.Open(t, sqldialect.SQLite)
+			ctx := context.Background()
+			for _, s := range []string{
+				`CREATE TABLE log (id INTEGER PRIMARY KEY, user_id TEXT, at ` + c.colType + `)`,
+				`CREATE INDEX log_at ON log (at)`,
+			} {
+				if _, err := db.Exec(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Exec(`INSERT INTO log (user_id, at) VALUES ('user_a', ?), ('user_b', ?)`, old.Unix(), c.value); err != nil {
+				t.Fatal(err)
+			}
+			tg, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{Name: "log", TimeColumn: "at", SubjectColumn: "user_id", Epoch: sqltarget.UnixSeconds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, n int, err error) {
+				t.Helper()
+				if !errors.Is(err, sqltarget.ErrUnreadableTime) || !strings.Contains(err.Error(), c.want) || n != 0 {
+					t.Errorf("%s = %d, %v; want 0 and ErrUnreadableTime saying the row holds %s", what, n, err, c.want)
+				}
+			}
+			n, err := tg.Count(ctx, cutoff, nil)
+			check("Count", n, err)
+			n, err = tg.Purge(ctx, cutoff, 10, nil)
+			check("Purge", n, err)
+			n, err = tg.Anonymise(ctx, cutoff, 10, nil)
+			check("Anonymise", n, err)
+			var left int
+			if err := db.QueryRow(`SELECT count(*) FROM log WHERE user_id IS NOT NULL`).Scan(&left); err != nil || left != 2 {
+				t.Errorf("%d rows left as they were, %v; want both", left, err)
+			}
+		})
+	}
+}

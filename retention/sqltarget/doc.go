@@ -4,7 +4,7 @@
 // or anonymised in bounded batches, each in a short transaction of its
 // own.
 //
-//	activity, err := sqltarget.New(ctx, db, sqlstore.SQLite, sqltarget.Table{
+//	activity, err := sqltarget.New(ctx, db, sqldialect.SQLite, sqltarget.Table{
 //		Name: "activity_log", TimeColumn: "created_at", SubjectColumn: "user_id"})
 //	policies := retention.DefaultPolicies(activity, nil) // no sessions table
 //
@@ -30,6 +30,10 @@
 //     DATETIME or TIMESTAMP columns that hold numbers): as a count of
 //     Table.Epoch units since 1970 UTC, UnixSeconds or UnixMilliseconds
 //     (or micro- and nanoseconds). Epoch must be given for such columns.
+//     On SQLite a row holding text or a blob there (a time.Time passed to
+//     an INTEGER column is stored as its text) fails Count, Purge and
+//     Anonymise with ErrUnreadableTime: SQLite sorts it after every
+//     number, so no cutoff would ever reach it.
 //   - SQLite TEXT, VARCHAR and other text types, and DATE, DATETIME and
 //     TIMESTAMP columns: as text in any of the forms the drivers and
 //     SQLite write, read as instants with their offsets, so rows written
@@ -55,8 +59,11 @@
 // compared here, in the batch's transaction; only the rows found expired
 // are deleted, by key, before it commits. A row whose text is in none of
 // the forms fails the batch with ErrUnreadableTime and nothing of that
-// batch is changed; Count reads only the rows within two days of the
-// cutoff, and counts older ones without reading them.
+// batch is changed. Count reads the rows within two days of the cutoff,
+// counts older dates without reading them, and fails with ErrUnreadableTime
+// as Purge does for any value below them that is not text beginning with a
+// date (SQLite sorts integers and reals before all text), so a dry run never
+// reports rows the real run would refuse.
 //
 // # Legal holds
 //

@@ -30,8 +30,8 @@ var (
 	ErrUnsupportedColumn = fmt.Errorf("%w: unsupported time column", ErrInvalidTable)
 	// ErrUnreadableTime is wrapped by Count's, Purge's and Anonymise's
 	// error when a row that might be expired holds a value that is not
-	// a time in a format this package reads. Nothing of that batch was
-	// changed.
+	// a time in a format this package reads (on SQLite, also any text or
+	// blob in a column of integers). Nothing of that batch was changed.
 	ErrUnreadableTime = errors.New("sqltarget: unreadable time")
 )
 
@@ -266,6 +266,9 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		cond.WriteString(f)
 		args = append(args, arg)
 	}
+	if err := t.numbersOnly(ctx); err != nil {
+		return fail(err)
+	}
 	if t.kind != kindText {
 		var n int
 		q := "SELECT COUNT(*) FROM " + t.q.table + " WHERE " + t.q.time + " < ?" + cond.String()
@@ -274,12 +277,17 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		}
 		return n, nil
 	}
-	// Text times: rows below low are past the cutoff whatever their
+	// Text times: dates below low are past the cutoff whatever their
 	// offset and are counted by the database; the few days between low
-	// and high are read and compared as instants here.
+	// and high are read and compared as instants here, and so is every
+	// value below low that is not text beginning with a date (SQLite
+	// sorts integers and reals before any text, and text such as
+	// "1700000000" before every date): Purge fails on such a row, so
+	// Count fails too rather than count it as expired.
 	low, high := textBounds(cutoff)
+	dated := "typeof(" + t.q.time + ") = 'text' AND " + t.q.time + " GLOB '" + dateGlob + "'"
 	var n int
-	q := "SELECT COUNT(*) FROM " + t.q.table + " WHERE " + t.q.time + " < ?" + cond.String()
+	q := "SELECT COUNT(*) FROM " + t.q.table + " WHERE " + t.q.time + " < ? AND " + dated + cond.String()
 	if err := t.db.QueryRowContext(ctx, q, append([]any{low}, args...)...).Scan(&n); err != nil {
 		return fail(err)
 	}
@@ -288,11 +296,11 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		subject = "CAST(" + t.q.subject + " AS TEXT)"
 	}
 	q = "SELECT typeof(" + t.q.time + "), CAST(" + t.q.time + " AS TEXT), " + subject + " FROM " + t.q.table +
-		" WHERE " + t.q.time + " >= ? AND " + t.q.time + " < ?"
+		" WHERE " + t.q.time + " < ? AND (" + t.q.time + " >= ? OR NOT (" + dated + "))"
 	if identified && t.q.subject != "" {
 		q += " AND " + t.q.subject + " IS NOT NULL"
 	}
-	rows, err := t.db.QueryContext(ctx, q, low, high)
+	rows, err := t.db.QueryContext(ctx, q, high, low)
 	if err != nil {
 		return fail(err)
 	}
@@ -315,6 +323,27 @@ func (t *Target) count(ctx context.Context, cutoff time.Time, exclude []string, 
 		return fail(err)
 	}
 	return n, nil
+}
+
+// numbersOnly fails, for a column of integers on SQLite, when a row holds
+// text or a blob there (the driver's rendering of a time.Time, say):
+// SQLite sorts those after every number, so no cutoff would ever reach
+// them and they would be kept for ever, unseen. The probe walks the time
+// column's index from its first text value, so it costs one lookup.
+func (t *Target) numbersOnly(ctx context.Context) error {
+	if t.d != sqldialect.SQLite || t.kind != kindInteger {
+		return nil
+	}
+	var typ string
+	err := t.db.QueryRowContext(ctx, "SELECT typeof("+t.q.time+") FROM "+t.q.table+" WHERE "+t.q.time+" >= '' LIMIT 1").Scan(&typ)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("%w: column %q of a row holds %s, not a number of %v since 1970 as Table.Epoch says (SQLite sorts it after every number, so no cutoff reaches it)",
+		ErrUnreadableTime, t.table.TimeColumn, article(typ), t.table.Epoch)
 }
 
 // textExpired reads one text time (SQLite's typeof and its text) and
@@ -371,10 +400,12 @@ func (t *Target) batch(ctx context.Context, verb string, cutoff time.Time, limit
 	cutoff = cutoff.UTC()
 	held := t.holdSet(exclude)
 	var n int
-	var err error
-	if t.kind == kindText {
+	err := t.numbersOnly(ctx)
+	switch {
+	case err != nil:
+	case t.kind == kindText:
 		n, err = t.windowed(ctx, verb, cutoff, limit, held, identified)
-	} else {
+	default:
 		n, err = t.direct(ctx, verb, cutoff, limit, held, identified, false)
 	}
 	if err != nil {
