@@ -70,6 +70,15 @@ func (e *APIError) Throttled() (time.Duration, bool) {
 
 var _ privacy.Throttler = (*APIError)(nil)
 
+// throttledErr finds a 429 APIError in err's chain and its Retry-After.
+func throttledErr(err error) (time.Duration, bool) {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Throttled()
+	}
+	return 0, false
+}
+
 // notFound reports whether err is Clerk's answer for a missing resource.
 // A 404 without Clerk's code (a wrong base URL, say) does not count, so
 // that a misconfiguration is never mistaken for a deleted user.
@@ -152,6 +161,13 @@ func (p *Provider) do(ctx context.Context, op string, call func(ctx context.Cont
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("clerkadapter: %s: %w", op, ctxErr)
+		}
+		if retry && privacy.RateLimitsDeferred(ctx) {
+			if _, ok := throttledErr(err); ok {
+				// The caller reschedules the work after Retry-After
+				// (a job engine's snooze) instead of waiting here.
+				return fmt.Errorf("clerkadapter: %s: rate limited: %w", op, err)
+			}
 		}
 		if !retry || n >= p.opts.maxAttempts {
 			if retry {

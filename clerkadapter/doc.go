@@ -22,7 +22,10 @@
 // (cenkalti/backoff), up to WithMaxAttempts and never past the context:
 // when a wait (a Retry-After, a backoff, or a slot of WithRateLimit's
 // limiter) would outlast the context's deadline, the call returns at
-// once. WithRateLimit keeps a scan under Clerk's request limit.
+// once. Under a context from privacy.DeferRateLimits (riverjobs' workers
+// make one) a 429 is not waited out: the call returns the *APIError at
+// once, whose Throttled gives the Retry-After, for the caller to
+// reschedule. WithRateLimit keeps a scan under Clerk's request limit.
 //
 // Clerk also limits updates of one user to 10 per 10 seconds
 // (UpdateMetadata counts); the 429 it answers carries Retry-After, which

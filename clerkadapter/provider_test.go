@@ -18,6 +18,7 @@ import (
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/clerkadapter"
 	"github.com/stewardlabs/steward/clerkadapter/clerktest"
+	"github.com/stewardlabs/steward/privacy"
 )
 
 // fastRetries keeps backoff waits short; Retry-After still applies.
@@ -215,6 +216,43 @@ func TestRetryAfterBeyondDeadlineReturnsAtOnce(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Error("GetUser waited until its deadline instead of returning the 429")
+	}
+}
+
+func TestDeferredRateLimitReturnsAtOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(ctx context.Context, prov *clerkadapter.Provider, id string) error
+	}{
+		{"GetUser", func(ctx context.Context, prov *clerkadapter.Provider, id string) error {
+			_, err := prov.GetUser(ctx, id)
+			return err
+		}},
+		{"DeleteUser", func(ctx context.Context, prov *clerkadapter.Provider, id string) error {
+			return prov.DeleteUser(ctx, id)
+		}},
+		{"UpdateMetadata", func(ctx context.Context, prov *clerkadapter.Provider, id string) error {
+			return prov.UpdateMetadata(ctx, id, steward.MetadataPatch{Public: map[string]any{"a": 1}})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, prov := newProvider(t, nil)
+			u := srv.AddUser(steward.User{})
+			srv.FailNext(1, http.StatusTooManyRequests, 30*time.Second)
+			before := time.Now()
+			err := tt.call(privacy.DeferRateLimits(t.Context()), prov, u.ID)
+			var apiErr *clerkadapter.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusTooManyRequests || apiErr.RetryAfter != 30*time.Second {
+				t.Fatalf("%s: %v, want the 429 *APIError with RetryAfter 30s", tt.name, err)
+			}
+			if took := time.Since(before); took > 5*time.Second {
+				t.Errorf("%s waited %v for the Retry-After under privacy.DeferRateLimits", tt.name, took)
+			}
+			if n := len(srv.Requests()); n != 1 {
+				t.Errorf("%d requests, want 1 (no retry)", n)
+			}
+		})
 	}
 }
 

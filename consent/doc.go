@@ -74,8 +74,10 @@
 //
 // Due times (when a retry comes due) are read from each Manager's own
 // clock (WithNow); a skewed clock only makes a retry early or late.
-// Record times come from it too, and the latest record by time decides,
-// so keep the instances' clocks in sync.
+// Record times come from it too, but a change is never stamped at or before
+// the user's latest record: the latest record by time decides, so a
+// withdrawal recorded after a grant stays the later one even when the
+// instance that recorded it has a clock seconds behind the other's.
 //
 // # Erased users
 //

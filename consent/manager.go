@@ -291,7 +291,10 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 			return nil, fmt.Errorf("consent: nothing recorded: %w", err)
 		}
 	}
-	now := m.now().UTC().Truncate(time.Microsecond)
+	now, err := m.recordTime(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	records := make([]Record, 0, len(changes))
 	details := make(map[string]any, len(changes))
 	for _, p := range sortedPurposes(changes) {
@@ -348,6 +351,25 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 		_ = m.syncClaimed(ctx, cs[0], 1)
 	}
 	return m.store.Current(ctx, userID)
+}
+
+// recordTime is the time of a change to userID's consent: the Manager's
+// clock, but never at or before the user's latest record. The latest record
+// by time decides the state, and instances' clocks disagree by seconds, so a
+// withdrawal recorded after a grant by an instance whose clock is behind
+// must still come after it.
+func (m *Manager) recordTime(ctx context.Context, userID string) (time.Time, error) {
+	now := m.now().UTC().Truncate(time.Microsecond)
+	cur, err := m.store.Current(ctx, userID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("consent: reading the current state, nothing recorded: %w", err)
+	}
+	for _, r := range cur {
+		if !r.Time.Before(now) {
+			now = r.Time.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
+		}
+	}
+	return now, nil
 }
 
 // notRecorded writes a consent_change event saying that the change

@@ -338,3 +338,49 @@ func TestSyncThroughClerkSurvives429And5xx(t *testing.T) {
 		t.Errorf("a second SyncPending = %d, %v; want nothing left", n, err)
 	}
 }
+
+// Instances' clocks disagree by seconds; the change recorded last must
+// decide, whichever instance recorded it.
+func TestLaterChangeWinsOverSkewedClocks(t *testing.T) {
+	tests := []struct {
+		name string
+		skew time.Duration // of the instance recording the withdrawal
+	}{
+		{"withdrawing instance behind", -5 * time.Second},
+		{"withdrawing instance ahead", 5 * time.Second},
+		{"same clock", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			skewed := func() time.Time { return w.clock.Now().Add(tt.skew) }
+			other, err := consent.NewManager(w.store, w.idp, consent.WithAudit(w.log), consent.WithNow(skewed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.m.Update(ctx, "user_alice", map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{PolicyVersion: 1}); err != nil {
+				t.Fatal(err)
+			}
+			w.clock.Add(time.Second)
+			if _, err := other.Update(ctx, "user_alice", map[consent.Purpose]bool{consent.Marketing: false}, consent.Meta{PolicyVersion: 1}); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for name, m := range map[string]*consent.Manager{"first": w.m, "second": other} {
+				ok, err := m.Allowed(ctx, "user_alice", consent.Marketing)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[name] = ok
+			}
+			if diff := cmp.Diff(map[string]bool{"first": false, "second": false}, got); diff != "" {
+				t.Errorf("marketing allowed after the later withdrawal (-want +got):\n%s", diff)
+			}
+			hist := collect(t, w.m, "user_alice")
+			if len(hist) != 2 || !hist[1].Time.After(hist[0].Time) {
+				t.Errorf("history times not increasing: %v", hist)
+			}
+		})
+	}
+}

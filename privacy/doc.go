@@ -102,10 +102,11 @@
 // worker, and says what to do next (done, retry later — after
 // DriveResult.RetryAfter when the identity provider rate-limited the call
 // through a Throttler such as clerkadapter.APIError —, held, claimed
-// elsewhere, or needs attention). ResumePending drives every Resumable
-// request in turn (the embedded engine of package background); package
-// riverjobs drives one request per River job. QueueErasure records an
-// erasure for a worker to run; MarkForReview flags a request an engine
+// elsewhere, or needs attention); under DeferRateLimits a rate limit is
+// reported at once rather than waited out. ResumePending drives every
+// Resumable request in turn (the embedded engine of package background);
+// package riverjobs drives one request per River job. QueueErasure records
+// an erasure for a worker to run; MarkForReview flags a request an engine
 // gave up on, so NeedsAttention lists it.
 //
 // What holds, per store: sqlstore's Requests (PostgreSQL and SQLite)

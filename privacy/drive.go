@@ -159,6 +159,39 @@ type Throttler interface {
 	Throttled() (wait time.Duration, ok bool)
 }
 
+// DeferRateLimits returns a context under which a rate limit is not waited
+// out: a step refused with a Throttler error is not retried within the
+// run, and an identity provider that honours it (clerkadapter's Provider)
+// returns Clerk's 429 at once instead of sleeping for its Retry-After.
+// Drive then reports the wait as DriveResult.RetryAfter, so that a job
+// engine reschedules the request (riverjobs snoozes its job) rather than
+// hold a worker asleep. Without it, the default, the Service and the
+// provider retry a rate-limited call themselves, as an in-process caller of
+// Erase expects.
+func DeferRateLimits(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferRateLimitsKey{}, true)
+}
+
+// RateLimitsDeferred reports whether ctx comes from DeferRateLimits: an
+// identity provider called under it should return a rate-limit error (a
+// Throttler) at once rather than wait for the limit to pass.
+func RateLimitsDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferRateLimitsKey{}).(bool)
+	return v
+}
+
+type deferRateLimitsKey struct{}
+
+// deferredThrottle reports whether err is a rate limit that ctx asks not
+// to wait out within this run.
+func deferredThrottle(ctx context.Context, err error) bool {
+	if err == nil || !RateLimitsDeferred(ctx) {
+		return false
+	}
+	_, ok := throttled(err)
+	return ok
+}
+
 // throttled finds a Throttler in err's chain that reports a rate limit.
 func throttled(err error) (time.Duration, bool) {
 	var t Throttler

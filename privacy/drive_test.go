@@ -204,3 +204,42 @@ func TestAQueuedExportWhoseStorePanics(t *testing.T) {
 	}
 	noUserID(t, "the step's error", r.Steps[0].Error)
 }
+
+// TestDriveDeferRateLimits: under DeferRateLimits a rate-limited step is
+// not retried within the run, so a job engine reschedules the request
+// after the Retry-After instead of a worker waiting it out.
+func TestDriveDeferRateLimits(t *testing.T) {
+	type got struct {
+		Outcome    privacy.Outcome
+		RetryAfter time.Duration
+		Calls      int
+	}
+	for _, c := range []struct {
+		name     string
+		deferred bool
+		err      error
+		want     got
+	}{
+		{"deferred: one call, retry after the Retry-After", true, throttledErr{7 * time.Second}, got{privacy.OutcomeRetry, 7 * time.Second, 1}},
+		{"not deferred: the Service retries the call itself", false, throttledErr{7 * time.Second}, got{privacy.OutcomeRetry, 7 * time.Second, 3}},
+		{"deferred: other failures are still retried within the run", true, errors.New("identity provider down"), got{privacy.OutcomeRetry, 0, 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			svc := w.service(privacy.WithRetry(privacy.Retry{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}))
+			id := queue(t, svc)
+			w.idp.failN, w.idp.err = -1, c.err
+			ctx := t.Context()
+			if c.deferred {
+				ctx = privacy.DeferRateLimits(ctx)
+			}
+			res, _ := svc.Drive(ctx, id)
+			w.idp.mu.Lock()
+			calls := w.idp.calls
+			w.idp.mu.Unlock()
+			if diff := cmp.Diff(c.want, got{res.Outcome, res.RetryAfter, calls}); diff != "" {
+				t.Errorf("Drive (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -896,7 +896,7 @@ func (s *Service) probeIdentity(ctx context.Context, userID string) (found bool,
 			return true, nil
 		case errors.Is(err, steward.ErrUserNotFound):
 			return false, nil
-		case isPermanent(err):
+		case isPermanent(err), deferredThrottle(ctx, err):
 			return false, backoff.Permanent(err)
 		}
 		return false, err
@@ -923,7 +923,7 @@ func (s *Service) runStep(ctx context.Context, req Request, st Step) (stepOutput
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
 		err := guard("step "+strconv.Quote(st.Name), func() error { return s.doStep(ctx, req, st, &out) })
-		if err != nil && isPermanent(err) {
+		if err != nil && (isPermanent(err) || deferredThrottle(ctx, err)) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err

@@ -44,7 +44,10 @@
 //   - another worker's claim on the request: snoozed until the claim
 //     lapses (river.JobSnooze, which uses no attempt);
 //   - a rate limit with Retry-After (Clerk's 429, through
-//     privacy.Throttler): snoozed for that long, using no attempt;
+//     privacy.Throttler): snoozed for that long, using no attempt; the job
+//     drives the request under privacy.DeferRateLimits, so neither the
+//     Service's step retries nor clerkadapter's wait out the 429 inside
+//     the job, with the default options of both;
 //   - a failure retrying cannot fix: cancelled, the request left partial
 //     for privacy.Service.NeedsAttention;
 //   - any other failure: the attempt fails and River retries with its

@@ -253,6 +253,26 @@ func TestRequestJobs(t *testing.T) {
 			t.Errorf("after the rate limit: %s, request %s", res.EventKind, e.status(t, id))
 		}
 	})
+	t.Run("a 429 snoozes the job with the default options of clerkadapter and the Service", func(t *testing.T) {
+		srv := clerktest.NewServer()
+		t.Cleanup(srv.Close)
+		u := srv.AddUser(steward.User{FirstName: "Sam"})
+		e := newEnv(t, clerkadapter.New(srv.ClientConfig()))
+		id, _ := e.svc.QueueErasure(t.Context(), u.ID)
+		// Enough refusals for every retry either would make in the job.
+		srv.FailNext(50, http.StatusTooManyRequests, 30*time.Second)
+		before := time.Now()
+		res := work(t, e, e.erasureWorker(), ErasureArgs{RequestID: id}, nil)
+		if took := time.Since(before); took > 5*time.Second {
+			t.Errorf("the job ran %v: it waited out the rate limit instead of snoozing", took)
+		}
+		if diff := cmp.Diff(got{river.EventKindJobSnoozed, privacy.StatusPartial, 0}, got{res.EventKind, e.status(t, id), res.Job.Attempt}); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if wait := res.Job.ScheduledAt.Sub(before); wait < 29*time.Second || wait > 40*time.Second {
+			t.Errorf("snoozed for %v, want Clerk's 30s Retry-After", wait)
+		}
+	})
 	t.Run("a legal hold cancels the job", func(t *testing.T) {
 		db, _ := pgDB(t)
 		store, _ := sqlstore.New(db, sqlstore.Postgres)

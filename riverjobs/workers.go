@@ -50,7 +50,9 @@ func (w *requestWorker[T]) Timeout(*river.Job[T]) time.Duration { return w.timeo
 
 func (w *requestWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	id := requestID(job.Args)
-	res, err := w.svc.Drive(ctx, id)
+	// A rate limit snoozes the job for its Retry-After (below) rather
+	// than keep this worker asleep in the provider's retries.
+	res, err := w.svc.Drive(privacy.DeferRateLimits(ctx), id)
 	switch {
 	case errors.Is(err, privacy.ErrRequestNotFound), errors.Is(err, privacy.ErrInvalidRequest) && res.Outcome == "":
 		return river.JobCancel(err)
