@@ -27,7 +27,11 @@
 // change is appended, so neither a failed sync nor a crash loses it: the
 // entry stays until a sync succeeds, and Manager.SyncPending (or the Run
 // loop) retries it with exponential backoff, in the round and across
-// rounds. A later change supersedes a pending one, since a sync always
+// rounds. Update's own sync makes one attempt and waits out no rate
+// limit (it runs under privacy.DeferRateLimits): a 429 from Clerk, whose
+// limit is ten metadata updates per user in ten seconds, leaves the
+// change to the outbox instead of holding the caller for its
+// Retry-After. A later change supersedes a pending one, since a sync always
 // sends the latest stored state. During an outage a round backs off
 // once, then tries each remaining user once; an error whose Temporary
 // method answers false is not retried within a round.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardlabs/steward"
 	"github.com/stewardlabs/steward/audit"
+	"github.com/stewardlabs/steward/privacy"
 )
 
 // AuditLogger records audit events; *audit.Logger satisfies it and
@@ -343,12 +344,15 @@ func (m *Manager) Update(ctx context.Context, userID string, changes map[Purpose
 		return nil, fmt.Errorf("consent: the change is recorded, but queueing its sync after it failed; the mirror may lag until the user's next change: %w", qerr)
 	}
 	// Sync now if no other sync holds the user; one that does sees the
-	// new Version when it finishes and writes this change.
+	// new Version when it finishes and writes this change. The change is
+	// recorded and queued, so a rate limit at the provider (Clerk allows
+	// ten metadata updates per user in ten seconds) is left to the
+	// outbox rather than waited out here, where the caller waits.
 	sctx, cancel := m.settling(ctx)
 	cs, err := m.outbox.Claim(sctx, ClaimQuery{Owner: m.owner, TTL: m.claimTTL, Now: now, Limit: 1, UserID: userID})
 	cancel()
 	if err == nil && len(cs) == 1 {
-		_ = m.syncClaimed(ctx, cs[0], 1)
+		_ = m.syncClaimed(privacy.DeferRateLimits(ctx), cs[0], 1)
 	}
 	return m.store.Current(ctx, userID)
 }

@@ -339,6 +339,35 @@ func TestSyncThroughClerkSurvives429And5xx(t *testing.T) {
 	}
 }
 
+// Clerk limits metadata updates to ten per user in ten seconds; Update
+// records and queues the change, so it leaves a 429 to the outbox instead
+// of waiting out its Retry-After with the caller, even with the adapter's
+// own retries on (the default).
+func TestUpdateDoesNotWaitOutARateLimit(t *testing.T) {
+	srv := clerktest.NewServer()
+	defer srv.Close()
+	u := srv.AddUser(steward.User{EmailAddresses: []steward.EmailAddress{{Address: "alice@example.com", Verified: true}}})
+	m, err := consent.NewManager(consent.NewMemoryStore(), clerkadapter.New(srv.ClientConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srv.FailNext(1, http.StatusTooManyRequests, 30*time.Second)
+	start := time.Now()
+	if _, err := m.Update(ctx, u.ID, map[consent.Purpose]bool{consent.Marketing: true}, consent.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Update took %v through a 429 with Retry-After 30s; want it to leave the sync to the outbox", d)
+	}
+	if ok, err := m.Allowed(ctx, u.ID, consent.Marketing); err != nil || !ok {
+		t.Errorf("Allowed after the Update = %v, %v; want the change recorded", ok, err)
+	}
+	if got, _ := srv.User(u.ID); got.PublicMetadata["consent"] != nil {
+		t.Errorf("the mirror was written through a 429")
+	}
+}
+
 // Instances' clocks disagree by seconds; the change recorded last must
 // decide, whichever instance recorded it.
 func TestLaterChangeWinsOverSkewedClocks(t *testing.T) {
