@@ -384,7 +384,19 @@ func checkAll(t *testing.T, w *world) {
 
 	t.Run("every erasure step was done once and the completion event written once", func(t *testing.T) {
 		var findings []string
-		findings = append(findings, repeats(calls, w.h.kills, bySubject, at)...)
+		var renewals []record // failed claim renewals
+		for _, recs := range byInc {
+			for _, r := range recs {
+				if r.Kind == recClaim {
+					renewals = append(renewals, r)
+					if r.Leak {
+						findings = append(findings, fmt.Sprintf("a failed claim renewal's error named a user: %s", r.Err))
+					}
+				}
+			}
+		}
+		t.Logf("%d failed claim renewals", len(renewals))
+		findings = append(findings, repeats(calls, w.h.kills, renewals, bySubject, at)...)
 		findings = append(findings, overlaps(calls, bySubject, at)...)
 		for _, r := range requests {
 			if n := countOf(deletions[r.ID], "completed"); r.Status == privacy.StatusCompleted && n != 1 {
@@ -475,9 +487,17 @@ func (w *world) rows(t *testing.T, userID string) int {
 // process that made an earlier one in between (a process killed after
 // its call and before its checkpoint makes a resume repeat the call,
 // which is allowed), and calls made with no open request to name.
-func repeats(calls []call, kills []kill, bySubject map[string]int, at func(time.Time) string) []string {
+func repeats(calls []call, kills []kill, renewals []record, bySubject map[string]int, at func(time.Time) string) []string {
+	// A step is done again only after its earlier caller was killed, or
+	// failed to renew its claim on the request (it may then have lost it
+	// while it lived), between the two calls.
 	killed := func(pid int, from, to time.Time) bool {
 		return slices.ContainsFunc(kills, func(k kill) bool { return k.Pid == pid && !k.At.Before(from) && !k.At.After(to) })
+	}
+	lostClaim := func(pid int, request string, from, to time.Time) bool {
+		return slices.ContainsFunc(renewals, func(r record) bool {
+			return r.Pid == pid && r.Request == request && !r.At.Before(from) && !r.At.After(to)
+		})
 	}
 	groups := map[[2]string][]call{}
 	var out []string
@@ -498,10 +518,10 @@ func repeats(calls []call, kills []kill, bySubject map[string]int, at func(time.
 		for i := 1; i < len(cs); i++ {
 			explained := false
 			for j := range i {
-				explained = explained || killed(cs[j].Pid, cs[j].Start, cs[i].Start)
+				explained = explained || killed(cs[j].Pid, cs[j].Start, cs[i].Start) || lostClaim(cs[j].Pid, k[1], cs[j].Start, cs[i].Start)
 			}
 			if !explained {
-				out = append(out, fmt.Sprintf("%s: request %s (user %d) done again by pid %d at %s after pid %d at %s, with no kill of the earlier caller in between",
+				out = append(out, fmt.Sprintf("%s: request %s (user %d) done again by pid %d at %s after pid %d at %s, with no kill of the earlier caller, nor a failed renewal of its claim, in between",
 					k[0], k[1], bySubject[cs[i].Subject], cs[i].Pid, at(cs[i].Start), cs[i-1].Pid, at(cs[i-1].Start)))
 			}
 		}

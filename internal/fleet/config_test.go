@@ -106,6 +106,10 @@ const (
 	recEnd     = "end"     // an operation returned
 	recDrained = "drained" // a worker drained and is exiting
 	recNote    = "note"    // anything else worth reading after a failure
+	// recClaim: renewing the claim on request Request failed (Err), so
+	// the run may lose it while it is alive and a step in flight may be
+	// done again by the next worker, as after a kill.
+	recClaim = "claim"
 )
 
 // record is one journal line. Users are named by their index in the

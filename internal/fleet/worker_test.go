@@ -140,7 +140,7 @@ func newWorker(ctx context.Context, cfg config, slot, inc int) (*worker, error) 
 		privacy.WithStores(appData, consent.NewDataStore(w.store.Consent())),
 		privacy.WithExternal(ext),
 		privacy.WithAudit(w.log),
-		privacy.WithRequestStore(w.store.Requests()),
+		privacy.WithRequestStore(watchedRequests{Requests: w.store.Requests(), w: w}),
 		privacy.WithRetry(privacy.Retry{MaxAttempts: 5, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond}),
 	}
 	if w.svc, err = privacy.NewService(idp, append(opts, privacy.WithResumeAfter(cfg.ResumeAfter))...); err != nil {
@@ -197,6 +197,25 @@ func (w *worker) append(r record) {
 		fmt.Fprintf(os.Stderr, "fleet worker %d: %v\n", w.slot, err)
 		os.Exit(4)
 	}
+}
+
+// watchedRequests is the worker's request store, journalling every
+// failed claim renewal: a run whose renewals fail for a claim's TTL loses
+// the claim although its process lives (ResumePending reports that as
+// another worker's), and the next worker may do the step that was in
+// flight again, as after a kill.
+type watchedRequests struct {
+	*sqlstore.Requests
+	w *worker
+}
+
+func (r watchedRequests) RenewClaim(ctx context.Context, id, owner string, ttl time.Duration) error {
+	err := r.Requests.RenewClaim(ctx, id, owner, ttl)
+	if err != nil {
+		text, leak := r.w.redact(err.Error())
+		r.w.append(record{Kind: recClaim, User: -1, Request: id, Err: text, Leak: leak})
+	}
+	return err
 }
 
 // outcome is what one operation reports.
