@@ -46,19 +46,7 @@ it. It asks for confirmation unless --yes.`,
 				}
 				opts = append(opts, privacy.ReceivedAt(t))
 			}
-			st, err := a.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			log, err := a.logger(st, "erase")
-			if err != nil {
-				return err
-			}
-			idp, err := a.identity("erase")
-			if err != nil {
-				return err
-			}
-			svc, err := a.privacyService(ctx, st, idp, log)
+			svc, err := a.commandService(ctx, "erase")
 			if err != nil {
 				return err
 			}

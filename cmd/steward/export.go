@@ -30,19 +30,7 @@ so a failed export leaves no partial file.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			user := args[0]
-			st, err := a.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			log, err := a.logger(st, "export")
-			if err != nil {
-				return err
-			}
-			idp, err := a.identity("export")
-			if err != nil {
-				return err
-			}
-			svc, err := a.privacyService(ctx, st, idp, log)
+			svc, err := a.commandService(ctx, "export")
 			if err != nil {
 				return err
 			}

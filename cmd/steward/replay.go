@@ -24,19 +24,7 @@ for confirmation unless --yes.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			log, err := a.logger(st, "replay")
-			if err != nil {
-				return err
-			}
-			idp, err := a.identity("replay")
-			if err != nil {
-				return err
-			}
-			svc, err := a.privacyService(ctx, st, idp, log)
+			svc, err := a.commandService(ctx, "replay")
 			if err != nil {
 				return err
 			}
@@ -44,16 +32,7 @@ for confirmation unless --yes.`,
 				return err
 			}
 			n, err := svc.Replay(ctx)
-			failed := []string{}
-			if err != nil {
-				if joined, ok := err.(interface{ Unwrap() []error }); ok {
-					for _, e := range joined.Unwrap() {
-						failed = append(failed, e.Error())
-					}
-				} else {
-					failed = append(failed, err.Error())
-				}
-			}
+			failed := errorLines(err)
 			if a.json {
 				if jerr := a.printJSON(struct {
 					Erased int      `json:"erased"`

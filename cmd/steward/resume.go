@@ -25,19 +25,7 @@ application's own workers.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			log, err := a.logger(st, "resume")
-			if err != nil {
-				return err
-			}
-			idp, err := a.identity("resume")
-			if err != nil {
-				return err
-			}
-			svc, err := a.privacyService(ctx, st, idp, log)
+			svc, err := a.commandService(ctx, "resume")
 			if err != nil {
 				return err
 			}
@@ -46,21 +34,12 @@ application's own workers.`,
 				return a.reportDeletion(ctx, "request "+args[0], res, err)
 			}
 			done, err := svc.ResumePending(a.asActor(ctx))
-			var failed []string
-			if err != nil {
-				if joined, ok := err.(interface{ Unwrap() []error }); ok {
-					for _, e := range joined.Unwrap() {
-						failed = append(failed, e.Error())
-					}
-				} else {
-					failed = append(failed, err.Error())
-				}
-			}
+			failed := errorLines(err)
 			if a.json {
 				if jerr := a.printJSON(struct {
 					Completed int      `json:"completed"`
 					Failed    []string `json:"failed"`
-				}{done, append([]string{}, failed...)}); jerr != nil {
+				}{done, failed}); jerr != nil {
 					return jerr
 				}
 			} else {

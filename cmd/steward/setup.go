@@ -381,6 +381,40 @@ func (noIdentity) UpdateMetadata(context.Context, string, steward.MetadataPatch)
 
 func (noIdentity) DeleteUser(context.Context, string) error { return errNoIdentity }
 
+// commandService opens the store, the audit logger and the identity
+// provider for command and builds the privacy service over them.
+func (a *app) commandService(ctx context.Context, command string) (*privacy.Service, error) {
+	st, err := a.openStore(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	log, err := a.logger(st, command)
+	if err != nil {
+		return nil, err
+	}
+	idp, err := a.identity(command)
+	if err != nil {
+		return nil, err
+	}
+	return a.privacyService(ctx, st, idp, log)
+}
+
+// errorLines is err's message, one line per error it joins; empty (not
+// nil, so JSON shows []) for nil.
+func errorLines(err error) []string {
+	lines := []string{}
+	if err == nil {
+		return lines
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			lines = append(lines, e.Error())
+		}
+		return lines
+	}
+	return append(lines, err.Error())
+}
+
 // privacyService builds the privacy.Service the application builds: the
 // declared tables and consent records as DataStores, the database's
 // request store and legal holds, and log when not nil; extra options
