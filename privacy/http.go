@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,14 +86,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// allowMethods answers 405 with an Allow header, and returns false, unless
+// the request's method is one of methods.
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method not allowed"})
+	return false
+}
+
+// signedIn returns the request's principal, or answers 401 and returns
+// false when there is none.
+func signedIn(w http.ResponseWriter, r *http.Request) (rbac.Principal, bool) {
+	p, ok := rbac.PrincipalFrom(r.Context())
+	if !ok || p.UserID == "" {
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized"})
+		return p, false
+	}
+	return p, true
+}
+
 // subject authenticates the request and returns whose data it acts on:
 // the principal, or the user named by the userId query parameter when
 // the principal may act on others. It answers 401, 403 or 400 itself and
 // then returns false.
 func (s *Service) subject(w http.ResponseWriter, r *http.Request) (rbac.Principal, string, bool) {
-	p, ok := rbac.PrincipalFrom(r.Context())
-	if !ok || p.UserID == "" {
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized"})
+	p, ok := signedIn(w, r)
+	if !ok {
 		return p, "", false
 	}
 	target := r.URL.Query().Get("userId")
@@ -151,9 +173,7 @@ func (s *Service) isAdmin(p rbac.Principal) bool {
 // sees a truncated, invalid document rather than a plausible one.
 func (s *Service) ExportHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method not allowed"})
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		p, target, ok := s.subject(w, r)
@@ -336,14 +356,11 @@ func (s *Service) servePoll(w http.ResponseWriter, r *http.Request, p rbac.Princ
 //   - 405 for methods other than GET.
 func (s *Service) DownloadHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", "GET")
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method not allowed"})
+		if !allowMethods(w, r, http.MethodGet) {
 			return
 		}
-		p, ok := rbac.PrincipalFrom(r.Context())
-		if !ok || p.UserID == "" {
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized"})
+		p, ok := signedIn(w, r)
+		if !ok {
 			return
 		}
 		if s.opener == nil {
@@ -441,9 +458,7 @@ func (s *Service) DownloadHandler() http.Handler {
 // The erasure runs to the end even if the client goes away.
 func (s *Service) DeleteHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodDelete {
-			w.Header().Set("Allow", "DELETE")
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method not allowed"})
+		if !allowMethods(w, r, http.MethodDelete) {
 			return
 		}
 		p, target, ok := s.subject(w, r)
@@ -517,14 +532,11 @@ func (s *Service) known(ctx context.Context, userID string) (bool, error) {
 //   - 405 for methods other than POST.
 func (s *Service) CancelHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method not allowed"})
+		if !allowMethods(w, r, http.MethodPost) {
 			return
 		}
-		p, ok := rbac.PrincipalFrom(r.Context())
-		if !ok || p.UserID == "" {
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized"})
+		p, ok := signedIn(w, r)
+		if !ok {
 			return
 		}
 		var body struct {
